@@ -1,0 +1,49 @@
+# Version Contract Portal: `make run` serves the demo, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test bench lint install services-check clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# The whole product on the embedded default: SQLite, a filesystem Celery broker, the local outbox.
+run: $(STAMP)
+	DEBUG=1 $(PY) manage.py migrate --noinput -v0
+	DEBUG=1 $(PY) manage.py collectstatic --noinput -v0
+	DEBUG=1 $(PY) manage.py seed_demo
+	@echo "Celery worker + beat on the filesystem broker (log: var/celery.log)"
+	@DEBUG=1 $(VENV)/bin/celery -A portal worker -B --pool=solo --loglevel=INFO >var/celery.log 2>&1 & \
+	  CELERY_PID=$$!; trap "kill $$CELERY_PID 2>/dev/null" EXIT INT TERM; \
+	  echo "Portal: http://$(HOST):$(PORT)/  (sign in with a login above; mail: http://$(HOST):$(PORT)/outbox/)"; \
+	  DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+
+# Browser tests drive Debian's Chromium; install it when missing and we are root.
+chromium:
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; \
+	  else echo "chromium is missing: sudo apt-get install chromium (browser tests will fail)"; fi; fi
+
+test: $(STAMP) chromium
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m pytest tests/bench -s -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf var/portal.sqlite3* var/cache var/celery var/outbox

@@ -1,0 +1,218 @@
+"""Staff console in the Django admin. Every write goes through the services; histories are read-only."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from contracts import models, services
+from portal.exceptions import ApplicationError
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Append-only histories: staff read them, nobody edits them here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class ServiceAdmin(admin.ModelAdmin):
+    """Turns an ApplicationError from a service into an admin error message instead of a 500."""
+
+    def run_service(self, request: HttpRequest, func, **kwargs):
+        try:
+            return func(**kwargs)
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+            return None
+
+
+@admin.register(models.ModelFamily)
+class ModelFamilyAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "owning_team", "owning_team_email")
+    search_fields = ("slug", "name", "owning_team")
+
+
+class ChangelogInline(admin.TabularInline):
+    model = models.ChangelogEntry
+    extra = 0
+
+
+@admin.register(models.Snapshot)
+class SnapshotAdmin(ServiceAdmin):
+    list_display = ("name", "family", "status", "released_at", "deprecated_at", "retires_at", "retention_until")
+    list_filter = ("family",)
+    search_fields = ("name", "digest")
+    inlines = [ChangelogInline]
+    actions = ["publish"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        readonly = ["published_at"]
+        if obj is not None and obj.is_published:
+            readonly += ["digest", "config", "family", "name"]
+        return readonly
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            data = {f: form.cleaned_data[f] for f in form.cleaned_data if f not in ("family", "name", "digest", "config", "released_at")}
+            self.run_service(
+                request,
+                services.snapshot_create,
+                family=form.cleaned_data["family"],
+                name=form.cleaned_data["name"],
+                digest=form.cleaned_data["digest"],
+                config=form.cleaned_data.get("config") or {},
+                released_at=form.cleaned_data["released_at"],
+                **data,
+            )
+            created = models.Snapshot.objects.filter(name=form.cleaned_data["name"]).first()
+            if created is not None:
+                obj.pk = created.pk
+            return
+        self.run_service(
+            request, services.snapshot_update, snapshot=obj, data={f: form.cleaned_data[f] for f in form.changed_data}
+        )
+
+    def save_related(self, request, form, formsets, change):
+        if form.instance.pk:
+            super().save_related(request, form, formsets, change)
+
+    @admin.action(description="Publish (freezes digest and config)")
+    def publish(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for snapshot in queryset:
+            self.run_service(request, services.snapshot_publish, snapshot=snapshot)
+        self.message_user(request, f"Published {queryset.count()} snapshot(s).")
+
+
+@admin.register(models.ChangelogEntry)
+class ChangelogEntryAdmin(admin.ModelAdmin):
+    list_display = ("title", "snapshot", "kind", "published_at")
+    list_filter = ("kind", "snapshot__family")
+
+
+@admin.register(models.Alias)
+class AliasAdmin(ServiceAdmin):
+    list_display = ("name", "family", "target", "created_at")
+    search_fields = ("name",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("created_at",) if obj is None else ("created_at", "family", "name")
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            alias = self.run_service(
+                request,
+                services.alias_create,
+                name=obj.name,
+                family=obj.family,
+                target=obj.target,
+                actor=request.user,
+                description=obj.description,
+            )
+            if alias is not None:
+                obj.pk = alias.pk
+            return
+        if "target" in form.changed_data:
+            self.run_service(
+                request,
+                services.alias_move,
+                alias=obj,
+                to_snapshot=form.cleaned_data["target"],
+                reason=f"moved by {request.user} in the staff console",
+                actor=request.user,
+            )
+        if "description" in form.changed_data:
+            models.Alias.objects.filter(pk=obj.pk).update(description=obj.description)
+
+
+@admin.register(models.AliasMove)
+class AliasMoveAdmin(ReadOnlyAdmin):
+    list_display = ("alias", "from_snapshot", "to_snapshot", "moved_at", "reason", "actor")
+    list_filter = ("alias",)
+
+
+@admin.register(models.Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "tier", "accepted_terms", "created_at")
+    search_fields = ("slug", "name")
+    readonly_fields = ("accepted_terms", "accepted_terms_at")
+
+
+@admin.register(models.Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "organization", "role")
+    list_filter = ("role", "organization")
+
+
+@admin.register(models.Pin)
+class PinAdmin(ServiceAdmin):
+    list_display = ("organization", "alias", "snapshot", "policy", "updated_at")
+    list_filter = ("policy", "organization", "alias")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("created_at", "updated_at") if obj is None else ("organization", "alias", "created_at", "updated_at")
+
+    def save_model(self, request, obj, form, change):
+        if not change or "snapshot" in form.changed_data:
+            pin = self.run_service(
+                request,
+                services.pin_set,
+                organization=obj.organization,
+                alias=obj.alias,
+                snapshot=obj.snapshot,
+                policy=obj.policy,
+                actor=request.user,
+                reason="set by staff",
+            )
+            if pin is not None:
+                obj.pk = pin.pk
+        elif "policy" in form.changed_data:
+            self.run_service(request, services.pin_policy_change, pin=obj, policy=obj.policy, actor=request.user)
+
+
+@admin.register(models.PinChange)
+class PinChangeAdmin(ReadOnlyAdmin):
+    list_display = ("organization", "alias", "from_snapshot", "to_snapshot", "to_policy", "changed_at", "reason")
+    list_filter = ("organization", "alias")
+
+
+@admin.register(models.ApiKey)
+class ApiKeyAdmin(ServiceAdmin):
+    list_display = ("name", "prefix", "organization", "scope", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("scope", "organization")
+    fields = ("organization", "scope", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        ro = ["prefix", "created_at", "last_used_at", "revoked_at"]
+        return ro if obj is None else ro + ["organization", "scope"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            models.ApiKey.objects.filter(pk=obj.pk).update(name=obj.name)
+            return
+        result = self.run_service(
+            request,
+            services.api_key_create,
+            organization=obj.organization,
+            name=obj.name,
+            scope=obj.scope,
+            actor=request.user,
+        )
+        if result is not None:
+            key, raw = result
+            obj.pk = key.pk
+            self.message_user(request, f"New key (shown once, copy it now): {raw}", level=messages.WARNING)
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for key in queryset:
+            services.api_key_revoke(api_key=key, actor=request.user)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).")

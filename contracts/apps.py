@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class ContractsConfig(AppConfig):
+    name = "contracts"
+    verbose_name = "Contracts"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from contracts import schema  # noqa: F401  (registers the OpenAPI auth extension)

@@ -1,0 +1,93 @@
+"""One error type for the application, and the envelope both the API and the pages speak.
+
+Envelope: {"error": {"code": ..., "message": ..., "fields": {...}}}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions as drf_exceptions
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+class ApplicationError(Exception):
+    """A refusal the user can act on. Subclasses fix the HTTP status and the code."""
+
+    status_code = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, fields: dict[str, Any] | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+        if code:
+            self.code = code
+
+    def as_envelope(self) -> dict[str, Any]:
+        return envelope(self.code, self.message, self.fields)
+
+
+class NotFound(ApplicationError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(ApplicationError):
+    status_code = 409
+    code = "conflict"
+
+
+class Forbidden(ApplicationError):
+    status_code = 403
+    code = "forbidden"
+
+
+def envelope(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def _flatten(detail: Any) -> Any:
+    if isinstance(detail, dict):
+        return {key: _flatten(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        flat = [_flatten(item) for item in detail]
+        return flat[0] if len(flat) == 1 and isinstance(flat[0], str) else flat
+    return str(detail)
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler: every error leaves the API in the envelope."""
+    if isinstance(exc, ApplicationError):
+        return Response(exc.as_envelope(), status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        fields = exc.message_dict if hasattr(exc, "error_dict") else {}
+        message = "; ".join(exc.messages)
+        return Response(envelope("invalid", message, fields), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound(str(exc) or "Not found.")
+    elif isinstance(exc, PermissionDenied):
+        exc = drf_exceptions.PermissionDenied(str(exc) or None)
+
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, drf_exceptions.ValidationError):
+        fields = _flatten(exc.detail) if isinstance(exc.detail, dict) else {}
+        if isinstance(fields, dict) and fields:
+            message = "; ".join(
+                f"{name}: {value if isinstance(value, str) else value!s}" for name, value in fields.items()
+            )
+        else:
+            message = str(_flatten(exc.detail))
+        response.data = envelope("invalid", message, fields if isinstance(fields, dict) else {})
+    else:
+        code = getattr(exc, "default_code", "error")
+        detail = getattr(exc, "detail", str(exc))
+        response.data = envelope(str(code), str(_flatten(detail)))
+    return response

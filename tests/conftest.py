@@ -1,0 +1,103 @@
+"""Shared fixtures: a small world with two organisations (so every test can check isolation)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+from django.core.cache import cache
+
+from contracts import models
+from tests import factories as f
+
+# Browser tests run the live server in another thread; Django refuses sync ORM calls from an event loop.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery(settings):
+    """Tasks run in-process unless a test starts a real worker (tests marked `redis`)."""
+    from portal.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings):
+    settings.AXES_ENABLED = False
+    # A fast hasher: the default PBKDF2 costs ~0.3 s a user, and fixtures create several.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+requires_postgres = pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="needs PostgreSQL: runs in the CI services run (DATABASE_URL=postgres://…)",
+)
+
+
+@dataclass
+class World:
+    org: models.Organization
+    other_org: models.Organization
+    admin: object
+    member: object
+    legal: object
+    outsider: object
+    family: models.ModelFamily
+    old: models.Snapshot
+    current: models.Snapshot
+    alias: models.Alias
+    pin: models.Pin
+    key: str
+    other_key: str
+
+
+@pytest.fixture
+def world(db) -> World:
+    family = f.FamilyFactory(slug="chat", name="Chat")
+    old = f.SnapshotFactory(family=family, name="chat-2025-01-01", released_at=f.days(-200))
+    current = f.SnapshotFactory(family=family, name="chat-2025-06-01", released_at=f.days(-100))
+    alias = f.make_alias(name="v1-chat", target=old, at=f.days(-199))
+    from contracts import services
+
+    services.alias_move(alias=alias, to_snapshot=current, reason="new default", at=f.days(-90))
+    org = f.OrganizationFactory(slug="acme", name="Acme")
+    other = f.OrganizationFactory(slug="globex", name="Globex")
+    admin = f.MembershipFactory(organization=org, role=models.Role.ADMIN, user__username="acme-admin").user
+    member = f.MembershipFactory(organization=org, role=models.Role.MEMBER, user__username="acme-member").user
+    legal = f.MembershipFactory(organization=org, role=models.Role.LEGAL, user__username="acme-legal").user
+    outsider = f.MembershipFactory(organization=other, role=models.Role.ADMIN, user__username="globex-admin").user
+    alias.refresh_from_db()
+    pin = f.make_pin(org=org, alias=alias, snapshot=old, at=f.days(-150))
+    f.make_pin(org=other, alias=alias, snapshot=current, policy=models.UpgradePolicy.FOLLOW, at=f.days(-80))
+    return World(
+        org=org, other_org=other, admin=admin, member=member, legal=legal, outsider=outsider, family=family,
+        old=old, current=current, alias=alias, pin=pin, key=f.make_key(org), other_key=f.make_key(other),
+    )
+
+
+@pytest.fixture
+def api(client):
+    """A test client helper for the API: `api.get(url, key=...)`."""
+
+    class Api:
+        def get(self, url, key=None, **kw):
+            headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
+            return client.get(url, **headers, **kw)
+
+        def post(self, url, data=None, key=None, **kw):
+            headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
+            return client.post(url, data=data or {}, content_type="application/json", **headers, **kw)
+
+    return Api()
