@@ -4,7 +4,7 @@ from django.urls import include, path
 from csp.decorators import csp_update
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal import views
+from portal.views import dashboard as views
 
 portal_patterns = (
     [

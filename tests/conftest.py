@@ -16,7 +16,14 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(autouse=True)
-def _clean_cache():
+def _test_cache(settings):
+    """Tests use an in-process cache, or Redis in the CI services run (REDIS_URL set)."""
+    if not os.environ.get("REDIS_URL"):
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache(_test_cache):
     cache.clear()
     yield
     cache.clear()
