@@ -8,13 +8,17 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from contracts.models import (
     OPEN_MIGRATION_STATES,
     Alias,
     AliasMove,
+    ApiKey,
+    ApiKeyScope,
+    ChangelogEntry,
+    ContractTerms,
     Organization,
     Pin,
     PinChange,
@@ -262,3 +266,69 @@ def resolve_snapshot_at(*, org: Organization, alias: str, at: dt.datetime) -> Sn
     """The Snapshot model instance that served `org` on `alias` at `at` (bug reports use this)."""
     resolution = _resolve_at(org=org, alias_name=alias, at=at)
     return Snapshot.objects.select_related("family").get(name=resolution.snapshot["id"])
+
+
+# --------------------------------------------------------------------------------------------
+# Portal pages: snapshot page, changelog, API keys (scoped to one organisation)
+# --------------------------------------------------------------------------------------------
+
+
+def pins_using_snapshot(*, org: Organization, snapshot: Snapshot) -> list[Pin]:
+    return list(pin_list(org=org).filter(snapshot=snapshot))
+
+
+def changelog_list(
+    *,
+    org: Organization,
+    family: str | None = None,
+    kind: str | None = None,
+    affecting_pins: bool = False,
+) -> QuerySet[ChangelogEntry]:
+    """Changelog entries of published snapshots, newest first.
+
+    `affecting_pins`: only entries of snapshots in the families of this organisation's pins that are
+    newer than the pinned snapshot (the oldest pinned one when a family has several pins).
+    """
+    qs = (
+        ChangelogEntry.objects.filter(snapshot__published_at__isnull=False)
+        .select_related("snapshot", "snapshot__family")
+        .order_by("-published_at", "-id")
+    )
+    if family:
+        qs = qs.filter(snapshot__family__slug=family)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if affecting_pins:
+        oldest = (
+            Pin.objects.filter(organization=org)
+            .values("snapshot__family_id")
+            .annotate(oldest=Min("snapshot__released_at"))
+        )
+        condition = Q(pk__in=[])
+        for row in oldest:
+            condition |= Q(snapshot__family_id=row["snapshot__family_id"], snapshot__released_at__gt=row["oldest"])
+        qs = qs.filter(condition)
+    return qs
+
+
+def api_key_list(*, org: Organization) -> list[ApiKey]:
+    return list(
+        ApiKey.objects.filter(organization=org, scope=ApiKeyScope.ORGANIZATION)
+        .select_related("created_by")
+        .order_by("revoked_at", "-created_at")
+    )
+
+
+def api_key_get(*, org: Organization, key_id: int) -> ApiKey:
+    key = ApiKey.objects.filter(organization=org, scope=ApiKeyScope.ORGANIZATION, pk=key_id).first()
+    if key is None:
+        raise NotFound("No such API key in this organisation.")
+    return key
+
+
+def organization_terms_notice_days(*, org: Organization, default: int = 90) -> int:
+    """Minimum notice before retirement under the organisation's accepted terms (else the default)."""
+    if org.accepted_terms_id is None:
+        return default
+    terms = ContractTerms.objects.filter(pk=org.accepted_terms_id).only("min_notice_days").first()
+    return terms.min_notice_days if terms else default
