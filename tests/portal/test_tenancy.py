@@ -1,0 +1,116 @@
+"""Tenancy, proven by walking every URL pattern of the project.
+
+Organisation B (a foreign user session and a foreign API key) asks for every URL filled with objects
+of organisation A. Every URL that names an object of A must answer 404 (405 for a method the view
+does not take); every other URL must answer without a server error and without any of A's data.
+A view added later is covered without anyone remembering to: a URL kwarg this file does not know
+fails the test, naming the kwarg to register below.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls.resolvers import RoutePattern
+
+pytestmark = pytest.mark.django_db
+
+# URL kwarg -> function(world, victim objects) giving a value that names an object of the victim
+# organisation (world.org). Register every new kwarg here, creating the victim's object if needed.
+VICTIM_VALUES: dict[str, Callable] = {
+    "org": lambda w: w.org.slug,
+    "snapshot_id": lambda w: w.old.name,
+    "name": lambda w: w.alias.name,
+    "alias": lambda w: w.alias.name,
+    "pin_id": lambda w: str(w.pin.pk),
+    "uidb64": lambda w: "MQ",
+    "token": lambda w: "set-password",
+}
+
+# Kwargs that name public vendor catalog objects (the same for every customer), not tenant data.
+PUBLIC_KWARGS = {"snapshot_id", "name", "alias", "a", "b", "token", "uidb64"}
+
+# Prefixes outside tenancy: the staff-only admin (customers are sent to its login), static files,
+# and the API's self-description.
+SKIP_PREFIXES = ("admin/", "static/", "media/", "api/schema/", "api/docs/", "__debug__/")
+
+KWARG_RE = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
+
+
+def iter_routes(patterns, prefix: str = "") -> Iterator[tuple[str, object]]:
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            yield from iter_routes(entry.url_patterns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern), entry.pattern
+
+
+def all_routes() -> list[tuple[str, object]]:
+    return [(route, pattern) for route, pattern in iter_routes(get_resolver().url_patterns)
+            if not route.startswith(SKIP_PREFIXES)]
+
+
+def fill(route: str, world) -> tuple[str, set[str]]:
+    names = {m.group("name") for m in KWARG_RE.finditer(route)}
+    missing = names - VICTIM_VALUES.keys()
+    assert not missing, f"register a victim value for URL kwarg(s) {sorted(missing)} of {route!r} in {__file__}"
+    url = "/" + KWARG_RE.sub(lambda m: VICTIM_VALUES[m.group("name")](world), route)
+    return url.replace("^", "").replace("$", ""), names
+
+
+def leaks(body: bytes, world) -> list[str]:
+    text = body.decode(errors="replace")
+    markers = [f"/o/{world.org.slug}/", f'"organization":"{world.org.slug}"', world.key, world.org.name]
+    return [marker for marker in markers if marker in text]
+
+
+def test_every_route_is_a_path_the_walker_can_fill():
+    for route, pattern in all_routes():
+        assert isinstance(pattern, RoutePattern) or not KWARG_RE.search(route), (
+            f"{route!r} uses a regex; use path() so the tenancy walker can fill it"
+        )
+
+
+def test_foreign_session_and_key_get_404_for_every_object_of_another_organisation(world):
+    session = Client()
+    session.force_login(world.outsider)
+    keyed = Client(HTTP_AUTHORIZATION=f"Bearer {world.other_key}")
+    checked = 0
+    for route, _pattern in all_routes():
+        url, names = fill(route, world)
+        scoped = bool(names - PUBLIC_KWARGS)
+        clients = [("session", session)] + ([("key", keyed)] if route.startswith("api/") else [])
+        for who, client in clients:
+            statuses = {}
+            for method in ("get", "post"):
+                response = getattr(client, method)(url, **({"content_type": "application/json"} if method == "post" else {}))
+                statuses[method] = response.status_code
+                assert response.status_code < 500, f"{method.upper()} {url} as foreign {who}: {response.status_code}"
+                if scoped:
+                    assert response.status_code in (404, 405), (
+                        f"{method.upper()} {url} as foreign {who} answered {response.status_code}, not 404"
+                    )
+                else:
+                    assert not leaks(response.content, world), (
+                        f"{method.upper()} {url} as foreign {who} shows data of {world.org.slug}: {leaks(response.content, world)}"
+                    )
+            if scoped:
+                assert 404 in statuses.values(), f"{url} as foreign {who}: {statuses}"
+            checked += 1
+    assert checked >= 8
+
+
+def test_own_organisation_sees_its_dashboard_and_pins(world, client, api):
+    client.force_login(world.admin)
+    assert client.get(f"/o/{world.org.slug}/").status_code == 200
+    assert [p["alias"] for p in api.get("/api/v1/pins/", key=world.key).json()] == ["v1-chat"]
+
+
+def test_customer_cannot_use_the_staff_admin(world, client):
+    client.force_login(world.admin)
+    response = client.get("/admin/contracts/pin/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
