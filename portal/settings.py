@@ -242,6 +242,19 @@ API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=300)
 API_KEY_TOUCH_SECONDS = env.int("API_KEY_TOUCH_SECONDS", default=60)
 RESOLVE_CACHE_SECONDS = env.int("RESOLVE_CACHE_SECONDS", default=300)
 
+# Stripe billing (contracts/billing.py is the one seam). No secret key = billing not configured.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # empty: Stripe's own https://api.stripe.com
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+# price id -> tier, for tier prices that carry no `tier` metadata: price_123=enterprise,price_456=standard
+STRIPE_PRICE_TIERS = env.dict("STRIPE_PRICE_TIERS", default={})
+STRIPE_DEFAULT_TIER = env.str("STRIPE_DEFAULT_TIER", default="standard")
+# Origins the billing page may send a form to (Checkout and the customer portal), for CSP form-action.
+STRIPE_REDIRECT_ORIGINS = env.list(
+    "STRIPE_REDIRECT_ORIGINS", default=["https://checkout.stripe.com", "https://billing.stripe.com"]
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
