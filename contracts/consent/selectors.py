@@ -1,0 +1,139 @@
+"""Reads of terms, migrations and the ledger, scoped to one organisation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from contracts.ledger import canonical_json
+from contracts.models import (
+    ConsentRecord,
+    ContractTerms,
+    Migration,
+    MigrationState,
+    Organization,
+    Snapshot,
+)
+from portal.exceptions import NotFound
+
+# --------------------------------------------------------------------------------------------
+# Terms
+# --------------------------------------------------------------------------------------------
+
+
+def terms_current(*, tier: str, at: dt.datetime | None = None) -> ContractTerms | None:
+    """The newest terms of a tier already in effect at `at` (now by default)."""
+    at = at or timezone.now()
+    return ContractTerms.objects.filter(tier=tier, effective_at__lte=at).order_by("-effective_at", "-id").first()
+
+
+def terms_in_force(*, org: Organization, at: dt.datetime | None = None) -> ContractTerms:
+    """The terms whose parameters govern the organisation's decisions.
+
+    The accepted version when there is one; otherwise the current terms of its tier; otherwise an
+    unsaved ContractTerms carrying the model's default parameters (so rules always have numbers).
+    """
+    if org.accepted_terms_id:
+        return ContractTerms.objects.get(pk=org.accepted_terms_id)
+    current = terms_current(tier=org.tier, at=at)
+    if current is not None:
+        return current
+    return ContractTerms(version="", body_sha256="", retired_bug_policy="")
+
+
+def terms_pending(*, org: Organization, at: dt.datetime | None = None) -> ContractTerms | None:
+    """The current terms of the organisation's tier when it has not accepted them (else None)."""
+    current = terms_current(tier=org.tier, at=at)
+    if current is None or current.pk == org.accepted_terms_id:
+        return None
+    return current
+
+
+def terms_get(*, org: Organization, version: str) -> ContractTerms:
+    """Terms an organisation may read: those of its tier, and the version it accepted."""
+    terms = ContractTerms.objects.filter(version=version).first()
+    if terms is None or (terms.tier != org.tier and terms.pk != org.accepted_terms_id):
+        raise NotFound(f"No terms version {version!r} for this organisation.")
+    return terms
+
+
+def terms_list(*, org: Organization) -> list[ContractTerms]:
+    return list(ContractTerms.objects.filter(tier=org.tier).order_by("-effective_at", "-id"))
+
+
+# --------------------------------------------------------------------------------------------
+# Migrations
+# --------------------------------------------------------------------------------------------
+
+
+def migration_list(*, org: Organization, state: str | None = None) -> QuerySet[Migration]:
+    qs = Migration.objects.filter(organization=org).select_related(
+        "pin", "pin__alias", "from_snapshot", "to_snapshot", "decided_by"
+    )
+    if state:
+        qs = qs.filter(state=state)
+    return qs.order_by("-proposed_at", "-id")
+
+
+def migration_get(*, org: Organization, migration_id: int) -> Migration:
+    migration = migration_list(org=org).filter(pk=migration_id).first()
+    if migration is None:
+        raise NotFound("No such migration in this organisation.")
+    return migration
+
+
+def migration_records(*, migration: Migration) -> list[ConsentRecord]:
+    return list(ConsentRecord.objects.filter(migration=migration).order_by("seq"))
+
+
+def snapshot_fingerprint(snapshot: Snapshot) -> dict:
+    return {"id": snapshot.name, "digest": snapshot.digest, "config": snapshot.config}
+
+
+def diff_sha256(*, from_snapshot: Snapshot, to_snapshot: Snapshot) -> str:
+    """sha256 of the diff an actor is shown before deciding.
+
+    Uses the diff module's content hash when it is installed; otherwise the canonical JSON of both
+    snapshots' ids, digests and configs, {"from": {...}, "to": {...}} (the frozen part of a diff).
+    """
+    try:  # pragma: no cover - depends on the diff module being present
+        from contracts.diffs import diff_content_sha256  # type: ignore[attr-defined]
+    except ImportError:
+        diff_content_sha256 = None
+    if diff_content_sha256 is not None:  # pragma: no cover
+        return diff_content_sha256(from_snapshot=from_snapshot, to_snapshot=to_snapshot)
+    body = {"from": snapshot_fingerprint(from_snapshot), "to": snapshot_fingerprint(to_snapshot)}
+    return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def diff_url(*, org: Organization, migration: Migration) -> str:
+    return f"/o/{org.slug}/diff/{migration.from_snapshot.name}...{migration.to_snapshot.name}/"
+
+
+# --------------------------------------------------------------------------------------------
+# The ledger
+# --------------------------------------------------------------------------------------------
+
+
+def consent_list(
+    *,
+    org: Organization,
+    action: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> QuerySet[ConsentRecord]:
+    """The organisation's ledger, newest first; `since`/`until` bound created_at (inclusive)."""
+    qs = ConsentRecord.objects.filter(organization=org).select_related("migration")
+    if action:
+        qs = qs.filter(action=action)
+    if since:
+        qs = qs.filter(created_at__gte=since)
+    if until:
+        qs = qs.filter(created_at__lte=until)
+    return qs.order_by("-seq")
+
+
+OPEN_STATES_FOR_DISPLAY = (MigrationState.PROPOSED, MigrationState.CONSENTED, MigrationState.DEFERRED)
