@@ -76,9 +76,19 @@ class SnapshotAdmin(ServiceAdmin):
             if created is not None:
                 obj.pk = created.pk
             return
-        self.run_service(
-            request, services.snapshot_update, snapshot=obj, data={f: form.cleaned_data[f] for f in form.changed_data}
-        )
+        lifecycle = ("deprecated_at", "retires_at", "retention_until", "replacement")
+        other = {f: form.cleaned_data[f] for f in form.changed_data if f not in lifecycle}
+        if other:
+            self.run_service(request, services.snapshot_update, snapshot=obj, data=other)
+        if any(f in form.changed_data for f in lifecycle):
+            # Retirement dates pass the contract guard (min notice of every affected organisation).
+            self.run_service(
+                request,
+                services.snapshot_lifecycle_set,
+                snapshot=obj,
+                actor=request.user,
+                **{f: form.cleaned_data[f] for f in lifecycle},
+            )
 
     def save_related(self, request, form, formsets, change):
         if form.instance.pk:
@@ -216,3 +226,100 @@ class ApiKeyAdmin(ServiceAdmin):
         for key in queryset:
             services.api_key_revoke(api_key=key, actor=request.user)
         self.message_user(request, f"Revoked {queryset.count()} key(s).")
+
+
+# --------------------------------------------------------------------------------------------
+# Terms, migrations and the consent ledger (issue 4)
+# --------------------------------------------------------------------------------------------
+
+
+@admin.register(models.ContractTerms)
+class ContractTermsAdmin(ServiceAdmin):
+    """New versions go through terms_create (which computes body_sha256); published ones are frozen."""
+
+    list_display = ("version", "title", "tier", "effective_at", "min_notice_days", "max_deferral_days",
+                    "rollback_window_hours", "body_sha256")
+    list_filter = ("tier",)
+    readonly_fields = ("body_sha256", "created_at")
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        from contracts.consent.services import terms_create
+
+        data = {f: form.cleaned_data[f] for f in form.cleaned_data if f not in ("body_sha256", "created_at")}
+        terms = self.run_service(request, terms_create, **data)
+        if terms is not None:
+            obj.pk = terms.pk
+
+
+@admin.register(models.Migration)
+class MigrationAdmin(ServiceAdmin):
+    """Staff propose a migration (add form: pin, target, note) or re-propose closed ones (action)."""
+
+    list_display = ("id", "organization", "pin", "from_snapshot", "to_snapshot", "state", "origin", "deadline",
+                    "proposed_at")
+    list_filter = ("state", "origin", "organization")
+    actions = ["propose"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("pin", "to_snapshot", "note")
+        return [f.name for f in self.model._meta.fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else [f.name for f in self.model._meta.fields]
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        from contracts.consent.services import migration_propose
+
+        if change:
+            return
+        migration = self.run_service(
+            request,
+            migration_propose,
+            pin=form.cleaned_data["pin"],
+            to_snapshot=form.cleaned_data["to_snapshot"],
+            note=form.cleaned_data.get("note", ""),
+            actor=request.user,
+        )
+        if migration is not None:
+            obj.pk = migration.pk
+
+    def save_related(self, request, form, formsets, change):
+        return None
+
+    @admin.action(description="Propose (again) the selected moves to their pins")
+    def propose(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from contracts.consent.services import migration_propose
+
+        proposed = 0
+        for migration in queryset.select_related("pin", "to_snapshot"):
+            if migration.is_open:
+                continue
+            if self.run_service(
+                request, migration_propose, pin=migration.pin, to_snapshot=migration.to_snapshot,
+                note=f"Proposed again by {request.user} (was #{migration.pk}).", actor=request.user,
+            ) is not None:
+                proposed += 1
+        self.message_user(request, f"Proposed {proposed} migration(s).")
+
+
+@admin.register(models.ConsentRecord)
+class ConsentRecordAdmin(ReadOnlyAdmin):
+    list_display = ("organization", "seq", "action", "actor_email", "migration", "terms_version", "created_at",
+                    "hash")
+    list_filter = ("action", "organization")
+    search_fields = ("hash", "actor_email")
+
+
+@admin.register(models.LedgerHead)
+class LedgerHeadAdmin(ReadOnlyAdmin):
+    list_display = ("organization", "seq", "head_hash")

@@ -214,8 +214,74 @@ def alias_move(
                     reason=f"alias {alias.name} moved: {reason}",
                     at=at,
                 )
+    from contracts.consent.services import migrations_propose_for_alias_move
+
+    migrations_propose_for_alias_move(alias=alias, to_snapshot=to_snapshot, actor=actor, now=at)
     resolve_cache_invalidate_all()
     return move
+
+
+@transaction.atomic
+def snapshot_lifecycle_set(
+    *,
+    snapshot: Snapshot,
+    deprecated_at: dt.datetime | None,
+    retires_at: dt.datetime | None,
+    retention_until: dt.datetime | None,
+    replacement: Snapshot | None,
+    actor: AbstractBaseUser | None = None,
+    now: dt.datetime | None = None,
+) -> Snapshot:
+    """Set a snapshot's lifecycle dates and replacement (staff), under the CONTRACT GUARD.
+
+    An earlier (or first) retirement date must leave every organisation pinned to the snapshot at
+    least the min_notice_days of its accepted terms; otherwise nothing changes and the refusal lists
+    each such organisation with its earliest lawful date. Deprecating offers the replacement to
+    manual / on-retirement pins, and open migrations away from the snapshot take the new deadline.
+    """
+    from contracts.consent.selectors import terms_in_force
+    from contracts.consent.services import migrations_propose_for_deprecation
+    from contracts.models import OPEN_MIGRATION_STATES, Migration
+
+    now = now or timezone.now()
+    current = Snapshot.objects.select_for_update().get(pk=snapshot.pk)
+    if retires_at is not None and (current.retires_at is None or retires_at < current.retires_at):
+        orgs = Organization.objects.filter(pins__snapshot=current).distinct().order_by("slug")
+        violations = {}
+        for org in orgs.select_related("accepted_terms"):
+            terms = terms_in_force(org=org, at=now)
+            earliest = now + dt.timedelta(days=terms.min_notice_days)
+            if retires_at < earliest:
+                violations[org.slug] = earliest.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        if violations:
+            listing = "; ".join(f"{slug}: not before {date}" for slug, date in violations.items())
+            raise Conflict(
+                f"Retiring {current.name} at {retires_at.isoformat()} gives too little notice under the "
+                f"accepted terms of {len(violations)} organisation(s): {listing}.",
+                fields={"retires_at": listing, "organizations": violations},
+                code="contract_guard",
+            )
+    data = {
+        field: value
+        for field, value in (
+            ("deprecated_at", deprecated_at),
+            ("retires_at", retires_at),
+            ("retention_until", retention_until),
+            ("replacement", replacement),
+        )
+        if getattr(current, field) != value
+    }
+    if not data:
+        return current
+    newly_deprecated = deprecated_at is not None and current.deprecated_at is None
+    updated = snapshot_update(snapshot=current, data=data)
+    if "retires_at" in data:
+        Migration.objects.filter(from_snapshot=updated, state__in=OPEN_MIGRATION_STATES).update(
+            deadline=updated.retires_at
+        )
+    if newly_deprecated or ("replacement" in data and updated.deprecated_at is not None):
+        migrations_propose_for_deprecation(snapshot=updated, actor=actor, now=now)
+    return updated
 
 
 # --------------------------------------------------------------------------------------------
