@@ -3,11 +3,35 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest
 
+from contracts.models import Membership
+
+
+def _current_section(request: HttpRequest, org) -> str:
+    """The first path segment after /o/<org>/ ("" for the dashboard), for aria-current in the nav."""
+    if org is None:
+        return ""
+    prefix = f"/o/{org.slug}/"
+    if not request.path.startswith(prefix):
+        return ""
+    rest = request.path[len(prefix) :]
+    section = rest.split("/", 1)[0]
+    return "snapshots" if section == "snapshots" else section
+
 
 def portal(request: HttpRequest) -> dict:
-    """Navigation context: the current organisation and membership (set by org_view)."""
+    """Navigation context: the current organisation and membership (set by org_view), the
+    organisations the user may switch to, and the section of the page for the nav."""
+    org = getattr(request, "org", None)
+    user = getattr(request, "user", None)
+    memberships = []
+    if org is not None and user is not None and user.is_authenticated:
+        memberships = list(
+            Membership.objects.filter(user=user).select_related("organization").order_by("organization__name")
+        )
     return {
-        "current_org": getattr(request, "org", None),
+        "current_org": org,
         "current_membership": getattr(request, "membership", None),
+        "user_memberships": memberships,
+        "current_section": _current_section(request, org),
         "DEBUG": settings.DEBUG,
     }

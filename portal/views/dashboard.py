@@ -1,32 +1,109 @@
-"""Customer-facing pages of the portal."""
+"""The dashboard: every pin of the organisation, filtered in place (htmx) or by plain GET links."""
 
 from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from contracts import selectors
-from contracts.models import Membership
+from contracts.models import Membership, Pin, SnapshotStatus, UpgradePolicy
 from portal.access import org_view
+
+STATUS_CHOICES = [(value, label) for value, label in SnapshotStatus.choices if value != SnapshotStatus.DRAFT]
+SOON_DAYS = 90
 
 
 @require_GET
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Send a signed-in user to their first organisation, or say they have none."""
-    membership = Membership.objects.filter(user=request.user).select_related("organization").first()
-    if membership is None:
+    """Send a signed-in user to their organisation; a user of several chooses one."""
+    memberships = list(Membership.objects.filter(user=request.user).select_related("organization")[:2])
+    if not memberships:
         return render(request, "portal/no_org.html", status=200)
-    return redirect("portal:dashboard", org=membership.organization.slug)
+    if len(memberships) > 1:
+        return redirect("portal:org_switch")
+    return redirect("portal:dashboard", org=memberships[0].organization.slug)
+
+
+@dataclass(frozen=True)
+class DashboardFilters:
+    status: str = ""
+    family: str = ""
+    policy: str = ""
+    q: str = ""
+
+    @classmethod
+    def from_query(cls, query) -> DashboardFilters:
+        status = query.get("status", "")
+        policy = query.get("policy", "")
+        return cls(
+            status=status if status in SnapshotStatus.values else "",
+            family=query.get("family", "")[:64],
+            policy=policy if policy in UpgradePolicy.values else "",
+            q=query.get("q", "").strip()[:100],
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.status or self.family or self.policy or self.q)
+
+    def matches(self, pin: Pin) -> bool:
+        if self.status and pin.status_now != self.status:
+            return False
+        if self.family and pin.alias.family.slug != self.family:
+            return False
+        if self.policy and pin.policy != self.policy:
+            return False
+        if self.q:
+            needle = self.q.lower()
+            haystack = (pin.alias.name, pin.snapshot.name, pin.alias.family.name)
+            if not any(needle in text.lower() for text in haystack):
+                return False
+        return True
+
+
+def annotate_pin(pin: Pin, now: dt.datetime) -> Pin:
+    """Attach what the row shows: the status now and whole days until retirement."""
+    pin.status_now = pin.snapshot.status_at(now)
+    retires_at = pin.snapshot.retires_at
+    pin.days_until_retirement = None if retires_at is None else (retires_at - now).days
+    pin.retiring_soon = retires_at is not None and now <= retires_at <= now + dt.timedelta(days=SOON_DAYS)
+    return pin
 
 
 @require_GET
 @org_view()
 def dashboard(request: HttpRequest) -> HttpResponse:
-    pins = list(selectors.pin_list(org=request.org))
-    return render(request, "portal/dashboard.html", {"pins": pins})
+    now = timezone.now()
+    filters = DashboardFilters.from_query(request.GET)
+    pins = [annotate_pin(pin, now) for pin in selectors.pin_list(org=request.org)]
+    shown = [pin for pin in pins if filters.matches(pin)]
+    families = sorted({(pin.alias.family.slug, pin.alias.family.name) for pin in pins})
+    context = {
+        "pins": shown,
+        "total": len(pins),
+        "filters": filters,
+        "families": families,
+        "status_choices": STATUS_CHOICES,
+        "policy_choices": UpgradePolicy.choices,
+        "summary": {
+            "pins": len(pins),
+            "deprecated": sum(pin.status_now == SnapshotStatus.DEPRECATED for pin in pins),
+            "retiring_soon": sum(pin.retiring_soon for pin in pins),
+            "open_migrations": sum(pin.open_migrations for pin in pins),
+        },
+        "soon_days": SOON_DAYS,
+        "now": now,
+    }
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "portal/dashboard.html#pins" if partial else "portal/dashboard.html"
+    return render(request, template, context)
 
 
 @require_GET
