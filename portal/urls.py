@@ -4,12 +4,25 @@ from django.urls import include, path
 from csp.decorators import csp_update
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from portal.views import account, catalog, settings_pages
 from portal.views import dashboard as views
 
 portal_patterns = (
     [
         path("", views.home, name="home"),
         path("o/<slug:org>/", views.dashboard, name="dashboard"),
+        path("orgs/", account.org_switch, name="org_switch"),
+        path("o/<slug:org>/snapshots/<slug:snapshot_id>/", catalog.snapshot_detail, name="snapshot"),
+        path("o/<slug:org>/timeline/", catalog.timeline, name="timeline"),
+        path("o/<slug:org>/changelog/", catalog.changelog, name="changelog"),
+        path("o/<slug:org>/changelog/feed.atom", catalog.changelog_feed, name="changelog_feed"),
+        path("o/<slug:org>/settings/", settings_pages.settings_home, name="settings"),
+        path("o/<slug:org>/pins/<int:pin_id>/policy/", settings_pages.pin_policy, name="pin_policy"),
+        path("o/<slug:org>/settings/keys/", settings_pages.api_keys, name="api_keys"),
+        path("o/<slug:org>/settings/keys/new/", settings_pages.api_key_create, name="api_key_create"),
+        path(
+            "o/<slug:org>/settings/keys/<int:key_id>/revoke/", settings_pages.api_key_revoke, name="api_key_revoke"
+        ),
     ],
     "portal",
 )
@@ -32,3 +45,8 @@ urlpatterns = [
 
 if settings.DEBUG:
     urlpatterns.append(path("outbox/", include("notifications.outbox_urls")))
+
+handler400 = "portal.views.account.bad_request"
+handler403 = "portal.views.account.permission_denied"
+handler404 = "portal.views.account.page_not_found"
+handler500 = "portal.views.account.server_error"
