@@ -3,6 +3,7 @@
 from django.urls import path
 
 from contracts import api
+from contracts.consent import api as consent_api
 
 app_name = "api"
 
@@ -13,4 +14,20 @@ urlpatterns = [
     path("aliases/<slug:name>/history/", api.AliasHistoryApi.as_view(), name="alias-history"),
     path("pins/", api.PinListApi.as_view(), name="pin-list"),
     path("resolve/<slug:alias>/", api.ResolveApi.as_view(), name="resolve"),
+    path("migrations/", consent_api.MigrationListApi.as_view(), name="migration-list"),
+    path("migrations/<int:migration_id>/", consent_api.MigrationDetailApi.as_view(), name="migration-detail"),
+    path(
+        "migrations/<int:migration_id>/consent/", consent_api.MigrationConsentApi.as_view(), name="migration-consent"
+    ),
+    path("migrations/<int:migration_id>/defer/", consent_api.MigrationDeferApi.as_view(), name="migration-defer"),
+    path(
+        "migrations/<int:migration_id>/decline/", consent_api.MigrationDeclineApi.as_view(), name="migration-decline"
+    ),
+    path(
+        "migrations/<int:migration_id>/rollback/",
+        consent_api.MigrationRollbackApi.as_view(),
+        name="migration-rollback",
+    ),
+    path("consents/", consent_api.ConsentListApi.as_view(), name="consent-list"),
+    path("consents/verify/", consent_api.ConsentVerifyApi.as_view(), name="consent-verify"),
 ]
