@@ -79,6 +79,8 @@ def migration_list(*, org: Organization, state: str | None = None) -> QuerySet[M
 
 
 def migration_get(*, org: Organization, migration_id: int) -> Migration:
+    if not 0 < migration_id < 2**63:
+        raise NotFound("No such migration in this organisation.")
     migration = migration_list(org=org).filter(pk=migration_id).first()
     if migration is None:
         raise NotFound("No such migration in this organisation.")
