@@ -236,6 +236,25 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# Notifications (notifications/): the outbox is planned by beat every few minutes; due dates live in
+# the database. Send task time limit (120 s) < claim lease < visibility timeout; retry countdowns are
+# capped below the visibility timeout (asserted in tests/notifications/test_tasks.py).
+NOTICE_LEASE_SECONDS = env.int("NOTICE_LEASE_SECONDS", default=300)
+NOTICE_CATCH_UP_DAYS = env.int("NOTICE_CATCH_UP_DAYS", default=30)
+NOTICE_MAX_ATTEMPTS = env.int("NOTICE_MAX_ATTEMPTS", default=8)
+NOTICE_RETRY_BASE_SECONDS = env.int("NOTICE_RETRY_BASE_SECONDS", default=30)
+NOTICE_RETRY_MAX_SECONDS = env.int("NOTICE_RETRY_MAX_SECONDS", default=1800)
+NOTICE_TEST_BLOCK_AFTER_CLAIM_SECONDS = env.float("NOTICE_TEST_BLOCK_AFTER_CLAIM_SECONDS", default=0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
+WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "notices-plan": {"task": "notifications.tasks.plan_notices", "schedule": 300},
+    "notices-dispatch": {"task": "notifications.tasks.dispatch_notices", "schedule": 60},
+}
+
 # Organisation API keys: the visible prefix is stored in clear, the secret only as sha256.
 API_KEY_PREFIX = "vcp_"
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=300)
