@@ -30,10 +30,14 @@ class VerifyResult:
         }
 
 
-def verify_chain(bodies: Iterable[tuple[dict[str, Any], str, str]]) -> VerifyResult:
+def verify_chain(
+    bodies: Iterable[tuple[dict[str, Any], str, str]], *, expected_head: tuple[int, str] | None = None
+) -> VerifyResult:
     """Verify (body, prev_hash, hash) triples in sequence order, from the genesis.
 
-    Used for database rows and for exported records alike, so both say the same thing.
+    Used for database rows and for exported records alike, so both say the same thing. Removing the
+    last records leaves a shorter chain that is consistent in itself: pass `expected_head`
+    (seq, hash), from the chain head or a signed checkpoint, to detect that too.
     """
     expected_prev = GENESIS_HASH
     expected_seq = 1
@@ -53,6 +57,15 @@ def verify_chain(bodies: Iterable[tuple[dict[str, Any], str, str]]) -> VerifyRes
         expected_prev = own_hash
         expected_seq += 1
         count += 1
+    if expected_head is not None and (expected_seq - 1, expected_prev) != tuple(expected_head):
+        head_seq, head_hash = expected_head
+        if head_seq > expected_seq - 1:
+            reason = f"the chain head is #{head_seq} but the records end at #{expected_seq - 1}: records were removed"
+            broken = expected_seq
+        else:
+            reason = f"the records end at #{expected_seq - 1} but do not reach the chain head #{head_seq} ({head_hash[:12]})"
+            broken = head_seq
+        return VerifyResult(False, count, expected_seq - 1, expected_prev, broken, reason)
     return VerifyResult(True, count, expected_seq - 1, expected_prev)
 
 
@@ -61,19 +74,8 @@ def ledger_verify(*, org: Organization) -> VerifyResult:
     records = (
         ConsentRecord.objects.filter(organization=org).order_by("seq").iterator(chunk_size=2000)
     )
-    result = verify_chain(
-        (record_body(record, org_slug=org.slug), record.prev_hash, record.hash) for record in records
+    head = LedgerHead.objects.filter(organization=org).values_list("seq", "head_hash").first()
+    return verify_chain(
+        ((record_body(record, org_slug=org.slug), record.prev_hash, record.hash) for record in records),
+        expected_head=head,
     )
-    if not result.intact:
-        return result
-    head = LedgerHead.objects.filter(organization=org).first()
-    if head is not None and (head.seq, head.head_hash) != (result.head_seq, result.head_hash):
-        return VerifyResult(
-            False,
-            result.records,
-            result.head_seq,
-            result.head_hash,
-            result.head_seq + 1 if head.seq > result.head_seq else head.seq,
-            f"chain head says #{head.seq} but the records end at #{result.head_seq}: records were removed",
-        )
-    return result

@@ -1,0 +1,44 @@
+"""Recompute every organisation's consent-ledger hash chain (or one organisation's).
+
+Exit 0: every chain is intact (prints each chain head). Exit 1: a chain is broken (names the first
+broken record and why). Exit 2: no such organisation.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from contracts.ledger.verify import ledger_verify
+from contracts.models import Organization
+
+
+class Command(BaseCommand):
+    help = "Verify the consent ledger hash chains: exit 0 intact, 1 broken (naming the first broken record)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--org", metavar="SLUG", help="Verify only this organisation's chain.")
+
+    def handle(self, *args, **options):
+        orgs = Organization.objects.order_by("slug")
+        if options["org"]:
+            orgs = orgs.filter(slug=options["org"])
+            if not orgs.exists():
+                raise CommandError(f"No organisation {options['org']!r}.", returncode=2)
+        broken = 0
+        for org in orgs:
+            result = ledger_verify(org=org)
+            if result.intact:
+                self.stdout.write(
+                    f"intact  org={org.slug} records={result.records} head=#{result.head_seq} {result.head_hash}"
+                )
+            else:
+                broken += 1
+                self.stdout.write(
+                    f"BROKEN  org={org.slug} first broken record=#{result.broken_seq}: {result.reason} "
+                    f"(last good #{result.head_seq} {result.head_hash})"
+                )
+        if broken:
+            self.stderr.write(f"{broken} broken chain(s).")
+            sys.exit(1)
