@@ -3,6 +3,7 @@
 from django.urls import path
 
 from contracts import api
+from contracts.bugs import api as bug_api
 from contracts.consent import api as consent_api
 
 app_name = "api"
@@ -30,4 +31,7 @@ urlpatterns = [
     ),
     path("consents/", consent_api.ConsentListApi.as_view(), name="consent-list"),
     path("consents/verify/", consent_api.ConsentVerifyApi.as_view(), name="consent-verify"),
+    path("bug-reports/", bug_api.BugReportFileApi.as_view(), name="bug-report-file"),
+    path("bug-reports/<int:report_id>/", bug_api.BugReportDetailApi.as_view(), name="bug-report-detail"),
+    path("receipts/verify/", bug_api.ReceiptVerifyApi.as_view(), name="receipt-verify"),
 ]

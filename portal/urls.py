@@ -6,10 +6,17 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from portal.views import account, catalog, settings_pages
 from portal.views import dashboard as views
+from portal.views import bugs as bug_views
 
 portal_patterns = (
     [
         path("", views.home, name="home"),
+        path("o/<slug:org>/bugs/", bug_views.bug_list, name="bugs"),
+        path("o/<slug:org>/bugs/new/", bug_views.bug_file, name="bug_file"),
+        path("o/<slug:org>/bugs/<int:report_id>/", bug_views.bug_detail, name="bug_detail"),
+        path("staff/bugs/", bug_views.staff_bug_queue, name="staff_bugs"),
+        path("staff/bugs/<int:report_id>/", bug_views.staff_bug_detail, name="staff_bug_detail"),
+        path("staff/bugs/<int:report_id>/status/", bug_views.staff_bug_transition, name="staff_bug_transition"),
         path("o/<slug:org>/", views.dashboard, name="dashboard"),
         path("orgs/", account.org_switch, name="org_switch"),
         path("o/<slug:org>/snapshots/<slug:snapshot_id>/", catalog.snapshot_detail, name="snapshot"),
