@@ -1,0 +1,525 @@
+"""Exports of the consent ledger: CSV and NDJSON streamed, PDF and a signed evidence bundle built to a file.
+
+Every export is logged as a ConsentExport row (who, format, filters, record count, file sha256).
+CSV and NDJSON come from one pass over a server-side cursor (`.iterator(chunk_size=…)`), written in
+batches, so memory stays flat however long the ledger is. The bundle's manifest is signed with the
+"consent" Ed25519 key; `verify_bundle_standalone.py` checks it without Django.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from contracts import signing
+from contracts.ledger import HASHED_FIELDS
+from contracts.ledger.verify_bundle_standalone import cell
+from contracts.models import (
+    ConsentExport,
+    ConsentRecord,
+    ContractTerms,
+    ExportStatus,
+    LedgerAction,
+    LedgerCheckpoint,
+    LedgerHead,
+    Organization,
+)
+from portal.exceptions import ApplicationError, NotFound
+
+SIGNING_PURPOSE = "consent"
+EXPORT_FIELDS = (*HASHED_FIELDS, "prev_hash", "hash")
+STREAMED_FORMATS = ("csv", "ndjson")
+BUILT_FORMATS = ("pdf", "bundle")
+FORMATS = STREAMED_FORMATS + BUILT_FORMATS
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "ndjson": "application/x-ndjson",
+    "pdf": "application/pdf",
+    "bundle": "application/zip",
+}
+EXTENSIONS = {"csv": "csv", "ndjson": "ndjson", "pdf": "pdf", "bundle": "zip"}
+CHUNK = 2000
+_VALUES = (
+    "organization_id", "seq", "action", "actor_email", "migration_id", "from_snapshot", "to_snapshot",
+    "terms_version", "terms_sha256", "diff_sha256", "details", "ip", "user_agent", "created_at",
+    "prev_hash", "hash",
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Input
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    date_from: dt.datetime | None = None
+    date_to: dt.datetime | None = None
+    snapshot: str = ""
+    action: str = ""
+    terms_version: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        """The filters as given (JSON-able); stored on the export row and in the manifest."""
+        out = {
+            "from": _iso(self.date_from) if self.date_from else "",
+            "to": _iso(self.date_to) if self.date_to else "",
+            "snapshot": self.snapshot,
+            "action": self.action,
+            "terms_version": self.terms_version,
+        }
+        return {key: value for key, value in out.items() if value}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, str]) -> ExportFilters:
+        return export_filters_parse(data)
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_moment(name: str, value: str, *, end_of_day: bool) -> dt.datetime:
+    value = value.strip()
+    try:
+        moment = parse_datetime(value)
+        if moment is None:
+            day = parse_date(value)
+            if day is None:
+                raise ValueError
+            moment = dt.datetime.combine(day, dt.time.max if end_of_day else dt.time.min)
+    except ValueError:
+        raise ApplicationError(
+            f"'{name}' must be an ISO 8601 date or date-time.", fields={name: "ISO 8601 date or date-time"}
+        ) from None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, dt.UTC)
+    return moment
+
+
+def export_format_parse(value: str | None) -> str:
+    fmt = (value or "").strip().lower()
+    if fmt not in FORMATS:
+        raise ApplicationError(
+            f"Unknown format {value!r}: use one of {', '.join(FORMATS)}.", fields={"format": f"one of {list(FORMATS)}"}
+        )
+    return fmt
+
+
+def export_filters_parse(params: Mapping[str, Any]) -> ExportFilters:
+    """Filters from query parameters. A date `to` includes that whole day. Raises ApplicationError."""
+    date_from = _parse_moment("from", params["from"], end_of_day=False) if params.get("from") else None
+    date_to = _parse_moment("to", params["to"], end_of_day=True) if params.get("to") else None
+    if date_from and date_to and date_from > date_to:
+        raise ApplicationError("'from' must not be after 'to'.", fields={"from": "must be on or before 'to'"})
+    action = (params.get("action") or "").strip()
+    if action and action not in LedgerAction.values:
+        raise ApplicationError(
+            f"Unknown action {action!r}.", fields={"action": f"one of {sorted(LedgerAction.values)}"}
+        )
+    snapshot = (params.get("snapshot") or "").strip()
+    terms_version = (params.get("terms_version") or "").strip()
+    for name, value, limit in (("snapshot", snapshot, 100), ("terms_version", terms_version, 32)):
+        if len(value) > limit:
+            raise ApplicationError(f"'{name}' is too long.", fields={name: f"at most {limit} characters"})
+    return ExportFilters(date_from, date_to, snapshot, action, terms_version)
+
+
+# --------------------------------------------------------------------------------------------
+# Selection
+# --------------------------------------------------------------------------------------------
+
+
+def export_queryset(*, org: Organization | None, filters: ExportFilters, max_pk: int | None = None) -> QuerySet:
+    """The records an export covers, in chain order. `org=None` means every organisation (staff)."""
+    qs = ConsentRecord.objects.all()
+    if org is not None:
+        qs = qs.filter(organization=org)
+    if filters.date_from:
+        qs = qs.filter(created_at__gte=filters.date_from)
+    if filters.date_to:
+        qs = qs.filter(created_at__lte=filters.date_to)
+    if filters.snapshot:
+        qs = qs.filter(Q(from_snapshot=filters.snapshot) | Q(to_snapshot=filters.snapshot))
+    if filters.action:
+        qs = qs.filter(action=filters.action)
+    if filters.terms_version:
+        qs = qs.filter(terms_version=filters.terms_version)
+    if max_pk is not None:
+        qs = qs.filter(pk__lte=max_pk)
+    return qs.order_by("organization_id", "seq")
+
+
+def export_bound(qs: QuerySet) -> int:
+    """The highest record id now: later appends stay out of an export that reads the rows twice."""
+    return qs.aggregate(top=Max("pk"))["top"] or 0
+
+
+def _slugs(org: Organization | None) -> dict[int, str]:
+    if org is not None:
+        return {org.pk: org.slug}
+    return dict(Organization.objects.values_list("pk", "slug"))
+
+
+def export_records(qs: QuerySet, *, org: Organization | None) -> Iterator[tuple]:
+    """Rows in EXPORT_FIELDS order, values exactly as the hash covers them (see ledger.record_body)."""
+    slugs = _slugs(org)
+    utc = dt.UTC
+    for row in qs.values_list(*_VALUES).iterator(chunk_size=CHUNK):
+        created = row[13].astimezone(utc).isoformat().replace("+00:00", "Z")
+        yield (slugs[row[0]], *row[1:13], created, row[14], row[15])
+
+
+def record_dicts(rows: Iterable[tuple]) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        yield dict(zip(EXPORT_FIELDS, row, strict=True))
+
+
+# --------------------------------------------------------------------------------------------
+# Serialisation (generators of bytes, in batches)
+# --------------------------------------------------------------------------------------------
+
+
+def _csv_row(row: tuple) -> tuple:
+    # cell() for the values that are not plain text; ints print the same through csv.
+    mig, details, ip = row[4], row[10], row[11]
+    return (
+        *row[:4],
+        "" if mig is None else mig,
+        *row[5:10],
+        "{}" if details == {} else cell(details),
+        "" if ip is None else ip,
+        *row[12:],
+    )
+
+
+def csv_chunks(rows: Iterable[tuple], *, batch: int = CHUNK) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(EXPORT_FIELDS)
+    pending = []
+    for row in rows:
+        pending.append(_csv_row(row))
+        if len(pending) >= batch:
+            writer.writerows(pending)
+            pending.clear()
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    writer.writerows(pending)
+    yield buffer.getvalue().encode()
+
+
+def ndjson_chunks(rows: Iterable[tuple], *, batch: int = CHUNK) -> Iterator[bytes]:
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    lines: list[str] = []
+    for row in rows:
+        lines.append(dumps(dict(zip(EXPORT_FIELDS, row, strict=True))))
+        if len(lines) >= batch:
+            lines.append("")
+            yield "\n".join(lines).encode()
+            lines.clear()
+    if lines:
+        lines.append("")
+        yield "\n".join(lines).encode()
+
+
+SERIALISERS: dict[str, Callable[[Iterable[tuple]], Iterator[bytes]]] = {"csv": csv_chunks, "ndjson": ndjson_chunks}
+
+
+# --------------------------------------------------------------------------------------------
+# The export log and streamed exports
+# --------------------------------------------------------------------------------------------
+
+
+def export_create(
+    *, org: Organization | None, fmt: str, filters: ExportFilters, requested_by=None
+) -> ConsentExport:
+    """Log an export before it runs (a streamed one is finished by export_stream)."""
+    return ConsentExport.objects.create(
+        organization=org,
+        requested_by=requested_by if getattr(requested_by, "pk", None) else None,
+        format=fmt,
+        filters={**filters.as_dict(), **({} if org else {"org": "*"})},
+        status=ExportStatus.RUNNING if fmt in STREAMED_FORMATS else ExportStatus.PENDING,
+    )
+
+
+def export_get(*, org: Organization | None, export_id: int | str) -> ConsentExport:
+    """One export of `org` (None: any, for staff); NotFound for another organisation's."""
+    try:
+        qs = ConsentExport.objects.select_related("organization", "requested_by")
+        export = qs.get(pk=int(export_id)) if org is None else qs.get(pk=int(export_id), organization=org)
+    except (ConsentExport.DoesNotExist, ValueError, TypeError, OverflowError):
+        raise NotFound("No such export.") from None
+    return export
+
+
+def export_list(*, org: Organization, limit: int = 50) -> list[ConsentExport]:
+    return list(ConsentExport.objects.filter(organization=org).select_related("requested_by")[:limit])
+
+
+def export_filename(export: ConsentExport) -> str:
+    slug = export.organization.slug if export.organization_id else "all"
+    return f"consents-{slug}-{export.pk}.{EXTENSIONS[export.format]}"
+
+
+def export_stream(*, export: ConsentExport, org: Organization | None, filters: ExportFilters) -> Iterator[bytes]:
+    """The bytes of a CSV/NDJSON export; hashes them on the way and logs the result at the end.
+
+    On PostgreSQL the read runs in one transaction, so the server-side cursor needs no WITH HOLD copy.
+    """
+    digest = hashlib.sha256()
+    counter = _Counter()
+    done = False
+    try:
+        with transaction.atomic():
+            rows = counter.wrap(export_records(export_queryset(org=org, filters=filters), org=org))
+            for chunk in SERIALISERS[export.format](rows):
+                digest.update(chunk)
+                yield chunk
+        done = True
+    finally:
+        ConsentExport.objects.filter(pk=export.pk).update(
+            status=ExportStatus.READY if done else ExportStatus.FAILED,
+            progress=100 if done else 0,
+            record_count=counter.count,
+            file_sha256=digest.hexdigest() if done else "",
+            error="" if done else "The download was interrupted.",
+            finished_at=timezone.now(),
+        )
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def wrap(self, rows: Iterable[tuple]) -> Iterator[tuple]:
+        for row in rows:
+            self.count += 1
+            yield row
+
+
+# --------------------------------------------------------------------------------------------
+# Built exports: bundle and PDF (run by contracts.ledger.tasks)
+# --------------------------------------------------------------------------------------------
+
+Progress = Callable[[int], None]
+
+
+def exports_dir() -> Path:
+    path = Path(settings.MEDIA_ROOT) / "exports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def terms_for(qs: QuerySet) -> list[ContractTerms]:
+    versions = set(qs.exclude(terms_version="").values_list("terms_version", flat=True).distinct())
+    return list(ContractTerms.objects.filter(version__in=versions).order_by("effective_at", "version"))
+
+
+def chain_heads(*, org: Organization | None) -> dict[str, dict[str, Any]]:
+    heads = LedgerHead.objects.select_related("organization")
+    if org is not None:
+        heads = heads.filter(organization=org)
+    return {h.organization.slug: {"seq": h.seq, "hash": h.head_hash} for h in heads.order_by("organization__slug")}
+
+
+def checkpoints_for(*, org: Organization | None, ranges: Mapping[str, tuple[int, int]]) -> list[dict[str, Any]]:
+    """Signed checkpoints whose sequence lies inside each organisation's exported range."""
+    out = []
+    for slug, (first, last) in sorted(ranges.items()):
+        cps = LedgerCheckpoint.objects.filter(organization__slug=slug, seq__gte=first, seq__lte=last)
+        from contracts.ledger.checkpoints import checkpoint_as_dict
+
+        out.extend(checkpoint_as_dict(cp, org_slug=slug) for cp in cps.order_by("seq"))
+    return out
+
+
+class _HashingWriter:
+    """A writable file that hashes and counts what passes through it."""
+
+    def __init__(self, target) -> None:
+        self.target = target
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.sha.update(data)
+        self.size += len(data)
+        self.target.write(data)
+
+
+def bundle_write(
+    *, out, org: Organization | None, filters: ExportFilters, progress: Progress | None = None,
+    generated_at: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Write the evidence bundle (a zip) to the binary file `out`; returns the signed manifest."""
+    generated_at = generated_at or timezone.now()
+    base = export_queryset(org=org, filters=filters)
+    max_pk = export_bound(base)
+    qs = export_queryset(org=org, filters=filters, max_pk=max_pk)
+    total = qs.count()
+    files: dict[str, dict[str, Any]] = {}
+    ranges: dict[str, list[int]] = {}
+    done = 0
+    step = max(total // 50, 1)
+
+    def tick(rows: Iterable[tuple], track: bool) -> Iterator[tuple]:
+        nonlocal done
+        for row in rows:
+            if track:
+                first_last = ranges.setdefault(row[0], [row[1], row[1], 0])
+                first_last[1] = row[1]
+                first_last[2] += 1
+            done += 1
+            if progress and done % step == 0:
+                progress(min(95, 5 + 90 * done // max(2 * total, 1)))
+            yield row
+
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, serialise, track in (("records.ndjson", ndjson_chunks, True), ("records.csv", csv_chunks, False)):
+            with transaction.atomic(), zf.open(name, "w", force_zip64=True) as raw:
+                writer = _HashingWriter(raw)
+                for chunk in serialise(tick(export_records(qs, org=org), track)):
+                    writer.write(chunk)
+            files[name] = {"sha256": writer.sha.hexdigest(), "bytes": writer.size}
+        for terms in terms_for(qs):
+            data = terms.body.encode()
+            files[f"terms/{terms.version}.md"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+            zf.writestr(f"terms/{terms.version}.md", data)
+        checkpoints = checkpoints_for(org=org, ranges={slug: (r[0], r[1]) for slug, r in ranges.items()})
+        data = json.dumps(checkpoints, indent=2, ensure_ascii=False).encode()
+        files["checkpoints.json"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        zf.writestr("checkpoints.json", data)
+        heads = chain_heads(org=org)
+        organizations = {
+            slug: {
+                "first_seq": r[0], "last_seq": r[1], "count": r[2],
+                "head_seq": heads.get(slug, {}).get("seq", 0), "head_hash": heads.get(slug, {}).get("hash", ""),
+            }
+            for slug, r in sorted(ranges.items())
+        }  # fmt: skip
+        seqs = [r for r in ranges.values()]
+        manifest = {
+            "format": "consent-evidence-bundle/1",
+            "organization": org.slug if org else "*",
+            "organization_name": org.name if org else "all organisations",
+            "generated_at": _iso(generated_at),
+            "filters": filters.as_dict(),
+            "record_count": sum(r[2] for r in seqs),
+            "first_seq": min((r[0] for r in seqs), default=None),
+            "last_seq": max((r[1] for r in seqs), default=None),
+            "chain_head": heads.get(org.slug) if org else heads,
+            "organizations": organizations,
+            "checkpoint_count": len(checkpoints),
+            "terms_versions": sorted(name[6:-3] for name in files if name.startswith("terms/")),
+            "files": dict(sorted(files.items())),
+            "key_id": signing.current_key_id(SIGNING_PURPOSE),
+            "signature_algorithm": "Ed25519 over the bytes of manifest.json (manifest.sig, base64)",
+        }
+        manifest_bytes = json.dumps(manifest, indent=2, ensure_ascii=False).encode()
+        key_id, signature = signing.sign(SIGNING_PURPOSE, manifest_bytes)
+        assert key_id == manifest["key_id"]
+        zf.writestr("manifest.json", manifest_bytes)
+        zf.writestr("manifest.sig", signature + "\n")
+    if progress:
+        progress(99)
+    return manifest
+
+
+def public_keys_pem() -> str:
+    """Every current consent key, each after a '# kid:' line (the format the standalone verifier reads)."""
+    ring = signing.keyring(SIGNING_PURPOSE)
+    return "".join(f"# kid: {kid}\n{signing.public_key_pem(SIGNING_PURPOSE, kid)}" for kid in sorted(ring))
+
+
+def verify_file(path: str | Path) -> list[str]:
+    """What is wrong with a bundle, checked with the same code as the standalone script."""
+    from contracts.ledger.verify_bundle_standalone import load_keys, verify_bundle
+
+    try:
+        return verify_bundle(str(path), load_keys(public_keys_pem()))
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
+        return [f"{Path(path).name}: not a readable evidence bundle ({exc})"]
+
+
+# --------------------------------------------------------------------------------------------
+# PDF (WeasyPrint, rendered in chunks and joined with pypdf)
+# --------------------------------------------------------------------------------------------
+
+
+def _html_to_pdf(html: str) -> bytes:
+    from weasyprint import HTML
+
+    return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
+
+
+def _chunked(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
+    batch: list[tuple] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def pdf_write(
+    *, out, org: Organization | None, filters: ExportFilters, progress: Progress | None = None,
+    chunk_size: int = 1000, generated_at: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Write the PDF to the binary file `out`: cover, records table (chunks of `chunk_size` records
+    rendered as separate documents, so WeasyPrint's memory stays bounded), terms appendix."""
+    from django.template.loader import render_to_string
+    from pypdf import PdfReader, PdfWriter
+
+    from contracts.ledger.verify import ledger_verify
+
+    generated_at = generated_at or timezone.now()
+    base = export_queryset(org=org, filters=filters)
+    qs = export_queryset(org=org, filters=filters, max_pk=export_bound(base))
+    total = qs.count()
+    orgs = [org] if org else list(Organization.objects.filter(pk__in=qs.values("organization_id")).order_by("slug"))
+    verification = [(o, ledger_verify(org=o)) for o in orgs]
+    heads = chain_heads(org=org)
+    terms = terms_for(qs)
+    context = {
+        "org": org, "filters": filters.as_dict(), "total": total, "generated_at": _iso(generated_at),
+        "heads": heads, "verification": verification, "terms": terms,
+    }  # fmt: skip
+    writer = PdfWriter()
+    writer.append(PdfReader(io.BytesIO(_html_to_pdf(render_to_string("contracts/exports/pdf_cover.html", context)))))
+    if progress:
+        progress(5)
+    done = 0
+    with transaction.atomic():
+        for batch in _chunked(export_records(qs, org=org), chunk_size):
+            rows = [dict(zip(EXPORT_FIELDS, row, strict=True)) for row in batch]
+            html = render_to_string(
+                "contracts/exports/pdf_records.html",
+                {**context, "rows": rows, "first": done + 1, "last": done + len(rows)},
+            )
+            writer.append(PdfReader(io.BytesIO(_html_to_pdf(html))))
+            done += len(rows)
+            if progress:
+                progress(min(95, 5 + 90 * done // max(total, 1)))
+    writer.append(PdfReader(io.BytesIO(_html_to_pdf(render_to_string("contracts/exports/pdf_appendix.html", context)))))
+    writer.add_metadata({"/Title": f"Consent history: {org.name if org else 'all organisations'}"})
+    writer.write(out)
+    return {"record_count": total, "pages": len(writer.pages)}

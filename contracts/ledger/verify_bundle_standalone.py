@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Verify a consent evidence bundle offline: python3 verify_bundle.py BUNDLE.zip KEYS.pem
+
+Needs Python 3.11+ and `cryptography` only. KEYS.pem is /.well-known/consent-signing-key.pem?all=1
+(PEM blocks, each after a '# kid: <key id>' line; a lone PEM without one serves any key id).
+Checks the manifest signature, every file hash, every record hash and link, records.csv against
+records.ndjson, terms texts against the records' terms_sha256, and the signed checkpoints.
+Exit 0 when intact; otherwise prints each problem, naming the file, the record and the field."""
+import base64, csv, hashlib, io, itertools, json, re, sys, zipfile  # noqa: E401, I001
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+GENESIS = "0" * 64
+PEM_RE = r"(?:# kid: (\S+)\s+)?(-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----)"
+
+
+def canonical(data):
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def cell(value):
+    """A value as records.csv holds it: text as is, empty for null, compact JSON otherwise."""
+    return "" if value is None else value if isinstance(value, str) else canonical(value).decode()
+
+
+def load_keys(text):
+    return {kid or None: load_pem_public_key(pem.encode()) for kid, pem in re.findall(PEM_RE, text, re.S)}
+
+
+def signature_ok(keys, key_id, payload, signature_b64):
+    key = keys.get(key_id) or keys.get(None)
+    try:
+        key.verify(base64.b64decode(signature_b64), payload)
+        return True
+    except Exception:  # unknown key, bad base64 or a signature that does not verify
+        return False
+
+
+def verify_bundle(path, keys):
+    problems = []
+    with zipfile.ZipFile(path) as z:
+        names = set(z.namelist())
+        if not {"manifest.json", "manifest.sig", "records.ndjson", "records.csv"} <= names:
+            return ["bundle: manifest.json, manifest.sig, records.ndjson or records.csv is missing"]
+        raw = z.read("manifest.json")
+        manifest = json.loads(raw)
+        if not signature_ok(keys, manifest.get("key_id"), raw, z.read("manifest.sig").decode().strip()):
+            problems.append(f"manifest.sig: signature of manifest.json does not verify with key {manifest.get('key_id')}")
+        files = manifest.get("files", {})
+        for name in sorted((names | set(files)) - {"manifest.json", "manifest.sig"}):
+            if name not in files or name not in names:
+                problems.append(f"{name}: {'not listed in' if name in names else 'missing but listed in'} the manifest")
+            elif hashlib.file_digest(z.open(name), "sha256").hexdigest() != files[name]["sha256"]:
+                problems.append(f"{name}: sha256 differs from the manifest: the file was changed")
+        terms = {n[6:-3]: hashlib.sha256(z.read(n)).hexdigest() for n in names if n.startswith("terms/")}
+        cps = {(c["organization"], c["seq"]): c for c in json.loads(z.read("checkpoints.json") if "checkpoints.json" in names else "[]")}
+        for c in cps.values():
+            payload = canonical({k: c[k] for k in ("organization", "seq", "head_hash", "created_at")})
+            if not signature_ok(keys, c.get("key_id"), payload, c.get("signature", "")):
+                problems.append(f"checkpoints.json: checkpoint {c['organization']}#{c['seq']} signature does not verify")
+        last, seen, n = {}, {}, 0
+        ndjson = (json.loads(line) for line in io.TextIOWrapper(z.open("records.ndjson"), "utf-8") if line.strip())
+        rows = csv.DictReader(io.TextIOWrapper(z.open("records.csv"), "utf-8", newline=""))
+        for n, (rec, row) in enumerate(itertools.zip_longest(ndjson, rows), 1):
+            if rec is None or row is None:
+                problems.append(f"records.{'ndjson' if rec is None else 'csv'}: has no record {n}: the files differ in length")
+                break
+            org, seq, prev_hash, own_hash = rec.get("organization"), rec.get("seq"), rec.get("prev_hash"), rec.get("hash")
+            where = f"records.ndjson line {n} (record {org}#{seq})"
+            if diff := sorted(k for k in set(rec) | set(row) if cell(rec.get(k)) != row.get(k)):
+                problems.append(f"records.csv row {n} (record {org}#{seq}): field {', '.join(diff)} differs from records.ndjson")
+            body = {k: v for k, v in rec.items() if k not in ("prev_hash", "hash")}
+            if hashlib.sha256(canonical(body) + str(prev_hash).encode()).hexdigest() != own_hash:
+                problems.append(f"{where}: hash does not match the record's content: the record was altered")
+            before = last.get(org)
+            if before and seq <= before[0]:
+                problems.append(f"{where}: out of order, after record #{before[0]}")
+            elif (seq == 1 and prev_hash != GENESIS) or (before and seq == before[0] + 1 and prev_hash != before[1]):
+                problems.append(f"{where}: prev_hash does not link to record #{seq - 1}")
+            if rec.get("terms_version") and rec["terms_version"] in terms and terms[rec["terms_version"]] != rec.get("terms_sha256"):
+                problems.append(f"{where}: terms_sha256 differs from terms/{rec['terms_version']}.md")
+            if (org, seq) in cps and cps[(org, seq)]["head_hash"] != own_hash:
+                problems.append(f"{where}: hash differs from signed checkpoint {org}#{seq}: history was rewritten")
+            last[org], seen[org] = (seq, own_hash), seen.get(org, 0) + 1
+        if n != manifest.get("record_count"):
+            problems.append(f"records.ndjson: {n} records, manifest.json says {manifest.get('record_count')}")
+        for org, info in manifest.get("organizations", {}).items():
+            if last.get(org) and info["last_seq"] == info["head_seq"] and last[org][1] != info["head_hash"]:
+                problems.append(f"records.ndjson: last record {org}#{info['last_seq']} differs from the chain head in manifest.json")
+    return problems
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__.splitlines()[0])
+    found = verify_bundle(sys.argv[1], load_keys(open(sys.argv[2]).read()))  # noqa: SIM115
+    print("\n".join(found) or "OK: signature, file hashes, chain, CSV and checkpoints verify")
+    sys.exit(1 if found else 0)
