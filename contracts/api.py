@@ -222,6 +222,9 @@ class ResolveApi(APIView):
         at = serializers.DateTimeField(allow_null=True)
         source = serializers.ChoiceField(choices=["pin", "alias-default"])
         policy = serializers.CharField(allow_null=True)
+        extended_support_until = serializers.DateTimeField(
+            allow_null=True, help_text="End of this organisation's paid extended support of the snapshot, if any."
+        )
         snapshot = inline_serializer(
             "ResolvedSnapshot",
             fields={

@@ -19,6 +19,7 @@ from contracts.models import (
     ApiKeyScope,
     ChangelogEntry,
     ContractTerms,
+    ExtendedSupport,
     Organization,
     Pin,
     PinChange,
@@ -126,6 +127,7 @@ class Resolution:
     source: str  # "pin" or "alias-default"
     policy: str | None
     at: dt.datetime | None
+    extended_support_until: str | None = None  # a paid grant keeps this snapshot served until then
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -135,7 +137,20 @@ class Resolution:
             "source": self.source,
             "policy": self.policy,
             "snapshot": self.snapshot,
+            "extended_support_until": self.extended_support_until,
         }
+
+
+def _extended_support_until(*, org: Organization, snapshot: Snapshot, at: dt.datetime) -> dt.datetime | None:
+    """End of the organisation's extended-support grant on a snapshot active at `at` (billing)."""
+    if snapshot.deprecated_at is None:
+        return None  # grants exist only for deprecated snapshots: no query for the others
+    return (
+        ExtendedSupport.objects.filter(organization=org, snapshot=snapshot, starts_at__lte=at, until__gt=at)
+        .order_by("-until")
+        .values_list("until", flat=True)
+        .first()
+    )
 
 
 def snapshot_summary(snapshot: Snapshot, *, at: dt.datetime | None = None) -> dict[str, Any]:
@@ -207,6 +222,7 @@ def _resolve_now(*, org: Organization, alias_name: str) -> tuple[Resolution, int
         if alias is None:
             raise NotFound(f"No alias {alias_name!r}.")
         snapshot, source, policy = alias.target, "alias-default", None
+    grant_until = _extended_support_until(org=org, snapshot=snapshot, at=now) if pin is not None else None
     resolution = Resolution(
         alias=alias_name,
         organization=org.slug,
@@ -214,8 +230,12 @@ def _resolve_now(*, org: Organization, alias_name: str) -> tuple[Resolution, int
         source=source,
         policy=policy,
         at=None,
+        extended_support_until=grant_until.isoformat() if grant_until else None,
     )
-    return resolution, _seconds_until_next_boundary(snapshot, now)
+    ttl = _seconds_until_next_boundary(snapshot, now)
+    if grant_until:
+        ttl = max(1, min(ttl, int((grant_until - now).total_seconds())))
+    return resolution, ttl
 
 
 def _resolve_at(*, org: Organization, alias_name: str, at: dt.datetime) -> Resolution:
@@ -233,6 +253,7 @@ def _resolve_at(*, org: Organization, alias_name: str, at: dt.datetime) -> Resol
         .first()
     )
     if change is not None:
+        grant_until = _extended_support_until(org=org, snapshot=change.to_snapshot, at=at)
         return Resolution(
             alias=alias_name,
             organization=org.slug,
@@ -240,6 +261,7 @@ def _resolve_at(*, org: Organization, alias_name: str, at: dt.datetime) -> Resol
             source="pin",
             policy=change.to_policy,
             at=at,
+            extended_support_until=grant_until.isoformat() if grant_until else None,
         )
     move = (
         AliasMove.objects.filter(alias=alias, moved_at__lte=at)

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from contracts import api
+from contracts import billing_api
 from contracts.bugs import api as bug_api
 from contracts.consent import api as consent_api
 
@@ -34,4 +35,6 @@ urlpatterns = [
     path("bug-reports/", bug_api.BugReportFileApi.as_view(), name="bug-report-file"),
     path("bug-reports/<int:report_id>/", bug_api.BugReportDetailApi.as_view(), name="bug-report-detail"),
     path("receipts/verify/", bug_api.ReceiptVerifyApi.as_view(), name="receipt-verify"),
+    path("stripe/webhook/", billing_api.StripeWebhookApi.as_view(), name="stripe-webhook"),
+    path("extended-support/checkout/", billing_api.ExtendedSupportCheckoutApi.as_view(), name="es-checkout"),
 ]

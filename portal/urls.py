@@ -5,6 +5,7 @@ from csp.decorators import csp_update
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from portal.views import account, catalog, settings_pages
+from portal.views import billing as billing_views
 from portal.views import dashboard as views
 from portal.views import bugs as bug_views
 
@@ -26,6 +27,10 @@ portal_patterns = (
         path("o/<slug:org>/settings/", settings_pages.settings_home, name="settings"),
         path("o/<slug:org>/pins/<int:pin_id>/policy/", settings_pages.pin_policy, name="pin_policy"),
         path("o/<slug:org>/settings/keys/", settings_pages.api_keys, name="api_keys"),
+        path("o/<slug:org>/billing/", billing_views.billing_page, name="billing"),
+        path("o/<slug:org>/billing/portal/", billing_views.billing_portal, name="billing_portal"),
+        path("o/<slug:org>/billing/checkout/", billing_views.extended_support_checkout, name="billing_checkout"),
+        path("o/<slug:org>/billing/simulate/", billing_views.extended_support_simulate, name="billing_simulate"),
         path("o/<slug:org>/settings/keys/new/", settings_pages.api_key_create, name="api_key_create"),
         path(
             "o/<slug:org>/settings/keys/<int:key_id>/revoke/", settings_pages.api_key_revoke, name="api_key_revoke"

@@ -1,0 +1,84 @@
+"""Billing page: tier, extended-support grants, Stripe customer portal and Checkout (admins buy)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from contracts import billing
+from portal.access import ADMIN_ONLY, org_view
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _form_action_origins() -> list[str]:
+    """CSP form-action also governs the redirect a form POST answers with (Checkout, the portal)."""
+    origins = list(settings.STRIPE_REDIRECT_ORIGINS)
+    if settings.STRIPE_API_BASE:
+        origins.append(_origin(settings.STRIPE_API_BASE))
+    return origins
+
+
+def _billing_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri(reverse("portal:billing", kwargs={"org": request.org.slug}))
+
+
+@require_GET
+@org_view()
+def billing_page(request: HttpRequest) -> HttpResponse:
+    org = request.org
+    org.refresh_from_db(fields=["tier", "offered_terms", "stripe_customer_id"])
+    context = {
+        "configured": billing.billing_configured(),
+        "can_simulate": settings.DEBUG and not billing.billing_configured(),
+        "is_admin": request.membership.role in ADMIN_ONLY,
+        "grants": billing.extended_support_list(org=org),
+        "options": billing.extended_support_options(org=org),
+        "offered_terms": org.offered_terms,
+        "checkout": request.GET.get("checkout", ""),
+    }
+    response = render(request, "contracts/billing/page.html", context)
+    response._csp_update = {"form-action": _form_action_origins()}
+    return response
+
+
+@require_POST
+@org_view(roles=ADMIN_ONLY)
+def billing_portal(request: HttpRequest) -> HttpResponse:
+    url = billing.billing_portal_session_create(org=request.org, return_url=_billing_url(request))
+    return HttpResponseRedirect(url, status=303)
+
+
+@require_POST
+@org_view(roles=ADMIN_ONLY)
+def extended_support_checkout(request: HttpRequest) -> HttpResponse:
+    back = _billing_url(request)
+    checkout = billing.extended_support_checkout_create(
+        org=request.org,
+        snapshot_name=request.POST.get("snapshot", ""),
+        actor=request.user,
+        success_url=back + "?checkout=success",
+        cancel_url=back + "?checkout=cancelled",
+    )
+    return HttpResponseRedirect(checkout.url, status=303)
+
+
+@require_POST
+@org_view(roles=ADMIN_ONLY)
+def extended_support_simulate(request: HttpRequest) -> HttpResponse:
+    grant = billing.extended_support_simulate(
+        org=request.org, snapshot_name=request.POST.get("snapshot", ""), actor=request.user
+    )
+    messages.success(
+        request, f"Simulated purchase: {grant.snapshot.name} keeps serving you until {grant.until:%Y-%m-%d}."
+    )
+    return redirect("portal:billing", org=request.org.slug)
