@@ -1,0 +1,263 @@
+"""Migrations, the consent history and the contract terms of one organisation.
+
+Deciding a migration is two steps: GET shows a confirmation with the exact terms version and sha256
+and a link to the diff; POST records the decision. With htmx both happen in place; without
+JavaScript they are ordinary pages and forms.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from contracts.consent import selectors, services
+from contracts.models import LedgerAction, Migration, MigrationState
+from portal.access import ADMIN_ONLY, org_view
+from portal.exceptions import ApplicationError
+
+ACTIONS = {
+    "consent": ("Consent", "The pin moves now, or on the date you choose (before the deadline)."),
+    "defer": ("Defer", "Postpone the decision to a date the terms allow."),
+    "decline": ("Decline", "Stay on the current snapshot; this proposal closes."),
+    "rollback": ("Roll back", "Move the pin back to the snapshot it left, within the rollback window."),
+}
+
+
+def request_decider(request: HttpRequest) -> services.Decider:
+    return services.Decider(
+        user=request.user,
+        ip=request.META.get("REMOTE_ADDR") or None,
+        user_agent=request.headers.get("User-Agent", ""),
+        role=request.membership.role,
+    )
+
+
+def _parse_date(value: str, *, field: str) -> dt.datetime | None:
+    """An HTML date (YYYY-MM-DD) or datetime-local (YYYY-MM-DDTHH:MM) input, read as UTC."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ApplicationError(
+            f"{field} must be a date such as 2026-01-31.", fields={field: "Expected YYYY-MM-DD."}
+        ) from None
+    if not 2000 <= parsed.year <= 2999:
+        raise ApplicationError(f"{field} is out of range.", fields={field: "Between the years 2000 and 2999."})
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _migration_context(request: HttpRequest, migration: Migration) -> dict:
+    terms = selectors.terms_in_force(org=request.org)
+    now = timezone.now()
+    return {
+        "migration": migration,
+        "terms": terms,
+        "now": now,
+        "diff_url": selectors.diff_url(org=request.org, migration=migration),
+        "diff_sha256": selectors.diff_sha256(
+            from_snapshot=migration.from_snapshot, to_snapshot=migration.to_snapshot
+        ),
+        "deferral_limit": services.deferral_limit(migration=migration, terms=terms) if migration.is_open else None,
+        "rollback_end": services.rollback_window_end(migration=migration, terms=terms),
+        "can_decide": request.membership.role in ADMIN_ONLY,
+        "actions": _available_actions(migration, terms=terms, now=now),
+    }
+
+
+def _available_actions(migration: Migration, *, terms, now: dt.datetime) -> list[tuple[str, str]]:
+    expired = migration.deadline is not None and now >= migration.deadline
+    if migration.state in (MigrationState.PROPOSED, MigrationState.DEFERRED) and not expired:
+        return [(name, ACTIONS[name][0]) for name in ("consent", "defer", "decline")]
+    if migration.state == MigrationState.APPLIED:
+        end = services.rollback_window_end(migration=migration, terms=terms)
+        if end and now <= end:
+            return [("rollback", ACTIONS["rollback"][0])]
+    return []
+
+
+@require_GET
+@org_view()
+def migration_list(request: HttpRequest) -> HttpResponse:
+    state = request.GET.get("state") or ""
+    migrations = list(selectors.migration_list(org=request.org, state=state or None))
+    open_migrations = [m for m in migrations if m.is_open]
+    closed = [m for m in migrations if not m.is_open]
+    terms = selectors.terms_in_force(org=request.org)
+    now = timezone.now()
+    rows = [
+        {
+            "migration": m,
+            "actions": _available_actions(m, terms=terms, now=now),
+            "diff_url": selectors.diff_url(org=request.org, migration=m),
+        }
+        for m in open_migrations + closed
+    ]
+    return render(
+        request,
+        "contracts/migrations/list.html",
+        {
+            "open_rows": rows[: len(open_migrations)],
+            "closed_rows": rows[len(open_migrations) :],
+            "states": MigrationState.choices,
+            "state": state,
+            "terms": terms,
+            "now": now,
+            "can_decide": request.membership.role in ADMIN_ONLY,
+        },
+    )
+
+
+@require_GET
+@org_view()
+def migration_detail(request: HttpRequest, migration_id: int) -> HttpResponse:
+    migration = selectors.migration_get(org=request.org, migration_id=migration_id)
+    context = _migration_context(request, migration)
+    context["records"] = selectors.migration_records(migration=migration)
+    return render(request, "contracts/migrations/detail.html", context)
+
+
+def _decide(request: HttpRequest, migration_id: int, action: str, perform: Callable[..., object]) -> HttpResponse:
+    migration = selectors.migration_get(org=request.org, migration_id=migration_id)
+    context = _migration_context(request, migration)
+    context.update(action=action, action_label=ACTIONS[action][0], action_help=ACTIONS[action][1])
+    if request.method == "GET":
+        template = "contracts/migrations/_confirm.html" if request.htmx else "contracts/migrations/confirm.html"
+        return render(request, template, context)
+    try:
+        record = perform(migration=migration, decider=request_decider(request), post=request.POST)
+    except ApplicationError as error:
+        if not request.htmx:
+            raise
+        # htmx swaps only 2xx responses: show the refusal inside the confirmation box.
+        context["error"] = error
+        return render(request, "contracts/migrations/_confirm.html", context)
+    migration = selectors.migration_get(org=request.org, migration_id=migration_id)
+    if request.htmx:
+        context = _migration_context(request, migration)
+        context["record"] = record
+        return render(request, "contracts/migrations/_decided.html", context)
+    messages.success(request, f"Recorded in the consent ledger as record #{record.seq} ({record.hash[:16]}…).")
+    return redirect(reverse("portal:migration_detail", kwargs={"org": request.org.slug, "migration_id": migration.pk}))
+
+
+@require_http_methods(["GET", "POST"])
+@org_view(roles=ADMIN_ONLY)
+def migration_consent(request: HttpRequest, migration_id: int) -> HttpResponse:
+    def perform(*, migration, decider, post):
+        return services.migration_consent(
+            migration=migration,
+            decider=decider,
+            scheduled_for=_parse_date(post.get("at", ""), field="at"),
+            expected_terms_sha256=post.get("terms_sha256") or None,
+        )
+
+    return _decide(request, migration_id, "consent", perform)
+
+
+@require_http_methods(["GET", "POST"])
+@org_view(roles=ADMIN_ONLY)
+def migration_defer(request: HttpRequest, migration_id: int) -> HttpResponse:
+    def perform(*, migration, decider, post):
+        until = _parse_date(post.get("until", ""), field="until")
+        if until is None:
+            raise ApplicationError("Choose the date to defer until.", fields={"until": "Required."})
+        return services.migration_defer(
+            migration=migration, decider=decider, until=until, expected_terms_sha256=post.get("terms_sha256") or None
+        )
+
+    return _decide(request, migration_id, "defer", perform)
+
+
+@require_http_methods(["GET", "POST"])
+@org_view(roles=ADMIN_ONLY)
+def migration_decline(request: HttpRequest, migration_id: int) -> HttpResponse:
+    def perform(*, migration, decider, post):
+        return services.migration_decline(
+            migration=migration, decider=decider, expected_terms_sha256=post.get("terms_sha256") or None
+        )
+
+    return _decide(request, migration_id, "decline", perform)
+
+
+@require_http_methods(["GET", "POST"])
+@org_view(roles=ADMIN_ONLY)
+def migration_rollback(request: HttpRequest, migration_id: int) -> HttpResponse:
+    def perform(*, migration, decider, post):
+        return services.migration_rollback(
+            migration=migration, decider=decider, expected_terms_sha256=post.get("terms_sha256") or None
+        )
+
+    return _decide(request, migration_id, "rollback", perform)
+
+
+@require_GET
+@org_view()
+def consent_history(request: HttpRequest) -> HttpResponse:
+    action = request.GET.get("action") or ""
+    if action and action not in LedgerAction.values:
+        raise ApplicationError(f"Unknown action {action!r}.", fields={"action": f"One of: {', '.join(LedgerAction.values)}."})
+    since = _parse_date(request.GET.get("from", ""), field="from")
+    until = _parse_date(request.GET.get("to", ""), field="to")
+    if until is not None and len(request.GET.get("to", "")) <= 10:
+        until = until + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+    records = list(selectors.consent_list(org=request.org, action=action or None, since=since, until=until)[:500])
+    context = {
+        "records": records,
+        "actions": LedgerAction.choices,
+        "filters": {"action": action, "from": request.GET.get("from", ""), "to": request.GET.get("to", "")},
+    }
+    if request.htmx:
+        return render(request, "contracts/consents/_table.html", context)
+    return render(request, "contracts/consents/list.html", context)
+
+
+@require_GET
+@org_view()
+def terms_page(request: HttpRequest) -> HttpResponse:
+    pending = selectors.terms_pending(org=request.org)
+    current = selectors.terms_current(tier=request.org.tier)
+    accepted = request.org.accepted_terms
+    version = request.GET.get("version")
+    shown = selectors.terms_get(org=request.org, version=version) if version else (pending or accepted or current)
+    return render(
+        request,
+        "contracts/terms/page.html",
+        {
+            "shown": shown,
+            "pending": pending,
+            "accepted": accepted,
+            "history": selectors.terms_list(org=request.org),
+            "can_accept": request.membership.role in ADMIN_ONLY,
+        },
+    )
+
+
+@require_POST
+@org_view(roles=ADMIN_ONLY)
+def terms_accept(request: HttpRequest) -> HttpResponse:
+    terms = selectors.terms_get(org=request.org, version=request.POST.get("version", ""))
+    shown_sha = request.POST.get("body_sha256", "")
+    if shown_sha and shown_sha != terms.body_sha256:
+        raise ApplicationError(
+            "These terms are not the text you were shown; reload and read them again.",
+            fields={"body_sha256": terms.body_sha256},
+        )
+    record = services.terms_accept(
+        organization=request.org,
+        terms=terms,
+        decider=request_decider(request),
+        confirmed=request.POST.get("confirm") == "on",
+    )
+    messages.success(
+        request, f"You accepted terms {terms.version}. Ledger record #{record.seq} ({record.hash[:16]}…)."
+    )
+    return redirect(reverse("portal:terms", kwargs={"org": request.org.slug}))
