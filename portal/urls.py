@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from portal.views import account, catalog, settings_pages
 from portal.views import billing as billing_views
 from portal.views import dashboard as views
+from portal.views import migrations as migration_views
 from portal.views import bugs as bug_views
 
 portal_patterns = (
@@ -35,6 +36,31 @@ portal_patterns = (
         path(
             "o/<slug:org>/settings/keys/<int:key_id>/revoke/", settings_pages.api_key_revoke, name="api_key_revoke"
         ),
+        path("o/<slug:org>/migrations/", migration_views.migration_list, name="migrations"),
+        path(
+            "o/<slug:org>/migrations/<int:migration_id>/", migration_views.migration_detail, name="migration_detail"
+        ),
+        path(
+            "o/<slug:org>/migrations/<int:migration_id>/consent/",
+            migration_views.migration_consent,
+            name="migration_consent",
+        ),
+        path(
+            "o/<slug:org>/migrations/<int:migration_id>/defer/", migration_views.migration_defer, name="migration_defer"
+        ),
+        path(
+            "o/<slug:org>/migrations/<int:migration_id>/decline/",
+            migration_views.migration_decline,
+            name="migration_decline",
+        ),
+        path(
+            "o/<slug:org>/migrations/<int:migration_id>/rollback/",
+            migration_views.migration_rollback,
+            name="migration_rollback",
+        ),
+        path("o/<slug:org>/consents/", migration_views.consent_history, name="consents"),
+        path("o/<slug:org>/terms/", migration_views.terms_page, name="terms"),
+        path("o/<slug:org>/terms/accept/", migration_views.terms_accept, name="terms_accept"),
     ],
     "portal",
 )
