@@ -236,6 +236,14 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# Migrations (contracts/consent/): scheduled consents applied and undecided moves forced at retirement.
+CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "contracts.consent.tasks"]
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "migrations-apply-scheduled": {"task": "contracts.consent.apply_scheduled", "schedule": 300},
+    "migrations-force-at-retirement": {"task": "contracts.consent.force_at_retirement", "schedule": 300},
+}
+
 # Notifications (notifications/): the outbox is planned by beat every few minutes; due dates live in
 # the database. Send task time limit (120 s) < claim lease < visibility timeout; retry countdowns are
 # capped below the visibility timeout (asserted in tests/notifications/test_tasks.py).
