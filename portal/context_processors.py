@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest
 
+from contracts.consent.selectors import terms_pending
 from contracts.models import Membership
 
 
@@ -33,5 +34,7 @@ def portal(request: HttpRequest) -> dict:
         "current_membership": getattr(request, "membership", None),
         "user_memberships": memberships,
         "current_section": _current_section(request, org),
+        # The current terms of the organisation's tier when it has not accepted them (banner on every page).
+        "terms_banner": terms_pending(org=org) if org is not None else None,
         "DEBUG": settings.DEBUG,
     }
