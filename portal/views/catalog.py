@@ -72,8 +72,8 @@ def snapshot_detail(request: HttpRequest, snapshot_id: str) -> HttpResponse:
 SVG_WIDTH = 1000
 LABEL_WIDTH = 190
 PLOT_RIGHT = 985
-ROW_HEIGHT = 46
-TOP = 44
+ROW_HEIGHT = 52
+TOP = 40
 BAR_HEIGHT = 16
 
 
@@ -92,6 +92,11 @@ class Milestone:
     short: str
     when: dt.datetime
     x: float
+    anchor: str = "middle"
+
+    @property
+    def label_x(self) -> float:
+        return {"end": self.x - 4, "start": self.x + 4}.get(self.anchor, self.x)
 
 
 @dataclass
@@ -105,15 +110,35 @@ class TimelineRow:
 
     @property
     def bar_y(self) -> float:
-        return self.y + 14
+        return self.y + 16
+
+    @property
+    def bar_mid_y(self) -> float:
+        return self.bar_y + BAR_HEIGHT / 2
 
     @property
     def label_y(self) -> float:
-        return self.y + 27
+        return self.y + 28
+
+    @property
+    def status_y(self) -> float:
+        return self.y + 42
+
+    @property
+    def marker_label_y(self) -> float:
+        return self.y + 11
 
     @property
     def pin_label_y(self) -> float:
-        return self.y + 42
+        return self.y + 47
+
+    @property
+    def bar_width(self) -> float:
+        return round(self.bar_end_x - self.bar_start_x, 1)
+
+    @property
+    def bar_start_x(self) -> float:
+        return min(segment.x for segment in self.segments) if self.segments else LABEL_WIDTH
 
     @property
     def bar_end_x(self) -> float:
@@ -137,11 +162,15 @@ class FamilyTimeline:
 
     @property
     def axis_y(self) -> float:
-        return self.height - 22
+        return self.height - 24
 
     @property
     def axis_label_y(self) -> float:
         return self.height - 6
+
+    @property
+    def bar_height(self) -> int:
+        return BAR_HEIGHT
 
 
 class Scale:
@@ -169,8 +198,9 @@ class Scale:
 
 
 def _segments(snapshot: Snapshot, scale: Scale) -> list[Segment]:
+    published = snapshot.published_at
     points = [
-        ("preview", "Preview", snapshot.published_at if snapshot.published_at and snapshot.published_at < snapshot.released_at else None, snapshot.released_at),
+        ("preview", "Preview", published if published and published < snapshot.released_at else None, snapshot.released_at),
         ("active", "Active", snapshot.released_at, snapshot.deprecated_at),
         ("deprecated", "Deprecated", snapshot.deprecated_at, snapshot.retires_at),
         ("retention", "Retired (kept for bug reproduction)", snapshot.retires_at, snapshot.retention_until),
@@ -189,18 +219,18 @@ def _milestones(snapshot: Snapshot, notice_days: int, scale: Scale) -> list[Mile
     if snapshot.retires_at is None:
         return []
     marks = [
-        (f"Contractual notice ({notice_days} days before retirement)", f"T-{notice_days}", notice_days),
-        ("30 days before retirement", "T-30", 30),
-        ("7 days before retirement", "T-7", 7),
+        (f"Contractual notice ({notice_days} days before retirement)", f"T-{notice_days}", notice_days, "middle"),
+        ("30 days before retirement", "T-30", 30, "end"),
+        ("7 days before retirement", "T-7", 7, "start"),
     ]
     milestones = []
     seen = set()
-    for label, short, days in marks:
+    for label, short, days, anchor in marks:
         if days in seen:
             continue
         seen.add(days)
         when = snapshot.retires_at - dt.timedelta(days=days)
-        milestones.append(Milestone(label=label, short=short, when=when, x=scale.x(when)))
+        milestones.append(Milestone(label=label, short=short, when=when, x=scale.x(when), anchor=anchor))
     return milestones
 
 
