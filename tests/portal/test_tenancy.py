@@ -27,6 +27,7 @@ VICTIM_VALUES: dict[str, Callable] = {
     "name": lambda w: w.alias.name,
     "alias": lambda w: w.alias.name,
     "pin_id": lambda w: str(w.pin.pk),
+    "key_id": lambda w: str(w.org.api_keys.order_by("pk").first().pk),
     "uidb64": lambda w: "MQ",
     "token": lambda w: "set-password",
 }
