@@ -2,9 +2,10 @@
 
 from django.urls import path
 
-from contracts import api
+from contracts import api, evals_api
 from contracts import billing_api
 from contracts.bugs import api as bug_api
+from contracts.diffs import api as diff_api
 from contracts.consent import api as consent_api
 
 app_name = "api"
@@ -15,6 +16,14 @@ urlpatterns = [
     path("snapshots/<slug:snapshot_id>/changelog/", api.SnapshotChangelogApi.as_view(), name="snapshot-changelog"),
     path("aliases/<slug:name>/history/", api.AliasHistoryApi.as_view(), name="alias-history"),
     path("pins/", api.PinListApi.as_view(), name="pin-list"),
+    path("diffs/<slug:a>...<slug:b>/", diff_api.DiffApi.as_view(), name="diff"),
+    path("evals/", evals_api.EvalUploadApi.as_view(), name="eval-upload"),
+    path("evals/<int:result_id>/baseline/", evals_api.EvalBaselineApi.as_view(), name="eval-baseline"),
+    path(
+        "snapshots/<slug:snapshot_id>/golden-samples/",
+        evals_api.GoldenSampleUploadApi.as_view(),
+        name="snapshot-golden-samples",
+    ),
     path("resolve/<slug:alias>/", api.ResolveApi.as_view(), name="resolve"),
     path("migrations/", consent_api.MigrationListApi.as_view(), name="migration-list"),
     path("migrations/<int:migration_id>/", consent_api.MigrationDetailApi.as_view(), name="migration-detail"),

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from portal.views import account, catalog, settings_pages
 from portal.views import billing as billing_views
 from portal.views import dashboard as views
+from portal.views import diffs as diff_views
 from portal.views import migrations as migration_views
 from portal.views import bugs as bug_views
 
@@ -20,6 +21,12 @@ portal_patterns = (
         path("staff/bugs/<int:report_id>/", bug_views.staff_bug_detail, name="staff_bug_detail"),
         path("staff/bugs/<int:report_id>/status/", bug_views.staff_bug_transition, name="staff_bug_transition"),
         path("o/<slug:org>/", views.dashboard, name="dashboard"),
+        path("o/<slug:org>/diff/", diff_views.diff_pick, name="diff_pick"),
+        path("o/<slug:org>/diff/<slug:a>...<slug:b>/", diff_views.diff_page, name="diff"),
+        path("o/<slug:org>/diff/<slug:a>...<slug:b>/pdf/", diff_views.diff_pdf, name="diff_pdf"),
+        path("o/<slug:org>/diff/<slug:a>...<slug:b>/pdf/download/", diff_views.diff_pdf_download, name="diff_pdf_download"),
+        path("o/<slug:org>/baselines/", diff_views.baselines, name="baselines"),
+        path("o/<slug:org>/baselines/<int:result_id>/", diff_views.baseline_mark, name="baseline_mark"),
         path("orgs/", account.org_switch, name="org_switch"),
         path("o/<slug:org>/snapshots/<slug:snapshot_id>/", catalog.snapshot_detail, name="snapshot"),
         path("o/<slug:org>/timeline/", catalog.timeline, name="timeline"),

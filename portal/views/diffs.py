@@ -1,0 +1,136 @@
+"""The diff page (/o/<org>/diff/<a>...<b>/), its downloads and background PDF, and the baseline page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from contracts import evals
+from contracts.diffs import diff_build, diff_filename, diff_snapshots
+from contracts.diffs.api import download_response, parse_format
+from contracts.diffs.render import chart
+from contracts.diffs.tasks import READY, diff_pdf_job_get, diff_pdf_job_start
+from contracts.models import Snapshot
+from portal.access import ADMIN_ONLY, org_view
+from portal.exceptions import NotFound
+
+# Above this many table rows (subsets + metrics + golden samples) a PDF takes seconds to lay out,
+# so the page offers only the background rendering (see tests/bench/test_diff_speed.py).
+PDF_SYNC_MAX_ROWS = getattr(settings, "DIFF_PDF_SYNC_MAX_ROWS", 400)
+
+
+def _rows(document: dict) -> int:
+    summary = document["summary"]
+    subsets = sum(len(m["subsets"]) for s in document["evals"] for m in s["metrics"])
+    return subsets + summary["metrics_compared"] + summary["golden_samples"] + summary["config_changes"]
+
+
+@require_GET
+@org_view()
+def diff_page(request: HttpRequest, a: str, b: str) -> HttpResponse:
+    fmt = request.GET.get("format")
+    document = diff_build(org=request.org, a=a, b=b)
+    if fmt is not None:
+        return download_response(document, parse_format(fmt))
+    family_snapshots = list(
+        Snapshot.objects.filter(family__slug=document["family"], published_at__isnull=False)
+        .order_by("released_at")
+        .values_list("name", flat=True)
+    )
+    return render(
+        request,
+        "contracts/diffs/page.html",
+        {
+            "diff": document,
+            "chart": chart(document),
+            "pdf_inline": _rows(document) <= PDF_SYNC_MAX_ROWS,
+            "family_snapshots": family_snapshots,
+            "filenames": {fmt: diff_filename(a, b, fmt) for fmt in ("json", "md", "html", "pdf")},
+        },
+    )
+
+
+@require_GET
+@org_view()
+def diff_pick(request: HttpRequest) -> HttpResponse:
+    """The snapshot picker's form target: redirect to /diff/<a>...<b>/."""
+    a, b = request.GET.get("a", ""), request.GET.get("b", "")
+    diff_snapshots(a=a, b=b)
+    return redirect("portal:diff", org=request.org.slug, a=a, b=b)
+
+
+def _job_context(request: HttpRequest, a: str, b: str, job: dict) -> dict:
+    base = reverse("portal:diff_pdf", kwargs={"org": request.org.slug, "a": a, "b": b})
+    return {
+        "job": job,
+        "a": a,
+        "b": b,
+        "poll_url": f"{base}?job={job['id']}",
+        "download_url": reverse("portal:diff_pdf_download", kwargs={"org": request.org.slug, "a": a, "b": b})
+        + f"?job={job['id']}",
+    }
+
+
+@org_view()
+def diff_pdf(request: HttpRequest, a: str, b: str) -> HttpResponse:
+    """POST starts a background rendering; GET ?job= answers its progress (an htmx fragment)."""
+    if request.method == "POST":
+        job_id = diff_pdf_job_start(org=request.org, a=a, b=b)
+    elif request.method == "GET":
+        job_id = request.GET.get("job", "")
+    else:
+        return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+    job = diff_pdf_job_get(org=request.org, a=a, b=b, job_id=job_id)
+    context = _job_context(request, a, b, job)
+    if request.htmx:
+        return render(request, "contracts/diffs/_pdf_progress.html", context)
+    if request.method == "POST":
+        return redirect(context["poll_url"])
+    return render(request, "contracts/diffs/pdf_job.html", context)
+
+
+@require_GET
+@org_view()
+def diff_pdf_download(request: HttpRequest, a: str, b: str) -> HttpResponse:
+    job = diff_pdf_job_get(org=request.org, a=a, b=b, job_id=request.GET.get("job", ""))
+    path = Path(job.get("path") or "")
+    if job["status"] != READY or not path.is_file():
+        raise NotFound("This PDF is not ready (or has expired).")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=job["filename"], content_type="application/pdf")
+
+
+@require_GET
+@org_view()
+def baselines(request: HttpRequest) -> HttpResponse:
+    results = evals.eval_result_list(org=request.org)
+    current = {b.suite_id: b for b in evals.baseline_list(org=request.org)}
+    suites: dict[int, dict] = {}
+    for result in results:
+        entry = suites.setdefault(result.suite_id, {"suite": result.suite, "results": [], "baseline": current.get(result.suite_id)})
+        entry["results"].append(result)
+    return render(
+        request,
+        "contracts/diffs/baselines.html",
+        {"suites": list(suites.values()), "is_admin": request.membership.role in ADMIN_ONLY},
+    )
+
+
+@require_POST
+@org_view(roles=ADMIN_ONLY)
+def baseline_mark(request: HttpRequest, result_id: int) -> HttpResponse:
+    result = evals.eval_result_get(org=request.org, result_id=result_id)
+    evals.baseline_mark(
+        organization=request.org,
+        result=result,
+        actor=request.user,
+        ip=request.META.get("REMOTE_ADDR"),
+        user_agent=request.headers.get("User-Agent", ""),
+    )
+    messages.success(request, f"{result.suite.name} on {result.snapshot.name} is now your procurement baseline.")
+    return redirect("portal:baselines", org=request.org.slug)
