@@ -242,7 +242,3 @@ SEEDERS = [seed_catalog, seed_organizations, seed_api_keys]
 from contracts.consent.demo import seed_terms_and_migrations  # noqa: E402
 
 SEEDERS.append(seed_terms_and_migrations)
-
-from contracts.diffs.demo import seed_evals  # noqa: E402
-
-SEEDERS.append(seed_evals)
