@@ -7,6 +7,7 @@ import logging
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -39,7 +40,40 @@ def _message(*, report: BugReport, kind: str, event: BugReportEvent | None) -> t
     return recipient, subject, render_to_string(template, context)
 
 
+def notice_sender():
+    """The notification outbox's ad-hoc sender when the notifications app provides it, else None."""
+    try:
+        from notifications.services import notice_send_adhoc
+    except ImportError:
+        return None
+    return notice_send_adhoc
+
+
+def bug_report_notify(*, report: BugReport, kind: str, event: BugReportEvent | None = None) -> None:
+    """Inside the writing transaction: an outbox row (sent after commit), or a mail task after commit."""
+    sender = notice_sender()
+    if sender is None:
+        from contracts.bugs.tasks import bug_report_email_task
+
+        event_id = event.pk if event else None
+        transaction.on_commit(lambda: bug_report_email_task.delay(report.pk, kind, event_id))
+        return
+    message = _message(report=report, kind=kind, event=event)
+    if message is None:
+        return
+    recipient, subject, body = message
+    sender(
+        organization=report.organization,
+        kind=f"bug-report-{kind}",
+        subject=subject,
+        body=body,
+        recipients=[recipient],
+        dedupe_key=f"bug:{report.pk}:{kind}:{event.pk if event else 0}",
+    )
+
+
 def bug_report_email_send(*, report_id: int, kind: str, event_id: int | None = None) -> int:
+    """The fallback path (no notification outbox): plain Django mail, from a Celery task."""
     report = (
         BugReport.objects.select_related("organization", "alias", "snapshot", "snapshot__family", "fixed_in")
         .filter(pk=report_id)
@@ -52,11 +86,4 @@ def bug_report_email_send(*, report_id: int, kind: str, event_id: int | None = N
     if message is None:
         return 0
     recipient, subject, body = message
-    try:
-        from notifications.services import notice_send_adhoc
-    except ImportError:
-        notice_send_adhoc = None
-    if notice_send_adhoc is not None:
-        notice_send_adhoc(organization=report.organization, to=[recipient], subject=subject, body=body)
-        return 1
     return send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient])

@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from contracts.bugs import receipts
+from contracts.bugs import mail, receipts
 from contracts.bugs.selectors import bug_policy_terms
 from contracts.models import (
     Alias,
@@ -187,7 +187,7 @@ def bug_report_file(
         actor=report.reporter,
         created_at=now,
     )
-    _queue_email(report_id=report.pk, kind="filed")
+    mail.bug_report_notify(report=report, kind="filed")
     return report
 
 
@@ -262,7 +262,7 @@ def bug_report_transition(
     event = BugReportEvent.objects.create(
         report=report, status=status, note=note, actor=actor if getattr(actor, "pk", None) else None, created_at=now
     )
-    _queue_email(report_id=report.pk, kind="status", event_id=event.pk)
+    mail.bug_report_notify(report=report, kind="status", event=event)
     return report
 
 
@@ -271,14 +271,8 @@ def bug_report_transition(
 # --------------------------------------------------------------------------------------------
 
 
-def _queue_email(*, report_id: int, kind: str, event_id: int | None = None) -> None:
-    from contracts.bugs.tasks import bug_report_email_task
-
-    transaction.on_commit(lambda: bug_report_email_task.delay(report_id, kind, event_id))
-
-
 def bug_report_email_send(*, report_id: int, kind: str, event_id: int | None = None) -> int:
-    """Send one bug-report e-mail; returns the number of messages handed to the mail backend."""
+    """Send one bug-report e-mail with Django mail (the fallback when there is no notification outbox)."""
     from contracts.bugs import mail
 
     return mail.bug_report_email_send(report_id=report_id, kind=kind, event_id=event_id)
