@@ -4,11 +4,10 @@ from django.urls import include, path
 from csp.decorators import csp_update
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from notifications import views as notification_views
 from portal.views import account, catalog, settings_pages
 from portal.views import billing as billing_views
 from portal.views import dashboard as views
-from portal.views import diffs as diff_views
-from portal.views import migrations as migration_views
 from portal.views import bugs as bug_views
 
 portal_patterns = (
@@ -21,12 +20,6 @@ portal_patterns = (
         path("staff/bugs/<int:report_id>/", bug_views.staff_bug_detail, name="staff_bug_detail"),
         path("staff/bugs/<int:report_id>/status/", bug_views.staff_bug_transition, name="staff_bug_transition"),
         path("o/<slug:org>/", views.dashboard, name="dashboard"),
-        path("o/<slug:org>/diff/", diff_views.diff_pick, name="diff_pick"),
-        path("o/<slug:org>/diff/<slug:a>...<slug:b>/", diff_views.diff_page, name="diff"),
-        path("o/<slug:org>/diff/<slug:a>...<slug:b>/pdf/", diff_views.diff_pdf, name="diff_pdf"),
-        path("o/<slug:org>/diff/<slug:a>...<slug:b>/pdf/download/", diff_views.diff_pdf_download, name="diff_pdf_download"),
-        path("o/<slug:org>/baselines/", diff_views.baselines, name="baselines"),
-        path("o/<slug:org>/baselines/<int:result_id>/", diff_views.baseline_mark, name="baseline_mark"),
         path("orgs/", account.org_switch, name="org_switch"),
         path("o/<slug:org>/snapshots/<slug:snapshot_id>/", catalog.snapshot_detail, name="snapshot"),
         path("o/<slug:org>/timeline/", catalog.timeline, name="timeline"),
@@ -43,31 +36,49 @@ portal_patterns = (
         path(
             "o/<slug:org>/settings/keys/<int:key_id>/revoke/", settings_pages.api_key_revoke, name="api_key_revoke"
         ),
-        path("o/<slug:org>/migrations/", migration_views.migration_list, name="migrations"),
+        path("o/<slug:org>/notifications/", notification_views.notifications_page, name="notifications"),
         path(
-            "o/<slug:org>/migrations/<int:migration_id>/", migration_views.migration_detail, name="migration_detail"
+            "o/<slug:org>/notifications/contacts/",
+            notification_views.contact_add,
+            name="notification_contact_add",
         ),
         path(
-            "o/<slug:org>/migrations/<int:migration_id>/consent/",
-            migration_views.migration_consent,
-            name="migration_consent",
+            "o/<slug:org>/notifications/contacts/<int:contact_id>/remove/",
+            notification_views.contact_remove,
+            name="notification_contact_remove",
         ),
         path(
-            "o/<slug:org>/migrations/<int:migration_id>/defer/", migration_views.migration_defer, name="migration_defer"
+            "o/<slug:org>/notifications/webhooks/",
+            notification_views.webhook_add,
+            name="notification_webhook_add",
         ),
         path(
-            "o/<slug:org>/migrations/<int:migration_id>/decline/",
-            migration_views.migration_decline,
-            name="migration_decline",
+            "o/<slug:org>/notifications/webhooks/<int:webhook_id>/rotate/",
+            notification_views.webhook_rotate,
+            name="notification_webhook_rotate",
         ),
         path(
-            "o/<slug:org>/migrations/<int:migration_id>/rollback/",
-            migration_views.migration_rollback,
-            name="migration_rollback",
+            "o/<slug:org>/notifications/webhooks/<int:webhook_id>/test/",
+            notification_views.webhook_test,
+            name="notification_webhook_test",
         ),
-        path("o/<slug:org>/consents/", migration_views.consent_history, name="consents"),
-        path("o/<slug:org>/terms/", migration_views.terms_page, name="terms"),
-        path("o/<slug:org>/terms/accept/", migration_views.terms_accept, name="terms_accept"),
+        path(
+            "o/<slug:org>/notifications/webhooks/<int:webhook_id>/remove/",
+            notification_views.webhook_delete,
+            name="notification_webhook_delete",
+        ),
+        path(
+            "o/<slug:org>/notifications/calendar/regenerate/",
+            notification_views.calendar_regenerate,
+            name="notification_calendar_regenerate",
+        ),
+        path(
+            "o/<slug:org>/notifications/calendar/revoke/",
+            notification_views.calendar_revoke,
+            name="notification_calendar_revoke",
+        ),
+        path("notices/ack/<str:token>/", notification_views.notice_ack, name="notice-ack"),
+        path("notices/unsubscribe/<str:token>/", notification_views.notice_unsubscribe, name="notice-unsubscribe"),
     ],
     "portal",
 )
@@ -77,6 +88,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("contracts.urls")),
+    path("api/v1/", include("notifications.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI from drf-spectacular-sidecar (no CDN); its script is a separate file, so the CSP
     # only needs to admit the inline <style> of that one page.

@@ -1,0 +1,129 @@
+"""Rendering of notice e-mails: one message per recipient (each with its own acknowledge or
+unsubscribe link), HTML and plain text from templates/notifications/email/."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from notifications.models import CalendarToken, Milestone, Notice
+
+ACK_SALT = "notifications.ack"
+UNSUBSCRIBE_SALT = "notifications.unsubscribe"
+
+
+def ack_token(*, notice: Notice, email: str) -> str:
+    # An escalation acknowledges the notice it escalates.
+    target = notice.escalated_from_id or notice.pk
+    return signing.dumps({"n": target, "e": email}, salt=ACK_SALT)
+
+
+def unsubscribe_token(*, organization_id: int, email: str) -> str:
+    return signing.dumps({"o": organization_id, "e": email}, salt=UNSUBSCRIBE_SALT)
+
+
+def absolute(path: str) -> str:
+    return f"{settings.SITE_URL}{path}"
+
+
+HEADLINES = {
+    Milestone.DEPRECATION_ANNOUNCED: "{snapshot} is deprecated",
+    Milestone.NOTICE_DATE: "Contractual notice: {snapshot} retires on {retires}",
+    Milestone.T_90: "{snapshot} retires in 90 days ({retires})",
+    Milestone.T_30: "{snapshot} retires in 30 days ({retires})",
+    Milestone.T_7: "{snapshot} retires in 7 days ({retires})",
+    Milestone.T_1: "{snapshot} retires tomorrow ({retires})",
+    Milestone.RETIREMENT_DAY: "{snapshot} retires today",
+    Milestone.FORCED_MIGRATION_APPLIED: "{snapshot} retired: your pin moved to {target}",
+    Milestone.MIGRATION_APPLIED: "Migration applied: {snapshot} → {target}",
+    Milestone.MIGRATION_PROPOSED: "Migration proposed: {snapshot} → {target}",
+    Milestone.DEADLINE_APPROACHING: "Decision due by {deadline}: {snapshot} → {target}",
+}
+
+
+def notice_context(notice: Notice) -> dict[str, Any]:
+    org = notice.organization
+    snapshot = notice.snapshot
+    target = None
+    migration = notice.migration
+    if migration is not None:
+        snapshot, target = migration.from_snapshot, migration.to_snapshot
+    elif snapshot is not None:
+        target = snapshot.replacement
+    portal_url = absolute(f"/o/{org.slug}/")
+    diff_url = absolute(f"/o/{org.slug}/diff/{snapshot.name}...{target.name}/") if snapshot and target else ""
+    token = CalendarToken.objects.filter(organization=org, revoked_at__isnull=True).first()
+    calendar_url = (
+        absolute(reverse("notifications-api:calendar") + f"?token={token.token}")
+        if token
+        else absolute(f"/o/{org.slug}/notifications/")
+    )
+    headline = notice.subject
+    if not headline and notice.milestone in HEADLINES:
+        headline = HEADLINES[notice.milestone].format(
+            snapshot=snapshot.name if snapshot else "",
+            target=target.name if target else "",
+            retires=f"{snapshot.retires_at:%Y-%m-%d}" if snapshot and snapshot.retires_at else "",
+            deadline=f"{migration.deadline:%Y-%m-%d}" if migration and migration.deadline else "",
+        )
+    if notice.milestone == Milestone.ESCALATION and notice.escalated_from is not None:
+        headline = headline or f"Unacknowledged notice: {notice_context(notice.escalated_from)['headline']}"
+    return {
+        "notice": notice,
+        "org": org,
+        "snapshot": snapshot,
+        "target": target,
+        "migration": migration,
+        "headline": headline or notice.get_milestone_display(),
+        "portal_url": portal_url,
+        "notifications_url": absolute(f"/o/{org.slug}/notifications/"),
+        "migrations_url": absolute(f"/o/{org.slug}/migrations/"),
+        "diff_url": diff_url,
+        "calendar_url": calendar_url,
+    }
+
+
+def message_id(*, notice: Notice, email: str) -> str:
+    """Stable per notice and recipient: a resend after a crash carries the same Message-ID, so
+    mail systems that deduplicate on it show one message."""
+    digest = hashlib.sha256(f"{notice.pk}:{email}".encode()).hexdigest()[:16]
+    domain = settings.SITE_URL.split("//", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "portal.local"
+    return f"<notice-{notice.pk}-{digest}@{domain}>"
+
+
+def build_messages(notice: Notice, recipients: list[str], context: dict[str, Any]) -> list[EmailMultiAlternatives]:
+    messages = []
+    for email in recipients:
+        ctx = dict(context, recipient=email, ack_url="", unsubscribe_url="")
+        headers = {
+            "Message-ID": message_id(notice=notice, email=email),
+            "X-Notice-Id": str(notice.pk),
+            "X-Notice-Milestone": notice.milestone,
+        }
+        if notice.legal:
+            ctx["ack_url"] = absolute(reverse("portal:notice-ack", kwargs={"token": ack_token(notice=notice, email=email)}))
+        else:
+            url = absolute(
+                reverse(
+                    "portal:notice-unsubscribe",
+                    kwargs={"token": unsubscribe_token(organization_id=notice.organization_id, email=email)},
+                )
+            )
+            ctx["unsubscribe_url"] = url
+            headers["List-Unsubscribe"] = f"<{url}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        text = render_to_string("notifications/email/notice.txt", ctx)
+        html = render_to_string("notifications/email/notice.html", ctx)
+        subject = f"[{notice.organization.name}] {ctx['headline']}"
+        message = EmailMultiAlternatives(
+            subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[email], headers=headers
+        )
+        message.attach_alternative(html, "text/html")
+        messages.append(message)
+    return messages

@@ -1,0 +1,596 @@
+"""Writes of the notifications app: planning the outbox, claiming and sending notices, webhook
+endpoints and deliveries, contacts, acknowledgement and escalation, calendar tokens.
+
+Exactly-once, as far as a database can promise it: a notice is inserted once (unique constraints,
+`ON CONFLICT DO NOTHING`), claimed by one worker at a time (`SELECT … FOR UPDATE SKIP LOCKED` plus a
+lease, so a crashed claim becomes claimable again when the lease runs out) and marked sent only by
+the claim that sent it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.mail import get_connection
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from contracts.models import Membership, Migration, Organization, Pin, Role
+from notifications import emails, milestones, webhooks
+from notifications.models import (
+    LEGAL_MILESTONES,
+    MILESTONE_EVENTS,
+    CalendarToken,
+    Channel,
+    Contact,
+    DeliveryStatus,
+    Milestone,
+    Notice,
+    NoticeStatus,
+    Unsubscription,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
+from portal.exceptions import ApplicationError, Conflict, NotFound
+
+MAX_CONTACTS = 50
+MAX_ENDPOINTS = 20
+TEST_EVENT = "webhook.test"
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+# --------------------------------------------------------------------------------------------
+# Recipients
+# --------------------------------------------------------------------------------------------
+
+
+def role_recipients(*, organization_id: int) -> list[str]:
+    """E-mail addresses of the organisation's admins and legal members."""
+    emails_ = Membership.objects.filter(
+        organization_id=organization_id, role__in=[Role.ADMIN, Role.LEGAL], user__is_active=True
+    ).exclude(user__email="").values_list("user__email", flat=True)
+    return sorted({e.lower() for e in emails_})
+
+
+def notice_recipients(*, notice: Notice) -> list[str]:
+    """Explicit recipients, or admins + legal + named contacts; optional notices skip unsubscribed addresses."""
+    if notice.recipients:
+        chosen = {e.lower() for e in notice.recipients}
+    else:
+        chosen = set(role_recipients(organization_id=notice.organization_id))
+        chosen |= {
+            e.lower() for e in Contact.objects.filter(organization_id=notice.organization_id).values_list("email", flat=True)
+        }
+    if not notice.legal:
+        chosen -= set(
+            Unsubscription.objects.filter(organization_id=notice.organization_id).values_list("email", flat=True)
+        )
+    return sorted(chosen)
+
+
+# --------------------------------------------------------------------------------------------
+# Ad-hoc notices (billing, bug reports)
+# --------------------------------------------------------------------------------------------
+
+
+def _clean_addresses(recipients: list[str] | None, field: str = "recipients") -> list[str]:
+    cleaned = []
+    for address in recipients or []:
+        try:
+            validate_email(address)
+        except ValidationError as exc:
+            raise ApplicationError(
+                f"{address!r} is not a valid e-mail address.", fields={field: f"invalid address: {address}"}
+            ) from exc
+        cleaned.append(address.strip().lower())
+    return cleaned
+
+
+def notice_send_adhoc(
+    *,
+    organization: Organization,
+    kind: str,
+    subject: str,
+    body: str,
+    recipients: list[str] | None = None,
+    dedupe_key: str,
+) -> Notice:
+    """Queue one e-mail, sent once per (organisation, dedupe_key) however often this is called.
+
+    Recipients default to the organisation's admins, legal members and named contacts. Ad-hoc notices
+    are optional mail: they carry List-Unsubscribe.
+    """
+    if not dedupe_key:
+        raise ApplicationError("dedupe_key is required.", fields={"dedupe_key": "required"})
+    if not subject.strip():
+        raise ApplicationError("A subject is required.", fields={"subject": "required"})
+    cleaned = _clean_addresses(recipients)
+    with transaction.atomic():
+        notice, created = Notice.objects.get_or_create(
+            organization=organization,
+            dedupe_key=f"adhoc:{dedupe_key}"[:200],
+            channel=Channel.EMAIL,
+            defaults={
+                "milestone": Milestone.ADHOC,
+                "kind": kind[:64],
+                "subject": subject[:300],
+                "body": body,
+                "recipients": cleaned,
+                "legal": False,
+                "due_at": timezone.now(),
+            },
+        )
+        if created:
+            transaction.on_commit(lambda: _enqueue_send([notice.pk]))
+    return notice
+
+
+def _enqueue_send(ids: list[int]) -> None:
+    from notifications.tasks import send_notice
+
+    for notice_id in ids:
+        send_notice.delay(notice_id)
+
+
+# --------------------------------------------------------------------------------------------
+# Planning
+# --------------------------------------------------------------------------------------------
+
+
+def _org_events() -> dict[int, set[str]]:
+    events: dict[int, set[str]] = defaultdict(set)
+    for org_id, endpoint_events in WebhookEndpoint.objects.filter(active=True).values_list("organization_id", "events"):
+        events[org_id].update(endpoint_events or [])
+    return events
+
+
+def notices_plan(*, now: dt.datetime | None = None) -> int:
+    """Insert every notice due at `now` that is not in the outbox yet. Returns how many were new."""
+    now = now or timezone.now()
+    catch_up = dt.timedelta(days=_setting("NOTICE_CATCH_UP_DAYS", 30))
+    org_events = _org_events()
+    rows: list[Notice] = []
+
+    def add(*, org_id: int, milestone: str, at: dt.datetime, snapshot_id=None, migration_id=None) -> None:
+        common = {
+            "organization_id": org_id,
+            "snapshot_id": snapshot_id,
+            "migration_id": migration_id,
+            "milestone": milestone,
+            "legal": milestone in LEGAL_MILESTONES,
+            "due_at": at,
+        }
+        rows.append(Notice(channel=Channel.EMAIL, **common))
+        event = MILESTONE_EVENTS.get(milestone)
+        if event and event in org_events.get(org_id, ()):
+            rows.append(Notice(channel=Channel.WEBHOOK, **common))
+
+    seen: set[tuple[int, int]] = set()
+    pins = (
+        Pin.objects.filter(snapshot__deprecated_at__lte=now)
+        .select_related("snapshot", "organization__accepted_terms")
+        .only(
+            "organization_id",
+            "snapshot_id",
+            "snapshot__deprecated_at",
+            "snapshot__retires_at",
+            "organization__accepted_terms__min_notice_days",
+        )
+    )
+    for pin in pins.iterator(chunk_size=2000):
+        if (pin.organization_id, pin.snapshot_id) in seen:
+            continue
+        seen.add((pin.organization_id, pin.snapshot_id))
+        terms = pin.organization.accepted_terms
+        dates = milestones.snapshot_milestones(
+            deprecated_at=pin.snapshot.deprecated_at,
+            retires_at=pin.snapshot.retires_at,
+            min_notice_days=terms.min_notice_days if terms else None,
+        )
+        for m in milestones.due(dates, now=now, catch_up=catch_up):
+            add(org_id=pin.organization_id, milestone=m.milestone, at=m.at, snapshot_id=pin.snapshot_id)
+
+    cutoff = now - catch_up
+    recent = Migration.objects.filter(
+        Q(proposed_at__gte=cutoff) | Q(applied_at__gte=cutoff) | Q(state__in=["proposed", "deferred"])
+    ).only("organization_id", "proposed_at", "deadline", "state", "applied_at")
+    for migration in recent.iterator(chunk_size=2000):
+        dates = milestones.migration_milestones(
+            proposed_at=migration.proposed_at,
+            deadline=migration.deadline,
+            state=migration.state,
+            applied_at=migration.applied_at,
+        )
+        for m in milestones.due(dates, now=now, catch_up=catch_up):
+            add(org_id=migration.organization_id, milestone=m.milestone, at=m.at, migration_id=migration.pk)
+
+    before = Notice.objects.count()
+    Notice.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    return Notice.objects.count() - before
+
+
+def notices_due_ids(*, now: dt.datetime | None = None, limit: int = 20000) -> list[int]:
+    """Pending notices whose time has come, and claims whose lease ran out (a crashed worker)."""
+    now = now or timezone.now()
+    return list(
+        Notice.objects.filter(due_at__lte=now)
+        .filter(Q(status=NoticeStatus.PENDING) | Q(status=NoticeStatus.SENDING, lease_until__lt=now))
+        .order_by("due_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Claiming and sending
+# --------------------------------------------------------------------------------------------
+
+
+def notice_claim(*, notice_id: int, worker: str, now: dt.datetime | None = None) -> Notice | None:
+    """Take the notice for sending, or None when it is sent, not due, or held by a live claim."""
+    now = now or timezone.now()
+    lease = dt.timedelta(seconds=_setting("NOTICE_LEASE_SECONDS", 300))
+    with transaction.atomic():
+        notice = (
+            Notice.objects.select_for_update(skip_locked=True)
+            .filter(pk=notice_id, due_at__lte=now)
+            .filter(Q(status=NoticeStatus.PENDING) | Q(status=NoticeStatus.SENDING, lease_until__lt=now))
+            .first()
+        )
+        if notice is None:
+            return None
+        notice.status = NoticeStatus.SENDING
+        notice.claim_token = uuid.uuid4().hex
+        notice.claimed_by = worker[:200]
+        notice.lease_until = now + lease
+        notice.attempts += 1
+        notice.save(update_fields=["status", "claim_token", "claimed_by", "lease_until", "attempts"])
+    return notice
+
+
+def notice_deliver(*, notice: Notice) -> tuple[str, list[str]]:
+    """Hand the claimed notice to its channel. Returns (final status, who/what it went to)."""
+    notice = Notice.objects.select_related(
+        "organization", "snapshot__replacement", "migration__from_snapshot", "migration__to_snapshot",
+        "escalated_from",
+    ).get(pk=notice.pk)
+    if notice.channel == Channel.WEBHOOK:
+        return NoticeStatus.SENT, _webhook_fan_out(notice)
+    recipients = notice_recipients(notice=notice)
+    if not recipients:
+        return NoticeStatus.SKIPPED, []
+    context = emails.notice_context(notice)
+    messages = emails.build_messages(notice, recipients, context)
+    connection = get_connection(fail_silently=False)
+    connection.send_messages(messages)
+    return NoticeStatus.SENT, recipients
+
+
+def notice_mark_done(*, notice: Notice, status: str, sent_to: list[str]) -> bool:
+    """Record the outcome, only if this claim still holds the notice."""
+    updated = Notice.objects.filter(pk=notice.pk, claim_token=notice.claim_token, status=NoticeStatus.SENDING).update(
+        status=status, sent_at=timezone.now(), sent_to=sent_to, lease_until=None, last_error=""
+    )
+    return bool(updated)
+
+
+def notice_release(*, notice: Notice, error: str, retry_in: dt.timedelta | None) -> None:
+    """Give the claim back after a failed attempt: pending again later, or failed for good."""
+    fields: dict[str, Any] = {"lease_until": None, "last_error": error[:2000]}
+    if retry_in is None:
+        fields["status"] = NoticeStatus.FAILED
+    else:
+        fields["status"] = NoticeStatus.PENDING
+        fields["due_at"] = timezone.now() + retry_in
+    Notice.objects.filter(pk=notice.pk, claim_token=notice.claim_token, status=NoticeStatus.SENDING).update(**fields)
+
+
+# --------------------------------------------------------------------------------------------
+# Webhooks
+# --------------------------------------------------------------------------------------------
+
+
+def _notice_payload(notice: Notice, event: str) -> dict[str, Any]:
+    data: dict[str, Any] = {"organization": notice.organization.slug, "milestone": notice.milestone}
+    snapshot = notice.snapshot
+    if notice.migration is not None:
+        m = notice.migration
+        data["migration"] = {
+            "id": m.pk,
+            "from": m.from_snapshot.name,
+            "to": m.to_snapshot.name,
+            "state": m.state,
+            "deadline": m.deadline.isoformat() if m.deadline else None,
+            "applied_at": m.applied_at.isoformat() if m.applied_at else None,
+        }
+    if snapshot is not None:
+        data["snapshot"] = {
+            "id": snapshot.name,
+            "deprecated_at": snapshot.deprecated_at.isoformat() if snapshot.deprecated_at else None,
+            "retires_at": snapshot.retires_at.isoformat() if snapshot.retires_at else None,
+            "replacement": snapshot.replacement.name if snapshot.replacement else None,
+        }
+    return {"type": event, "timestamp": notice.due_at.isoformat(), "data": data}
+
+
+def _webhook_fan_out(notice: Notice) -> list[str]:
+    event = MILESTONE_EVENTS[notice.milestone]
+    endpoints = [
+        e for e in WebhookEndpoint.objects.filter(organization_id=notice.organization_id, active=True) if event in e.events
+    ]
+    payload = _notice_payload(notice, event)
+    created: list[int] = []
+    with transaction.atomic():
+        for endpoint in endpoints:
+            delivery, made = WebhookDelivery.objects.get_or_create(
+                notice=notice,
+                endpoint=endpoint,
+                defaults={"event_type": event, "msg_id": f"msg_{uuid.uuid4().hex}", "payload": payload},
+            )
+            if made or delivery.status == DeliveryStatus.PENDING:
+                created.append(delivery.pk)
+        transaction.on_commit(lambda: _enqueue_deliveries(created))
+    return [e.url for e in endpoints]
+
+
+def _enqueue_deliveries(ids: list[int]) -> None:
+    from notifications.tasks import deliver_webhook
+
+    for delivery_id in ids:
+        deliver_webhook.delay(delivery_id)
+
+
+def endpoint_secrets(endpoint: WebhookEndpoint, now: dt.datetime | None = None) -> list[str]:
+    now = now or timezone.now()
+    in_use = [endpoint.secret]
+    if endpoint.previous_secret and endpoint.previous_secret_until and endpoint.previous_secret_until > now:
+        in_use.append(endpoint.previous_secret)
+    return in_use
+
+
+def webhook_attempt(*, delivery_id: int) -> WebhookDelivery | None:
+    """One attempt of one delivery. The row stays locked during the POST, so a duplicate task waits
+    or skips and never posts the same message twice at once. Returns None if nothing was to do."""
+    max_attempts = _setting("WEBHOOK_MAX_ATTEMPTS", 6)
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            .select_related("endpoint")
+            .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
+            .first()
+        )
+        if delivery is None:
+            return None
+        now = timezone.now()
+        body = webhooks.payload_json(delivery.payload)
+        headers = {
+            "webhook-id": delivery.msg_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": webhooks.signature_header(
+                secrets_in_use=endpoint_secrets(delivery.endpoint, now), msg_id=delivery.msg_id, timestamp=now, body=body
+            ),
+        }
+        result = webhooks.post(url=delivery.endpoint.url, body=body, headers=headers)
+        delivery.attempts += 1
+        delivery.last_attempt_at = now
+        delivery.response_status = result.status
+        if result.status is not None and 200 <= result.status < 300:
+            delivery.status = DeliveryStatus.SUCCEEDED
+            delivery.delivered_at = timezone.now()
+            delivery.last_error = ""
+        else:
+            delivery.last_error = result.error or f"HTTP {result.status}"
+            if delivery.attempts >= max_attempts:
+                delivery.status = DeliveryStatus.FAILED
+        delivery.save(
+            update_fields=["attempts", "last_attempt_at", "response_status", "status", "delivered_at", "last_error"]
+        )
+    return delivery
+
+
+def _check_events(events: list[str]) -> list[str]:
+    valid = set(WebhookEvent.values)
+    unknown = [e for e in events if e not in valid]
+    if unknown or not events:
+        raise ApplicationError(
+            f"Unknown or missing events: {', '.join(unknown) or 'none chosen'}. Valid: {', '.join(sorted(valid))}.",
+            fields={"events": f"choose from {', '.join(sorted(valid))}"},
+        )
+    return sorted(set(events))
+
+
+def webhook_endpoint_create(
+    *, organization: Organization, url: str, events: list[str], description: str = ""
+) -> WebhookEndpoint:
+    """Register an endpoint. The returned object's `secret` is the only time it is shown."""
+    if len(url) > 500:
+        raise ApplicationError("The URL is too long (at most 500 characters).", fields={"url": "at most 500 characters"})
+    webhooks.validate_url(url)
+    events = _check_events(events)
+    if WebhookEndpoint.objects.filter(organization=organization, active=True).count() >= MAX_ENDPOINTS:
+        raise Conflict(f"At most {MAX_ENDPOINTS} webhook endpoints.", fields={"url": f"at most {MAX_ENDPOINTS} endpoints"})
+    return WebhookEndpoint.objects.create(
+        organization=organization, url=url, events=events, description=description[:200],
+        secret=webhooks.secret_generate(),
+    )
+
+
+@transaction.atomic
+def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint, overlap_hours: int = 24) -> WebhookEndpoint:
+    """New secret; the old one keeps signing alongside for `overlap_hours` so receivers can switch."""
+    now = timezone.now()
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_until = now + dt.timedelta(hours=overlap_hours)
+    endpoint.secret = webhooks.secret_generate()
+    endpoint.secret_rotated_at = now
+    endpoint.save(update_fields=["previous_secret", "previous_secret_until", "secret", "secret_rotated_at"])
+    return endpoint
+
+
+@transaction.atomic
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    endpoint.active = False
+    endpoint.save(update_fields=["active"])
+
+
+def webhook_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
+    if not endpoint.active:
+        raise NotFound("No such webhook endpoint.")
+    payload = {
+        "type": TEST_EVENT,
+        "timestamp": timezone.now().isoformat(),
+        "data": {"organization": endpoint.organization.slug, "endpoint": endpoint.pk, "test": True},
+    }
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.create(
+            endpoint=endpoint, event_type=TEST_EVENT, msg_id=f"msg_{uuid.uuid4().hex}", payload=payload
+        )
+        transaction.on_commit(lambda: _enqueue_deliveries([delivery.pk]))
+    return delivery
+
+
+# --------------------------------------------------------------------------------------------
+# Contacts and unsubscription
+# --------------------------------------------------------------------------------------------
+
+
+def contact_add(*, organization: Organization, email: str, name: str = "") -> Contact:
+    (address,) = _clean_addresses([email], field="email")
+    if len(name) > 200:
+        raise ApplicationError("The name is too long (at most 200 characters).", fields={"name": "at most 200 characters"})
+    if Contact.objects.filter(organization=organization).count() >= MAX_CONTACTS:
+        raise Conflict(f"At most {MAX_CONTACTS} named contacts.", fields={"email": f"at most {MAX_CONTACTS} contacts"})
+    try:
+        with transaction.atomic():
+            return Contact.objects.create(organization=organization, email=address, name=name.strip())
+    except IntegrityError as exc:
+        raise Conflict(f"{address} is already a contact.", fields={"email": "already a contact"}) from exc
+
+
+@transaction.atomic
+def contact_remove(*, contact: Contact) -> None:
+    contact.delete()
+
+
+def unsubscribe_token_check(*, token: str) -> dict[str, Any]:
+    try:
+        data = signing.loads(token, salt=emails.UNSUBSCRIBE_SALT)
+        int(data["o"]), str(data["e"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
+        raise NotFound("This unsubscribe link is not valid.") from exc
+    return data
+
+
+def unsubscribe(*, token: str) -> Unsubscription:
+    """Opt the address out of the organisation's optional notices (legal notices still arrive)."""
+    data = unsubscribe_token_check(token=token)
+    unsub, _ = Unsubscription.objects.get_or_create(organization_id=data["o"], email=data["e"].lower())
+    return unsub
+
+
+# --------------------------------------------------------------------------------------------
+# Acknowledgement and escalation
+# --------------------------------------------------------------------------------------------
+
+
+def ack_token_load(token: str) -> tuple[Notice, str]:
+    try:
+        data = signing.loads(token, salt=emails.ACK_SALT)
+        notice = Notice.objects.select_related("organization").get(pk=data["n"], legal=True)
+    except (signing.BadSignature, Notice.DoesNotExist, KeyError, TypeError) as exc:
+        raise NotFound("This acknowledgement link is not valid.") from exc
+    return notice, data["e"]
+
+
+@transaction.atomic
+def notice_acknowledge(*, token: str, user: AbstractBaseUser | None = None) -> Notice:
+    """Record who acknowledged the legal notice and when; the first acknowledgement stands."""
+    notice, email = ack_token_load(token)
+    notice = Notice.objects.select_for_update().get(pk=notice.pk)
+    if notice.acknowledged_at is None:
+        notice.acknowledged_at = timezone.now()
+        notice.acknowledged_by_email = email
+        notice.acknowledged_by = user if user is not None and user.is_authenticated else None
+        notice.save(update_fields=["acknowledged_at", "acknowledged_by_email", "acknowledged_by"])
+    return notice
+
+
+def notices_escalate(*, now: dt.datetime | None = None) -> int:
+    """Escalate each sent legal e-mail left unacknowledged past the terms' escalation days: once,
+    to every admin and legal member."""
+    now = now or timezone.now()
+    candidates = (
+        Notice.objects.filter(
+            channel=Channel.EMAIL, legal=True, status=NoticeStatus.SENT, acknowledged_at__isnull=True,
+            escalated_at__isnull=True, escalated_from__isnull=True,
+        )
+        .exclude(milestone=Milestone.ESCALATION)
+        .select_related("organization__accepted_terms")
+    )
+    count = 0
+    for notice in candidates.iterator():
+        terms = notice.organization.accepted_terms
+        due_at = milestones.escalation_due_at(
+            sent_at=notice.sent_at, ack_escalation_days=terms.ack_escalation_days if terms else None
+        )
+        if due_at > now:
+            continue
+        with transaction.atomic():
+            locked = Notice.objects.select_for_update().filter(pk=notice.pk, escalated_at__isnull=True).first()
+            if locked is None:
+                continue
+            _, created = Notice.objects.get_or_create(
+                organization_id=notice.organization_id,
+                dedupe_key=f"escalation:{notice.pk}",
+                channel=Channel.EMAIL,
+                defaults={
+                    "milestone": Milestone.ESCALATION,
+                    "escalated_from": notice,
+                    "legal": True,
+                    "recipients": role_recipients(organization_id=notice.organization_id),
+                    "due_at": now,
+                },
+            )
+            Notice.objects.filter(pk=notice.pk).update(escalated_at=now)
+            count += int(created)
+    return count
+
+
+# --------------------------------------------------------------------------------------------
+# Calendar tokens
+# --------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def calendar_token_regenerate(*, organization: Organization) -> CalendarToken:
+    """Revoke every current token of the organisation and issue a new one."""
+    calendar_token_revoke(organization=organization)
+    return CalendarToken.objects.create(organization=organization, token=secrets.token_urlsafe(32))
+
+
+@transaction.atomic
+def calendar_token_revoke(*, organization: Organization) -> int:
+    return CalendarToken.objects.filter(organization=organization, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+def retry_countdown(*, attempt: int) -> int:
+    """Exponential backoff (base · 2^attempt), capped below the broker's visibility timeout."""
+    base = _setting("NOTICE_RETRY_BASE_SECONDS", 30)
+    cap = _setting("NOTICE_RETRY_MAX_SECONDS", 1800)
+    return int(min(base * (2 ** max(attempt, 0)), cap))
+
