@@ -8,6 +8,8 @@ from notifications import views as notification_views
 from portal.views import account, catalog, settings_pages
 from portal.views import billing as billing_views
 from portal.views import dashboard as views
+from portal.views import diffs as diff_views
+from portal.views import migrations as migration_views
 from portal.views import bugs as bug_views
 
 portal_patterns = (
@@ -20,6 +22,12 @@ portal_patterns = (
         path("staff/bugs/<int:report_id>/", bug_views.staff_bug_detail, name="staff_bug_detail"),
         path("staff/bugs/<int:report_id>/status/", bug_views.staff_bug_transition, name="staff_bug_transition"),
         path("o/<slug:org>/", views.dashboard, name="dashboard"),
+        path("o/<slug:org>/diff/", diff_views.diff_pick, name="diff_pick"),
+        path("o/<slug:org>/diff/<slug:a>...<slug:b>/", diff_views.diff_page, name="diff"),
+        path("o/<slug:org>/diff/<slug:a>...<slug:b>/pdf/", diff_views.diff_pdf, name="diff_pdf"),
+        path("o/<slug:org>/diff/<slug:a>...<slug:b>/pdf/download/", diff_views.diff_pdf_download, name="diff_pdf_download"),
+        path("o/<slug:org>/baselines/", diff_views.baselines, name="baselines"),
+        path("o/<slug:org>/baselines/<int:result_id>/", diff_views.baseline_mark, name="baseline_mark"),
         path("orgs/", account.org_switch, name="org_switch"),
         path("o/<slug:org>/snapshots/<slug:snapshot_id>/", catalog.snapshot_detail, name="snapshot"),
         path("o/<slug:org>/timeline/", catalog.timeline, name="timeline"),
@@ -36,6 +44,31 @@ portal_patterns = (
         path(
             "o/<slug:org>/settings/keys/<int:key_id>/revoke/", settings_pages.api_key_revoke, name="api_key_revoke"
         ),
+        path("o/<slug:org>/migrations/", migration_views.migration_list, name="migrations"),
+        path(
+            "o/<slug:org>/migrations/<int:migration_id>/", migration_views.migration_detail, name="migration_detail"
+        ),
+        path(
+            "o/<slug:org>/migrations/<int:migration_id>/consent/",
+            migration_views.migration_consent,
+            name="migration_consent",
+        ),
+        path(
+            "o/<slug:org>/migrations/<int:migration_id>/defer/", migration_views.migration_defer, name="migration_defer"
+        ),
+        path(
+            "o/<slug:org>/migrations/<int:migration_id>/decline/",
+            migration_views.migration_decline,
+            name="migration_decline",
+        ),
+        path(
+            "o/<slug:org>/migrations/<int:migration_id>/rollback/",
+            migration_views.migration_rollback,
+            name="migration_rollback",
+        ),
+        path("o/<slug:org>/consents/", migration_views.consent_history, name="consents"),
+        path("o/<slug:org>/terms/", migration_views.terms_page, name="terms"),
+        path("o/<slug:org>/terms/accept/", migration_views.terms_accept, name="terms_accept"),
         path("o/<slug:org>/notifications/", notification_views.notifications_page, name="notifications"),
         path(
             "o/<slug:org>/notifications/contacts/",
