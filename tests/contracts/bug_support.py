@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from django.utils import timezone
 
 from contracts import signing
@@ -17,9 +16,11 @@ POLICY = (
 )
 
 
-@pytest.fixture
-def receipt_keys(settings, tmp_path):
-    """A keyring folder of this test's own, so rotations never touch the shared development keys."""
+def own_receipt_keys(settings, tmp_path):
+    """A keyring folder of this test's own, so rotations never touch the shared development keys.
+
+    Test modules wrap it in a `receipt_keys` fixture: `yield from own_receipt_keys(settings, tmp_path)`.
+    """
     settings.SIGNING_KEYS_DIR = tmp_path / "keys"
     signing.keyring.cache_clear()
     yield settings.SIGNING_KEYS_DIR

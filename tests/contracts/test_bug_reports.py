@@ -14,7 +14,12 @@ from contracts.bugs.services import bug_report_file, bug_report_transition
 from contracts.models import BugReport, BugReportEvent, BugStatus, Snapshot, SnapshotStatus
 from portal.exceptions import ApplicationError, Conflict, Forbidden
 from tests import factories as f
-from tests.contracts.bug_support import POLICY, accept_terms, receipt_keys  # noqa: F401  (fixture)
+from tests.contracts.bug_support import POLICY, accept_terms, own_receipt_keys
+
+
+@pytest.fixture
+def receipt_keys(settings, tmp_path):
+    yield from own_receipt_keys(settings, tmp_path)
 
 pytestmark = pytest.mark.django_db
 

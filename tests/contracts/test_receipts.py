@@ -12,7 +12,12 @@ from contracts.bugs.receipts import receipt_issue, receipt_verify
 from contracts.models import BugReport
 from portal.exceptions import ApplicationError
 from tests import factories as f
-from tests.contracts.bug_support import receipt_keys  # noqa: F401  (fixture)
+from tests.contracts.bug_support import own_receipt_keys
+
+
+@pytest.fixture
+def receipt_keys(settings, tmp_path):
+    yield from own_receipt_keys(settings, tmp_path)
 
 AT = dt.datetime(2025, 10, 1, 9, 30, 15, 123456, tzinfo=dt.UTC)
 
@@ -65,8 +70,9 @@ def test_altering_any_signed_field_is_refused(receipt_keys, field, value):
 
 
 def test_signature_from_a_key_not_ours_is_refused(receipt_keys):
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     receipt = issue()
     payload = {k: receipt[k] for k in receipts.PAYLOAD_FIELDS}
