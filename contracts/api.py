@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contracts import selectors
+from contracts import hotpath, selectors
 from contracts.auth import request_organization
 from contracts.models import Snapshot, SnapshotStatus
 from portal.exceptions import ApplicationError
@@ -253,6 +253,10 @@ class ResolveApi(APIView):
         ],
         responses={200: OutputSerializer, **errors(400, 401, 404)},
     )
+    def dispatch(self, request, *args, **kwargs):
+        # The warm path answers without DRF's machinery; anything unusual falls through to get().
+        return hotpath.resolve_response(request, kwargs["alias"]) or super().dispatch(request, *args, **kwargs)
+
     def get(self, request: Request, alias: str) -> Response:
         org = request_organization(request)
         at_raw = request.query_params.get("at")

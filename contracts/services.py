@@ -71,11 +71,9 @@ def resolve_cache_invalidate_all() -> None:
 
 
 def resolve_cache_invalidate_pin(*, org_id: int, alias_name: str) -> None:
-    def delete() -> None:
-        cache.delete(resolve_cache_key(org_id=org_id, alias_name=alias_name))
-
-    delete()
-    transaction.on_commit(delete)
+    """A pin changed. Pins change rarely next to how often they are resolved, so this bumps the one
+    generation every process checks (contracts.hotpath keeps per-process copies keyed by it)."""
+    resolve_cache_invalidate_all()
 
 
 # --------------------------------------------------------------------------------------------
@@ -425,4 +423,6 @@ def api_key_revoke(*, api_key: ApiKey, actor: AbstractBaseUser | None = None) ->
     cache_key = api_key_cache_key(api_key.key_hash)
     cache.delete(cache_key)
     transaction.on_commit(lambda: cache.delete(cache_key))
+    # Processes keep copies of key identities keyed by the generation (contracts.hotpath).
+    resolve_cache_invalidate_all()
     return api_key

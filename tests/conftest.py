@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 
 from contracts import models
 from tests import factories as f
@@ -19,14 +19,25 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 def _test_cache(settings):
     """Tests use an in-process cache, or Redis in the CI services run (REDIS_URL set)."""
     if not os.environ.get("REDIS_URL"):
-        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+        settings.CACHES = {
+            "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+            "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
+        }
 
 
 @pytest.fixture(autouse=True)
 def _clean_cache(_test_cache):
-    cache.clear()
+    from contracts import auth, hotpath
+
+    def clear():
+        cache.clear()
+        caches["throttle"].clear()
+        hotpath.forget()
+        auth._last_touch.clear()
+
+    clear()
     yield
-    cache.clear()
+    clear()
 
 
 @pytest.fixture(autouse=True)

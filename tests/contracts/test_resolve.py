@@ -157,3 +157,37 @@ def test_throttle_limits_a_key(world, api, settings):
 def test_policy_is_part_of_time_travel(world):
     services.pin_policy_change(pin=world.pin, policy=UpgradePolicy.FOLLOW)
     assert selectors.resolve(org=world.org, alias="v1-chat").policy == UpgradePolicy.FOLLOW
+
+
+def test_warm_path_answers_exactly_like_the_full_view(world, api):
+    world.old.deprecated_at = f.days(-1)
+    world.old.retires_at = f.days(100)
+    world.old.replacement = world.current
+    world.old.save(update_fields=["deprecated_at", "retires_at", "replacement"])
+    api.get("/api/v1/resolve/v1-chat/", key=world.key)
+    warm = api.get("/api/v1/resolve/v1-chat/", key=world.key)
+    full = api.get("/api/v1/resolve/v1-chat/?full=1", key=world.key)  # a query string takes the DRF path
+    assert warm.content == full.content
+    for header in ("Content-Type", "Deprecation", "Sunset", "Link"):
+        assert warm[header] == full[header]
+
+
+def test_revoked_key_is_refused_by_the_warm_path_at_once(world, api):
+    from contracts.models import ApiKey
+
+    assert api.get("/api/v1/resolve/v1-chat/", key=world.key).status_code == 200
+    assert api.get("/api/v1/resolve/v1-chat/", key=world.key).status_code == 200
+    services.api_key_revoke(api_key=ApiKey.objects.get(key_hash=ApiKey.hash_key(world.key)))
+    assert api.get("/api/v1/resolve/v1-chat/", key=world.key).status_code == 401
+
+
+def test_warm_path_expires_at_the_next_lifecycle_date(world, api):
+    import time_machine
+
+    world.old.deprecated_at = f.days(1)
+    world.old.save(update_fields=["deprecated_at"])
+    assert api.get("/api/v1/resolve/v1-chat/", key=world.key).json()["snapshot"]["status"] == "active"
+    with time_machine.travel(f.days(2), tick=False):
+        response = api.get("/api/v1/resolve/v1-chat/", key=world.key)
+    assert response.json()["snapshot"]["status"] == "deprecated"
+    assert "Deprecation" in response
