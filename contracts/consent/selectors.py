@@ -17,7 +17,7 @@ from contracts.models import (
     Organization,
     Snapshot,
 )
-from portal.exceptions import NotFound
+from portal.exceptions import ApplicationError, NotFound
 
 # --------------------------------------------------------------------------------------------
 # Terms
@@ -95,18 +95,22 @@ def snapshot_fingerprint(snapshot: Snapshot) -> dict:
     return {"id": snapshot.name, "digest": snapshot.digest, "config": snapshot.config}
 
 
-def diff_sha256(*, from_snapshot: Snapshot, to_snapshot: Snapshot) -> str:
+def diff_sha256(*, org: Organization, from_snapshot: Snapshot, to_snapshot: Snapshot) -> str:
     """sha256 of the diff an actor is shown before deciding.
 
-    Uses the diff module's content hash when it is installed; otherwise the canonical JSON of both
-    snapshots' ids, digests and configs, {"from": {...}, "to": {...}} (the frozen part of a diff).
+    The diff module's `content_sha256` of the document `/o/<org>/diff/<from>...<to>/` renders, when
+    that module is installed; otherwise sha256 of the canonical JSON {"from": F, "to": T} where F and
+    T are {"id", "digest", "config"} of each snapshot (the frozen part of any diff).
     """
-    try:  # pragma: no cover - depends on the diff module being present
-        from contracts.diffs import diff_content_sha256  # type: ignore[attr-defined]
+    try:
+        from contracts.diffs import diff_build
     except ImportError:
-        diff_content_sha256 = None
-    if diff_content_sha256 is not None:  # pragma: no cover
-        return diff_content_sha256(from_snapshot=from_snapshot, to_snapshot=to_snapshot)
+        diff_build = None
+    if diff_build is not None:
+        try:
+            return diff_build(org=org, a=from_snapshot.name, b=to_snapshot.name)["content_sha256"]
+        except (ApplicationError, ImportError):
+            pass
     body = {"from": snapshot_fingerprint(from_snapshot), "to": snapshot_fingerprint(to_snapshot)}
     return hashlib.sha256(canonical_json(body)).hexdigest()
 

@@ -379,7 +379,9 @@ def _record(
         to_snapshot=to_snapshot.name,
         terms_version=terms.version,
         terms_sha256=terms.body_sha256,
-        diff_sha256=selectors.diff_sha256(from_snapshot=migration.from_snapshot, to_snapshot=migration.to_snapshot),
+        diff_sha256=selectors.diff_sha256(
+            org=migration.organization, from_snapshot=migration.from_snapshot, to_snapshot=migration.to_snapshot
+        ),
         details=details or {},
         ip=decider.ip,
         user_agent=decider.user_agent,
