@@ -323,3 +323,22 @@ class ConsentRecordAdmin(ReadOnlyAdmin):
 @admin.register(models.LedgerHead)
 class LedgerHeadAdmin(ReadOnlyAdmin):
     list_display = ("organization", "seq", "head_hash")
+
+
+# Billing (contracts/billing.py): grants come from paid Checkout sessions, events from Stripe.
+# Extended support is offered per snapshot on the Snapshot form (extended_support_* fields).
+
+
+@admin.register(models.ExtendedSupport)
+class ExtendedSupportAdmin(ReadOnlyAdmin):
+    list_display = ("organization", "snapshot", "starts_at", "until", "cancelled_at", "stripe_subscription_id")
+    list_filter = ("organization", "snapshot")
+    search_fields = ("organization__slug", "snapshot__name", "stripe_checkout_session_id", "stripe_subscription_id")
+
+
+@admin.register(models.StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    list_display = ("event_id", "type", "received_at", "processed_at", "error")
+    list_filter = ("type",)
+    search_fields = ("event_id", "type")
+    readonly_fields = ("event_id", "type", "payload", "received_at", "processed_at", "error")

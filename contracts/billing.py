@@ -204,6 +204,11 @@ def extended_support_option(*, org: Organization, snapshot_name: str, at: dt.dat
     if snapshot is None:
         raise NotFound(f"No snapshot {snapshot_name!r}.", fields={"snapshot": "Unknown snapshot."})
     option = next((o for o in extended_support_options(org=org, at=at) if o.snapshot.pk == snapshot.pk), None)
+    if option is None and Pin.objects.filter(organization=org, snapshot=snapshot).exists():
+        raise Conflict(
+            f"{snapshot.name} is not deprecated: extended support is sold only for deprecated snapshots.",
+            fields={"snapshot": "Not deprecated."},
+        )
     if option is None:
         raise Conflict(
             f"No pin of {org.slug} is on a deprecated snapshot named {snapshot.name}.",

@@ -242,3 +242,5 @@ SEEDERS = [seed_catalog, seed_organizations, seed_api_keys]
 from contracts.consent.demo import seed_terms_and_migrations  # noqa: E402
 
 SEEDERS.append(seed_terms_and_migrations)
+from contracts.billing_demo import seed_billing  # noqa: E402
+SEEDERS.append(seed_billing)
