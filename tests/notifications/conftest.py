@@ -86,3 +86,31 @@ def webhook_receiver(settings):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def deprecate(snapshot, *, deprecated_at, retires_at=None, replacement=None):
+    """Set a snapshot's lifecycle dates (the staff scheduling service is another engineer's area)."""
+    from contracts.models import Snapshot
+
+    Snapshot.objects.filter(pk=snapshot.pk).update(
+        deprecated_at=deprecated_at, retires_at=retires_at, replacement=replacement
+    )
+    snapshot.refresh_from_db()
+    return snapshot
+
+
+def accept_terms(org, *, min_notice_days=90, ack_escalation_days=7, version=None):
+    from django.utils import timezone
+
+    from contracts.models import ContractTerms
+
+    body = f"terms {version or min_notice_days}-{ack_escalation_days}"
+    terms = ContractTerms.objects.create(
+        version=version or f"t{min_notice_days}-{ack_escalation_days}-{org.slug}",
+        title="Terms", body=body, body_sha256=ContractTerms.hash_body(body), effective_at=timezone.now(),
+        min_notice_days=min_notice_days, ack_escalation_days=ack_escalation_days, retired_bug_policy="kept",
+    )
+    org.accepted_terms = terms
+    org.accepted_terms_at = timezone.now()
+    org.save(update_fields=["accepted_terms", "accepted_terms_at"])
+    return terms
