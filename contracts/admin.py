@@ -342,3 +342,40 @@ class StripeEventAdmin(ReadOnlyAdmin):
     list_filter = ("type",)
     search_fields = ("event_id", "type")
     readonly_fields = ("event_id", "type", "payload", "received_at", "processed_at", "error")
+
+
+# Bug reports (contracts/bugs/): filed by customers, triaged on the staff pages at /staff/bugs/,
+# where every status change goes through contracts.bugs.services. Here they are read-only.
+
+
+class BugReportEventInline(admin.TabularInline):
+    model = models.BugReportEvent
+    extra = 0
+    can_delete = False
+    fields = ("status", "note", "actor", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(models.BugReport)
+class BugReportAdmin(ReadOnlyAdmin):
+    list_display = ("id", "organization", "alias", "snapshot", "owning_team", "status", "resolved_by", "created_at",
+                    "triage_link")
+    list_filter = ("status", "resolved_by", "snapshot__family", "organization")
+    search_fields = ("response_id", "snapshot__name", "organization__slug", "reporter_email")
+    inlines = [BugReportEventInline]
+
+    @admin.display(description="Triage")
+    def triage_link(self, obj: models.BugReport) -> str:
+        from django.urls import reverse
+        from django.utils.html import format_html
+
+        return format_html('<a href="{}">open</a>', reverse("portal:staff_bug_detail", kwargs={"report_id": obj.pk}))
+
+
+@admin.register(models.BugReportEvent)
+class BugReportEventAdmin(ReadOnlyAdmin):
+    list_display = ("report", "status", "actor", "created_at")
+    list_filter = ("status",)

@@ -244,3 +244,7 @@ from contracts.consent.demo import seed_terms_and_migrations  # noqa: E402
 SEEDERS.append(seed_terms_and_migrations)
 from contracts.billing_demo import seed_billing  # noqa: E402
 SEEDERS.append(seed_billing)
+
+from contracts.bugs.demo import seed_bug_reports  # noqa: E402
+
+SEEDERS.append(seed_bug_reports)
