@@ -101,13 +101,13 @@ def send_notice(self, notice_id: int) -> str:
     soft_time_limit=SEND_TIME_LIMIT - 20,
 )
 def deliver_webhook(self, delivery_id: int) -> str:
-    delivery = services.webhook_attempt(delivery_id=delivery_id)
-    if delivery is None:
-        return "nothing-to-do"
-    if delivery.status == DeliveryStatus.PENDING:
-        countdown = services.retry_countdown(attempt=delivery.attempts - 1)
-        if getattr(self.request, "is_eager", False):
-            # In-process (tests, eager mode): no broker to wait on; attempt again at once.
-            return deliver_webhook.apply(args=[delivery_id]).get()
-        raise self.retry(countdown=countdown)
-    return delivery.status
+    """One attempt; on failure a retry after an exponential backoff, until WEBHOOK_MAX_ATTEMPTS."""
+    while True:
+        delivery = services.webhook_attempt(delivery_id=delivery_id)
+        if delivery is None:
+            return "nothing-to-do"
+        if delivery.status != DeliveryStatus.PENDING:
+            return delivery.status
+        if not getattr(self.request, "is_eager", False):
+            raise self.retry(countdown=services.retry_countdown(attempt=delivery.attempts - 1))
+        # In-process (tests, eager mode) there is no broker to wait on: attempt again at once.

@@ -59,6 +59,7 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.status = 204
+        self.script: list[int] = []  # answers for the next requests, then `status`
 
 
 @pytest.fixture
@@ -71,7 +72,7 @@ def webhook_receiver(settings):
         def do_POST(self):  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(receiver.status)
+            self.send_response(receiver.script.pop(0) if receiver.script else receiver.status)
             self.end_headers()
 
         def log_message(self, *args):
