@@ -19,6 +19,13 @@ from django.urls.resolvers import RoutePattern
 
 pytestmark = pytest.mark.django_db
 
+def _victim_bug_report(w):
+    from contracts.bugs.services import bug_report_file
+    from tests.factories import days
+
+    return bug_report_file(organization=w.org, reporter=w.admin, alias=w.alias.name, observed_at=days(-5))
+
+
 # URL kwarg -> function(world, victim objects) giving a value that names an object of the victim
 # organisation (world.org). Register every new kwarg here, creating the victim's object if needed.
 VICTIM_VALUES: dict[str, Callable] = {
@@ -28,6 +35,7 @@ VICTIM_VALUES: dict[str, Callable] = {
     "alias": lambda w: w.alias.name,
     "pin_id": lambda w: str(w.pin.pk),
     "key_id": lambda w: str(w.org.api_keys.order_by("pk").first().pk),
+    "report_id": lambda w: str(_victim_bug_report(w).pk),
     "uidb64": lambda w: "MQ",
     "token": lambda w: "set-password",
 }
