@@ -23,7 +23,7 @@ class SmtpSink:
         self.messages: list = []
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_DATA(self, server, session, envelope):
         parsed = message_from_bytes(envelope.content, policy=policy.default)
         with self.lock:
             self.messages.append(parsed)
@@ -69,7 +69,7 @@ def webhook_receiver(settings):
     receiver = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
             self.send_response(receiver.script.pop(0) if receiver.script else receiver.status)
