@@ -19,6 +19,23 @@ from django.urls.resolvers import RoutePattern
 
 pytestmark = pytest.mark.django_db
 
+
+def _victim_webhook(w):
+    from notifications.models import WebhookEndpoint
+
+    endpoint, _ = WebhookEndpoint.objects.get_or_create(
+        organization=w.org, url="https://hooks.acme.example/victim", defaults={"events": ["snapshot.deprecated"],
+                                                                            "secret": "whsec_dmljdGltLXNlY3JldC0xMjM0"}
+    )
+    return endpoint
+
+
+def _victim_contact(w):
+    from notifications.models import Contact
+
+    contact, _ = Contact.objects.get_or_create(organization=w.org, email="victim-contact@acme.example")
+    return contact
+
 def _victim_bug_report(w):
     from contracts.bugs.services import bug_report_file
     from tests.factories import days
@@ -30,6 +47,8 @@ def _victim_bug_report(w):
 # organisation (world.org). Register every new kwarg here, creating the victim's object if needed.
 VICTIM_VALUES: dict[str, Callable] = {
     "org": lambda w: w.org.slug,
+    "webhook_id": lambda w: str(_victim_webhook(w).pk),
+    "contact_id": lambda w: str(_victim_contact(w).pk),
     "snapshot_id": lambda w: w.old.name,
     "name": lambda w: w.alias.name,
     "alias": lambda w: w.alias.name,
