@@ -45,6 +45,14 @@ def _victim_bug_report(w):
 
 # URL kwarg -> function(world, victim objects) giving a value that names an object of the victim
 # organisation (world.org). Register every new kwarg here, creating the victim's object if needed.
+def _victim_eval_result(w):
+    from contracts.models import EvalResult, EvalSuite
+
+    suite, _ = EvalSuite.objects.get_or_create(slug="victim-private", defaults={"name": "Victim", "owner": w.org})
+    result, _ = EvalResult.objects.get_or_create(suite=suite, snapshot=w.old, defaults={"scores": {"accuracy": {"score": 0.9}}})
+    return result
+
+
 VICTIM_VALUES: dict[str, Callable] = {
     "org": lambda w: w.org.slug,
     "webhook_id": lambda w: str(_victim_webhook(w).pk),
@@ -53,6 +61,9 @@ VICTIM_VALUES: dict[str, Callable] = {
     "name": lambda w: w.alias.name,
     "alias": lambda w: w.alias.name,
     "pin_id": lambda w: str(w.pin.pk),
+    "a": lambda w: w.old.name,
+    "b": lambda w: w.current.name,
+    "result_id": lambda w: str(_victim_eval_result(w).pk),
     "key_id": lambda w: str(w.org.api_keys.order_by("pk").first().pk),
     "report_id": lambda w: str(_victim_bug_report(w).pk),
     "uidb64": lambda w: "MQ",
