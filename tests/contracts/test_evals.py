@@ -184,3 +184,17 @@ def test_a_foreign_key_gets_404_for_another_organisations_eval_result(api, world
     result = make_result(own, world.old, accuracy=0.8)
     assert api.post(f"/api/v1/evals/{result.pk}/baseline/", key=world.other_key).status_code == 404
     assert api.post("/api/v1/evals/999999/baseline/", key=world.key).status_code == 404
+
+
+def test_staff_upload_through_the_admin_uses_the_validated_upload(client, world, suite):
+    staff = f.UserFactory(username="vendor-staff", is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    url = "/admin/contracts/evalresult/add/"
+    form = {"suite": suite.pk, "snapshot": world.current.pk, "scores": '{"accuracy": {"score": 0.8}}', "cases": "null"}
+    response = client.post(url, form, follow=True)
+    assert "scores.latency" in response.content.decode() and EvalResult.objects.count() == 0
+    form["scores"] = '{"accuracy": {"score": 0.8}, "latency": {"score": 400}}'
+    client.post(url, form, follow=True)
+    assert EvalResult.objects.get().uploaded_by == staff
+    assert client.get("/admin/contracts/procurementbaseline/").status_code == 200
+    assert client.get("/admin/contracts/goldensample/add/").status_code == 200
