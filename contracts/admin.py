@@ -379,3 +379,73 @@ class BugReportAdmin(ReadOnlyAdmin):
 class BugReportEventAdmin(ReadOnlyAdmin):
     list_display = ("report", "status", "actor", "created_at")
     list_filter = ("status",)
+
+
+# --------------------------------------------------------------------------------------------
+# Evals, golden samples, procurement baselines (uploads go through contracts.evals)
+# --------------------------------------------------------------------------------------------
+
+from contracts import evals as eval_services  # noqa: E402
+from contracts.diffs import tasks as _diff_tasks  # noqa: E402, F401  (registers the diff PDF task in workers)
+
+
+@admin.register(models.EvalSuite)
+class EvalSuiteAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "owner", "tolerances", "lower_is_better")
+    list_filter = ("owner",)
+    search_fields = ("slug", "name")
+
+
+@admin.register(models.EvalResult)
+class EvalResultAdmin(ServiceAdmin):
+    """Results are evidence: added through the validated upload, never edited afterwards."""
+
+    list_display = ("suite", "snapshot", "created_at", "uploaded_by")
+    list_filter = ("suite", "snapshot__family")
+    search_fields = ("suite__slug", "snapshot__name")
+    fields = ("suite", "snapshot", "scores", "cases")
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        result = self.run_service(
+            request,
+            eval_services.eval_result_upload,
+            suite=obj.suite.slug,
+            snapshot=obj.snapshot.name,
+            scores=form.cleaned_data.get("scores"),
+            cases=form.cleaned_data.get("cases"),
+            actor=request.user,
+        )
+        if result is not None:
+            obj.pk = result.pk
+
+    def save_related(self, request, form, formsets, change):
+        if form.instance.pk:
+            super().save_related(request, form, formsets, change)
+
+
+@admin.register(models.GoldenSample)
+class GoldenSampleAdmin(ServiceAdmin):
+    list_display = ("snapshot", "prompt_id")
+    list_filter = ("snapshot__family", "snapshot")
+    search_fields = ("prompt_id", "prompt", "output")
+
+    def save_model(self, request, obj, form, change):
+        stored = self.run_service(
+            request,
+            eval_services.golden_samples_upload,
+            snapshot=obj.snapshot,
+            samples=[{"prompt_id": obj.prompt_id, "prompt": obj.prompt, "output": obj.output}],
+        )
+        if stored:
+            obj.pk = stored[0].pk
+
+
+@admin.register(models.ProcurementBaseline)
+class ProcurementBaselineAdmin(ReadOnlyAdmin):
+    """Marked by the organisation's admins in the portal (a ledger record); staff only read them."""
+
+    list_display = ("organization", "suite", "result", "marked_at", "marked_by")
+    list_filter = ("organization", "suite")
