@@ -44,6 +44,9 @@ def verify_chain(
     count = 0
     for body, prev_hash, own_hash in bodies:
         seq = body.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            reason = f"record at position {expected_seq} has no valid sequence number ({seq!r})"
+            return VerifyResult(False, count, expected_seq - 1, expected_prev, expected_seq, reason)
         if seq != expected_seq:
             reason = (
                 f"record #{seq} follows #{expected_seq - 1}: a record is missing, inserted or out of order"
