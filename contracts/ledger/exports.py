@@ -270,9 +270,9 @@ END $f$
 """
 # A flat object (the usual details) is written inline, without a function call per row.
 DETAILS_SQL = (
-    "CASE WHEN r.details = '{}'::jsonb THEN '{}' WHEN jsonb_typeof(r.details) = 'object' THEN "
-    "(SELECT '{' || string_agg(to_json(k)::text || ':' || CASE WHEN jsonb_typeof(v) IN ('object', 'array') "
-    "THEN pg_temp.vcp_canonical_json(v) ELSE v::text END, ',' ORDER BY k COLLATE \"C\") || '}' "
+    "CASE WHEN r.details = '{}'::jsonb THEN '{}' WHEN jsonb_typeof(r.details) = 'object' AND NOT "
+    "jsonb_path_exists(r.details, 'strict $.* ? (@.type() == \"object\" || @.type() == \"array\")') THEN "
+    "(SELECT '{' || string_agg(to_json(k)::text || ':' || v::text, ',' ORDER BY k COLLATE \"C\") || '}' "
     "FROM jsonb_each(r.details) AS e(k, v)) ELSE pg_temp.vcp_canonical_json(r.details) END"
 )
 RISKY_NUMBER_PATH = (

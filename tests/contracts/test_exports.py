@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import io
 import json
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,7 +18,8 @@ from contracts.ledger import GENESIS_HASH, compute_hash, exports, record_body
 from contracts.ledger.verify_bundle_standalone import cell
 from contracts.models import ConsentExport, ExportStatus
 from portal.exceptions import ApplicationError
-from tests.contracts.export_helpers import seed_ledger
+from tests.conftest import requires_postgres
+from tests.contracts.export_helpers import T0, seed_ledger
 
 pytestmark = pytest.mark.django_db
 
@@ -171,3 +173,42 @@ def test_csv_cells_parse_back_to_the_ndjson_values(user_agent, email, details):
     parsed = next(iter(csv.DictReader(io.StringIO(data, newline=""))))
     record = json.loads(b"".join(exports.ndjson_chunks([row])).decode())
     assert parsed == {k: cell(v) for k, v in record.items()}
+
+
+TRICKY_DETAILS = [
+    {},
+    {"note": 'comma, "quote"\nnew line\r\ncr', "é": "ünï ✓", "n": 7, "x": 0.5, "ok": True, "none": None},
+    {"nested": {"b": [1, {"z": "\u0001\t"}], "a": []}, "B": 1, "a": "\\"},
+    {"big": 10**20, "neg": -3, "f": 123.25, "e": 1.0},
+]
+
+
+@requires_postgres
+def test_postgres_copy_csv_says_exactly_what_the_python_csv_says(world):
+    from contracts.ledger import ledger_append
+
+    for i, details in enumerate(TRICKY_DETAILS):
+        ledger_append(
+            organization=world.org, action="consent", details=details, ip="2001:db8::1" if i % 2 else None,
+            user_agent='agent "x",\n2' if i == 1 else "", actor_email="", at=T0 + dt.timedelta(microseconds=i * 1001),
+        )  # fmt: skip
+    filters = exports.ExportFilters()
+    assert exports.pg_copy_usable(world.org, filters)
+    python_csv = b"".join(exports.csv_chunks(exports.export_records(exports.export_queryset(org=world.org, filters=filters), org=world.org)))
+    counter = exports._Counter()
+    with transaction.atomic():
+        pg_csv = b"".join(exports.pg_csv_chunks(world.org, filters, counter))
+    parse = lambda data: list(csv.DictReader(io.StringIO(data.decode(), newline="")))  # noqa: E731
+    assert parse(pg_csv) == parse(python_csv)
+    assert counter.count == len(TRICKY_DETAILS)
+
+
+@requires_postgres
+def test_postgres_falls_back_to_python_for_numbers_it_would_print_differently(world):
+    from contracts.ledger import ledger_append
+
+    ledger_append(organization=world.org, action="consent", details={"tiny": 1.5e-7})
+    assert not exports.pg_copy_usable(world.org, exports.ExportFilters())
+    _export, data = stream(world, "csv")
+    row = next(iter(csv.DictReader(io.StringIO(data.decode(), newline=""))))
+    assert row["details"] == '{"tiny":1.5e-07}'
