@@ -156,6 +156,12 @@ class BugReportFileApi(APIView):
             help_text="When the output was produced, ISO 8601 with a time zone. Required unless a receipt is given.",
         )
         response_id = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        reporter_email = serializers.EmailField(
+            max_length=254,
+            required=False,
+            allow_blank=True,
+            help_text="Who gets the status e-mails; defaults to the signed-in user. Give it when filing with a key.",
+        )
         receipt = serializers.JSONField(
             required=False, allow_null=True, help_text="The output receipt returned with the response, verbatim."
         )

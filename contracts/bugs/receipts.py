@@ -50,6 +50,8 @@ def receipt_issue(
     at: dt.datetime,
 ) -> dict[str, Any]:
     """Sign what served one response. Returns a JSON-ready dict to embed in the response."""
+    if "\x00" in str(response_id):
+        raise ValueError("A response id cannot contain NUL characters.")
     payload = {
         "v": VERSION,
         "org": _name(organization, "slug"),
@@ -91,7 +93,7 @@ def receipt_verify(receipt: Any) -> dict[str, Any]:
         raise _refuse(f"Unknown receipt version {receipt['v']!r}; expected {VERSION}.")
     for field in RECEIPT_FIELDS[1:]:
         value = receipt[field]
-        if not isinstance(value, str) or not value or len(value) > (MAX_FIELD_CHARS if field != "signature" else 200):
+        if not isinstance(value, str) or not value or len(value) > MAX_FIELD_CHARS or "\x00" in value:
             raise _refuse(f"Receipt field {field!r} must be a non-empty string of at most {MAX_FIELD_CHARS} characters.")
     payload = {field: receipt[field] for field in PAYLOAD_FIELDS}
     if not signing.verify(PURPOSE, receipt["key_id"], canonical_json(payload), receipt["signature"]):

@@ -48,6 +48,10 @@ def _check_text(**texts: str) -> None:
     }
     if too_long:
         raise ApplicationError(f"{', '.join(too_long)} too long.", fields=too_long)
+    # PostgreSQL text cannot hold NUL characters.
+    with_nul = {name: "Must not contain NUL characters." for name, value in texts.items() if "\x00" in value}
+    if with_nul:
+        raise ApplicationError(f"{', '.join(with_nul)} contains NUL characters.", fields=with_nul)
 
 
 def _check_observed_at(observed_at: dt.datetime, *, now: dt.datetime) -> None:
@@ -128,7 +132,10 @@ def bug_report_file(
     now = timezone.now()
     response_id = (response_id or "").strip()
     alias = (alias or "").strip()
-    _check_text(prompt=prompt, output=output, expected=expected)
+    _check_text(
+        prompt=prompt, output=output, expected=expected, alias=alias, response_id=response_id,
+        reporter_email=reporter_email,
+    )
     if len(response_id) > MAX_RESPONSE_ID_CHARS:
         raise ApplicationError(
             "response_id too long.", fields={"response_id": f"At most {MAX_RESPONSE_ID_CHARS} characters."}

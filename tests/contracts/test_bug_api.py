@@ -206,3 +206,44 @@ def test_staff_refused_transition_is_shown_on_the_page(world, client, staff):
     response = client.post(f"/staff/bugs/{report.pk}/status/", {"status": "closed"})
     assert response.status_code == 409
     assert "cannot become closed" in response.content.decode()
+
+
+def test_nul_characters_are_a_400_not_a_database_error(world, api):
+    response = api.post(URL, body(prompt="a\x00b"), key=world.key)
+    assert response.status_code == 400
+    assert not BugReport.objects.exists()
+
+
+def test_a_key_can_name_who_gets_the_status_emails(world, api, staff, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    response = api.post(URL, body(reporter_email="oncall@acme.example"), key=world.key)
+    report = BugReport.objects.get(pk=response.json()["id"])
+    with django_capture_on_commit_callbacks(execute=True):
+        bug_report_transition(report=report, status=BugStatus.REPRODUCING, actor=staff)
+    assert mail.outbox[-1].to == ["oncall@acme.example"]
+
+
+def test_list_pages_make_the_same_number_of_queries_for_one_report_or_many(world, client, staff):
+    def file_one():
+        bug_report_file(organization=world.org, alias="v1-chat", observed_at=f.days(-5))
+
+    file_one()
+    client.force_login(world.member)
+    client.get(f"/o/{world.org.slug}/bugs/")
+    with CaptureQueriesContext(connection) as one:
+        client.get(f"/o/{world.org.slug}/bugs/")
+    for _ in range(4):
+        file_one()
+    with CaptureQueriesContext(connection) as five:
+        page = client.get(f"/o/{world.org.slug}/bugs/").content.decode()
+    assert page.count("/bugs/") >= 5
+    assert len(five) == len(one), [q["sql"] for q in five]
+    client.force_login(staff)
+    client.get("/staff/bugs/")
+    with CaptureQueriesContext(connection) as queue:
+        client.get("/staff/bugs/")
+    file_one()
+    with CaptureQueriesContext(connection) as queue_more:
+        client.get("/staff/bugs/")
+    assert len(queue_more) == len(queue)
