@@ -687,11 +687,14 @@ def extended_support_end_notice(*, grant: ExtendedSupport) -> None:
     except ImportError:
         notice_send_adhoc = None
     if notice_send_adhoc is not None:
-        try:
-            notice_send_adhoc(organization=org, snapshot=snapshot, subject=subject, body=body)
-            return
-        except TypeError:
-            logger.warning("notice_send_adhoc has another signature; falling back to e-mail")
+        notice_send_adhoc(
+            organization=org,
+            kind="extended-support-end",
+            subject=subject,
+            body=body,
+            dedupe_key=f"extended-support-end:{grant.pk}",
+        )
+        return
     from django.core.mail import send_mail
 
     from contracts.models import Membership, Role

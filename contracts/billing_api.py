@@ -82,7 +82,7 @@ class ExtendedSupportCheckoutApi(APIView):
         request=InputSerializer,
         responses={
             200: OutputSerializer,
-            **errors(400, 401, 403, 404),
+            **errors(400, 401, 403, 404, 429),
             409: OpenApiResponse(
                 ErrorSerializer,
                 description="Not offered, not deprecated, no pin on it, already covered, or billing not configured.",

@@ -120,8 +120,9 @@ def test_cancel_ends_at_the_period_end_with_a_ledger_record_and_a_notice(
     assert end.details["until"] == period_end.isoformat()
     migration.refresh_from_db()
     assert migration.deadline == period_end
-    assert len(mailoutbox) == 1 and mailoutbox[0].to == [offer.admin.email]
-    assert period_end.strftime("%Y-%m-%d") in mailoutbox[0].subject
+    [notice] = [m for m in mailoutbox if offer.admin.email in m.to]
+    assert {m.subject for m in mailoutbox} == {notice.subject}, "one notice, one subject, to each recipient"
+    assert offer.old.name in notice.subject and period_end.strftime("%Y-%m-%d") in notice.subject
 
 
 def test_cancel_before_retirement_puts_the_deadline_back_to_retirement(offer, migration):
