@@ -1,7 +1,32 @@
-// Progressive enhancement only: every page works without this file.
+// Progressive enhancement only: every page works without this file (strict CSP: no inline script).
+
+// An htmx request that fails says so in the page's live region instead of failing silently.
 document.addEventListener("htmx:responseError", (event) => {
   const target = document.getElementById("flash");
   if (target && event.detail.xhr) {
-    target.textContent = "Request failed (" + event.detail.xhr.status + ").";
+    const status = event.detail.xhr.status;
+    const reason = status === 403 ? "you are not allowed to do this" : status === 404 ? "not found" : "please retry";
+    target.textContent = "Request failed (" + status + "): " + reason + ".";
+  }
+});
+document.addEventListener("htmx:beforeRequest", () => {
+  const target = document.getElementById("flash");
+  if (target) target.textContent = "";
+});
+
+// On a narrow screen the timeline scrolls sideways: start with today in view.
+function scrollTimelinesToToday() {
+  document.querySelectorAll(".timeline-scroll[data-today-x]").forEach((box) => {
+    if (box.scrollWidth <= box.clientWidth) return;
+    const ratio = parseFloat(box.dataset.todayX) / parseFloat(box.dataset.width || "1000");
+    box.scrollLeft = Math.max(0, ratio * box.scrollWidth - box.clientWidth / 2);
+  });
+}
+document.addEventListener("DOMContentLoaded", scrollTimelinesToToday);
+
+// The API key shown once: selecting the field selects the whole key for copying.
+document.addEventListener("focusin", (event) => {
+  if (event.target instanceof HTMLInputElement && event.target.classList.contains("secret")) {
+    event.target.select();
   }
 });
