@@ -53,6 +53,12 @@ def _victim_eval_result(w):
     return result
 
 
+def _victim_migration(w):
+    from contracts.consent.services import migration_propose
+
+    return migration_propose(pin=w.pin, to_snapshot=w.current)
+
+
 VICTIM_VALUES: dict[str, Callable] = {
     "org": lambda w: w.org.slug,
     "webhook_id": lambda w: str(_victim_webhook(w).pk),
@@ -61,6 +67,7 @@ VICTIM_VALUES: dict[str, Callable] = {
     "name": lambda w: w.alias.name,
     "alias": lambda w: w.alias.name,
     "pin_id": lambda w: str(w.pin.pk),
+    "migration_id": lambda w: str(_victim_migration(w).pk),
     "a": lambda w: w.old.name,
     "b": lambda w: w.current.name,
     "result_id": lambda w: str(_victim_eval_result(w).pk),
