@@ -18,6 +18,7 @@ from contracts.models import (
     StripeEvent,
 )
 from tests import factories as f
+from tests.conftest import requires_postgres
 from tests.contracts import stripe_standin as standin
 
 pytestmark = pytest.mark.django_db
@@ -346,3 +347,37 @@ def test_an_old_subscription_ending_after_its_successor_started_keeps_the_tier(w
     deliver(standin.event("customer.subscription.deleted", {"id": "sub_new"}))
     org = Organization.objects.get(pk=world.org.pk)
     assert (org.tier, org.stripe_subscription_id) == ("standard", "")
+
+
+# ---- concurrency (PostgreSQL) ----------------------------------------------------------------
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_deliveries_of_one_event_store_it_once(settings):
+    import threading
+
+    from django.db import connection
+
+    from contracts import billing
+
+    settings.STRIPE_WEBHOOK_SECRET = standin.WEBHOOK_SECRET
+    body = standin.event("invoice.paid", {"id": "in_race"}, event_id="evt_race")
+    barrier = threading.Barrier(2)
+    results: list[bool] = []
+
+    def receive() -> None:
+        try:
+            barrier.wait()
+            _event, created = billing.stripe_event_receive(payload=body.encode(), signature=standin.sign(body))
+            results.append(created)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=receive) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, True]
+    assert StripeEvent.objects.filter(event_id="evt_race").count() == 1
