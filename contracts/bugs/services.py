@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from contracts.bugs import mail, receipts
-from contracts.bugs.selectors import bug_policy_terms
+from contracts.bugs.selectors import GONE, bug_policy_terms, reproducibility
 from contracts.models import (
     Alias,
     BugReport,
@@ -38,8 +38,6 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     BugStatus.FIXED: (BugStatus.CLOSED,),
     BugStatus.CLOSED: (),
 }
-
-NOT_SERVED = (SnapshotStatus.RETIRED, SnapshotStatus.PURGED)
 
 
 def _check_text(**texts: str) -> None:
@@ -210,7 +208,8 @@ def bug_report_transition(
     """Move a report along new → reproducing → reproduced / cannot reproduce / fixed → closed.
 
     "Cannot reproduce (artifact gone)" answers with the organisation's contract policy text, word for
-    word: no free text is accepted for it, and it is only allowed once the artifact is no longer served.
+    word: no free text is accepted for it, and it is only allowed once the artifact is purged (a retired
+    artifact within retention is reproducible on request).
     """
     if actor is not None and not getattr(actor, "is_staff", False):
         raise Forbidden("Only vendor staff triage bug reports.")
@@ -239,11 +238,16 @@ def bug_report_transition(
                 "The answer for an artifact that is gone is the contract's policy text; free text is not taken.",
                 fields={"note": "Leave empty: the organisation's retired-artifact policy is the answer."},
             )
-        snapshot_status = report.snapshot.status_at(now)
-        if snapshot_status not in NOT_SERVED:
+        if reproducibility(report.snapshot, at=now) != GONE:
+            snapshot_status = report.snapshot.status_at(now)
+            retained = (
+                f" and retained until {report.snapshot.retention_until:%Y-%m-%d}: restore it to reproduce"
+                if snapshot_status == SnapshotStatus.RETIRED and report.snapshot.retention_until
+                else ": it can still be run"
+            )
             raise Conflict(
-                f"{report.snapshot.name} is {snapshot_status}: it can still be run, so it is not gone.",
-                fields={"status": "Only for a retired or purged snapshot."},
+                f"{report.snapshot.name} is {snapshot_status}{retained}, so it is not gone.",
+                fields={"status": "Only once the snapshot is purged (past its retention)."},
             )
         terms = bug_policy_terms(org=report.organization)
         if terms is None or not terms.retired_bug_policy.strip():

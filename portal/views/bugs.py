@@ -177,7 +177,12 @@ def _staff_detail_context(report_id: int, **extra: Any) -> dict[str, Any]:
     return {
         "view": view,
         "report": report,
-        "next_statuses": [(s, BugStatus(s).label) for s in services.TRANSITIONS[report.status]],
+        # "Artifact gone" is only offered when it is: a retained artifact can still be restored.
+        "next_statuses": [
+            (s, BugStatus(s).label)
+            for s in services.TRANSITIONS[report.status]
+            if s != BugStatus.CANNOT_REPRODUCE or view.reproducibility == selectors.GONE
+        ],
         "fix_candidates": Snapshot.objects.filter(family=report.snapshot.family_id, published_at__isnull=False)
         .order_by("-released_at")
         .values_list("name", flat=True),

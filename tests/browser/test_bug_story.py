@@ -81,3 +81,20 @@ def test_customer_files_six_weeks_later_and_sees_the_retired_original_and_the_po
     page.wait_for_load_state("networkidle")
     assert page.locator("#triage-rows").inner_text().strip() == "No reports match."
     screenshot(page, "bug-triage-queue")
+
+    # Retired but retained: "artifact gone" is not offered; staff restore it and reproduce.
+    page.goto(f"/staff/bugs/{report.pk}/")
+    assert page.locator("input[name=status][value=cannot-reproduce]").count() == 0
+    page.check("input[name=status][value=reproducing]")
+    page.fill("#id_note", "Restoring chat-orig from retention to replay your prompt.")
+    page.click("#transition-form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#report-status").inner_text() == "Reproducing"
+
+    page.context.clear_cookies()
+    login(page, "acme-admin")
+    page.goto(f"/o/acme/bugs/{report.pk}/")
+    history = page.locator("#status-history li")
+    assert history.count() == 2
+    assert "Restoring chat-orig from retention" in history.nth(1).inner_text()
+    screenshot(page, "bug-report-being-reproduced")

@@ -200,6 +200,15 @@ def test_staff_answer_cannot_reproduce_with_the_policy_and_the_customer_sees_it(
     assert "ignored free text" not in page
 
 
+def test_staff_page_offers_artifact_gone_only_for_a_purged_snapshot(world, client, staff):
+    report = bug_report_file(organization=world.org, alias="v1-chat", observed_at=f.days(-5))
+    client.force_login(staff)
+    assert 'value="cannot-reproduce"' not in client.get(f"/staff/bugs/{report.pk}/").content.decode()
+    world.old.deprecated_at, world.old.retires_at, world.old.retention_until = f.days(-60), f.days(-30), f.days(-1)
+    world.old.save(update_fields=["deprecated_at", "retires_at", "retention_until"])
+    assert 'value="cannot-reproduce"' in client.get(f"/staff/bugs/{report.pk}/").content.decode()
+
+
 def test_staff_refused_transition_is_shown_on_the_page(world, client, staff):
     report = bug_report_file(organization=world.org, alias="v1-chat", observed_at=f.days(-5))
     client.force_login(staff)

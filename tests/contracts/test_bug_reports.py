@@ -239,7 +239,7 @@ def test_cannot_reproduce_answers_with_the_policy_text_word_for_word(world, staf
 
 def test_cannot_reproduce_takes_no_free_text(world, staff):
     accept_terms(world.org)
-    retire(world.old)
+    retire(world.old, purged=True)
     report = file(world)
     with pytest.raises(ApplicationError) as exc:
         bug_report_transition(report=report, status=BugStatus.CANNOT_REPRODUCE, actor=staff, note="Sorry, gone.")
@@ -247,10 +247,13 @@ def test_cannot_reproduce_takes_no_free_text(world, staff):
     assert BugReport.objects.get(pk=report.pk).status == BugStatus.NEW
 
 
-def test_cannot_reproduce_is_refused_while_the_artifact_is_still_served(world, staff):
+def test_cannot_reproduce_is_refused_while_the_artifact_is_served_or_retained(world, staff):
     accept_terms(world.org)
     report = file(world)
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict, match="can still be run"):
+        bug_report_transition(report=report, status=BugStatus.CANNOT_REPRODUCE, actor=staff)
+    retire(world.old)
+    with pytest.raises(Conflict, match="restore it to reproduce"):
         bug_report_transition(report=report, status=BugStatus.CANNOT_REPRODUCE, actor=staff)
     assert report.events.count() == 1
 
