@@ -139,3 +139,9 @@ def checkpoint_deliver(*, checkpoint: LedgerCheckpoint) -> int:
 
         send_mail(subject, body, None, recipients)
     return len(recipients)
+
+
+def seed_checkpoints() -> list[str]:
+    """Demo data: a signed checkpoint of every demo ledger (idempotent: only when there is news)."""
+    checkpoints_create_due()
+    return []
