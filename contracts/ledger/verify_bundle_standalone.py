@@ -1,16 +1,12 @@
 #!/usr/bin/env python3
 """Verify a consent evidence bundle offline: python3 verify_bundle.py BUNDLE.zip KEYS.pem
-
-Needs Python 3.11+ and `cryptography` only. KEYS.pem is /.well-known/consent-signing-key.pem?all=1
-(PEM blocks, each after a '# kid: <key id>' line; a lone PEM without one serves any key id).
-Checks the manifest signature, every file hash, every record hash and link, records.csv against
-records.ndjson, terms texts against the records' terms_sha256, and the signed checkpoints.
-Exit 0 when intact; otherwise prints each problem, naming the file, the record and the field."""
+Needs Python 3.11+ and `cryptography`. KEYS.pem: /.well-known/consent-signing-key.pem?all=1 (PEMs,
+each after '# kid: <key id>'). Checks the signature, file hashes, record hashes and links, CSV against
+NDJSON, terms against terms_sha256 and the checkpoints; names the file, record and field of each problem."""
 import base64, csv, hashlib, io, itertools, json, re, sys, zipfile  # noqa: E401, I001
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-GENESIS = "0" * 64
-PEM_RE = r"(?:# kid: (\S+)\s+)?(-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----)"
+GENESIS, PEM_RE = "0" * 64, r"(?:# kid: (\S+)\s+)?(-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----)"
 
 
 def canonical(data):
@@ -29,8 +25,7 @@ def load_keys(text):
 def signature_ok(keys, key_id, payload, signature_b64):
     key = keys.get(key_id) or keys.get(None)
     try:
-        key.verify(base64.b64decode(signature_b64), payload)
-        return True
+        return key.verify(base64.b64decode(signature_b64), payload) is None
     except Exception:  # unknown key, bad base64 or a signature that does not verify
         return False
 
