@@ -449,3 +449,16 @@ class ProcurementBaselineAdmin(ReadOnlyAdmin):
 
     list_display = ("organization", "suite", "result", "marked_at", "marked_by")
     list_filter = ("organization", "suite")
+
+
+@admin.register(models.LedgerCheckpoint)
+class LedgerCheckpointAdmin(ReadOnlyAdmin):
+    list_display = ("organization", "seq", "head_hash", "created_at", "key_id")
+    list_filter = ("organization",)
+
+
+@admin.register(models.ConsentExport)
+class ConsentExportAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "organization", "format", "status", "progress", "record_count", "requested_by", "created_at")
+    list_filter = ("format", "status", "organization")
+    readonly_fields = ("file_sha256", "filters", "error", "file_path", "expires_at")

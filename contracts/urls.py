@@ -6,6 +6,7 @@ from contracts import api, evals_api
 from contracts import billing_api
 from contracts.bugs import api as bug_api
 from contracts.diffs import api as diff_api
+from contracts.ledger import export_api
 from contracts.consent import api as consent_api
 
 app_name = "api"
@@ -41,6 +42,13 @@ urlpatterns = [
     ),
     path("consents/", consent_api.ConsentListApi.as_view(), name="consent-list"),
     path("consents/verify/", consent_api.ConsentVerifyApi.as_view(), name="consent-verify"),
+    path("consents/export/", export_api.ConsentExportApi.as_view(), name="consent-export"),
+    path("consents/exports/<int:export_id>/", export_api.ConsentExportStatusApi.as_view(), name="consent-export-status"),
+    path(
+        "consents/exports/<int:export_id>/download/",
+        export_api.ConsentExportDownloadApi.as_view(),
+        name="consent-export-download",
+    ),
     path("bug-reports/", bug_api.BugReportFileApi.as_view(), name="bug-report-file"),
     path("bug-reports/<int:report_id>/", bug_api.BugReportDetailApi.as_view(), name="bug-report-detail"),
     path("receipts/verify/", bug_api.ReceiptVerifyApi.as_view(), name="receipt-verify"),

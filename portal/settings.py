@@ -251,6 +251,16 @@ CELERY_BEAT_SCHEDULE = {
     "migrations-force-at-retirement": {"task": "contracts.consent.force_at_retirement", "schedule": 300},
 }
 
+# Consent ledger exports (contracts/ledger/): built PDF/bundle files are kept this long, then expired
+# by the hourly beat task; checkpoints are signed once a day.
+EXPORT_RETENTION_HOURS = env.int("EXPORT_RETENTION_HOURS", default=72)
+CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "contracts.ledger.tasks"]
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "ledger-checkpoints-daily": {"task": "contracts.ledger.checkpoints_daily", "schedule": 24 * 3600},
+    "exports-expire-hourly": {"task": "contracts.ledger.exports_expire", "schedule": 3600},
+}
+
 # Notifications (notifications/): the outbox is planned by beat every few minutes; due dates live in
 # the database. Send task time limit (120 s) < claim lease < visibility timeout; retry countdowns are
 # capped below the visibility timeout (asserted in tests/notifications/test_tasks.py).

@@ -8,6 +8,7 @@ from notifications import views as notification_views
 from portal.views import account, catalog, settings_pages
 from portal.views import billing as billing_views
 from portal.views import dashboard as views
+from portal.views import exports as export_views
 from portal.views import diffs as diff_views
 from portal.views import migrations as migration_views
 from portal.views import bugs as bug_views
@@ -22,6 +23,12 @@ portal_patterns = (
         path("staff/bugs/<int:report_id>/", bug_views.staff_bug_detail, name="staff_bug_detail"),
         path("staff/bugs/<int:report_id>/status/", bug_views.staff_bug_transition, name="staff_bug_transition"),
         path("o/<slug:org>/", views.dashboard, name="dashboard"),
+        path("o/<slug:org>/exports/", export_views.exports_page, name="exports"),
+        path("o/<slug:org>/exports/download/", export_views.download, name="export_stream"),
+        path("o/<slug:org>/exports/new/", export_views.export_new, name="export_new"),
+        path("o/<slug:org>/exports/<int:export_id>/", export_views.export_row, name="export_row"),
+        path("o/<slug:org>/exports/<int:export_id>/download/", export_views.export_download, name="export_download"),
+        path(".well-known/consent-signing-key.pem", export_views.signing_key, name="consent_signing_key"),
         path("o/<slug:org>/diff/", diff_views.diff_pick, name="diff_pick"),
         path("o/<slug:org>/diff/<slug:a>...<slug:b>/", diff_views.diff_page, name="diff"),
         path("o/<slug:org>/diff/<slug:a>...<slug:b>/pdf/", diff_views.diff_pdf, name="diff_pdf"),

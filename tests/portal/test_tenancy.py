@@ -36,6 +36,14 @@ def _victim_contact(w):
     contact, _ = Contact.objects.get_or_create(organization=w.org, email="victim-contact@acme.example")
     return contact
 
+
+def _victim_export(w):
+    from contracts.models import ConsentExport
+
+    export, _ = ConsentExport.objects.get_or_create(organization=w.org, format="bundle", defaults={"filters": {}})
+    return export
+
+
 def _victim_bug_report(w):
     from contracts.bugs.services import bug_report_file
     from tests.factories import days
@@ -73,6 +81,7 @@ VICTIM_VALUES: dict[str, Callable] = {
     "result_id": lambda w: str(_victim_eval_result(w).pk),
     "key_id": lambda w: str(w.org.api_keys.order_by("pk").first().pk),
     "report_id": lambda w: str(_victim_bug_report(w).pk),
+    "export_id": lambda w: str(_victim_export(w).pk),
     "uidb64": lambda w: "MQ",
     "token": lambda w: "set-password",
 }
