@@ -242,9 +242,19 @@ SEEDERS = [seed_catalog, seed_organizations, seed_api_keys]
 from contracts.consent.demo import seed_terms_and_migrations  # noqa: E402
 
 SEEDERS.append(seed_terms_and_migrations)
+
+from contracts.diffs.demo import seed_evals  # noqa: E402
+
+SEEDERS.append(seed_evals)
+
 from contracts.billing_demo import seed_billing  # noqa: E402
+
 SEEDERS.append(seed_billing)
 
 from contracts.bugs.demo import seed_bug_reports  # noqa: E402
 
 SEEDERS.append(seed_bug_reports)
+
+from contracts.ledger.checkpoints import seed_checkpoints  # noqa: E402
+
+SEEDERS.append(seed_checkpoints)
