@@ -7,6 +7,7 @@ workers on the same broker never see its tasks.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -81,10 +82,8 @@ class Workers:
     @staticmethod
     def kill(proc: subprocess.Popen) -> None:
         """SIGKILL the worker and its pool children: nothing gets to acknowledge or clean up."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=30)
 
     def stop_all(self) -> None:
