@@ -75,6 +75,7 @@ PLOT_RIGHT = 985
 ROW_HEIGHT = 52
 TOP = 40
 BAR_HEIGHT = 16
+LABEL_CHAR_WIDTH = 6.2  # 10px bold text in viewBox units, to keep milestone labels from overlapping
 
 
 @dataclass
@@ -93,10 +94,19 @@ class Milestone:
     when: dt.datetime
     x: float
     anchor: str = "middle"
+    show_label: bool = True
 
     @property
     def label_x(self) -> float:
         return {"end": self.x - 4, "start": self.x + 4}.get(self.anchor, self.x)
+
+    def label_extent(self) -> tuple[float, float]:
+        width = len(self.short) * LABEL_CHAR_WIDTH
+        if self.anchor == "end":
+            return self.label_x - width, self.label_x
+        if self.anchor == "start":
+            return self.label_x, self.label_x + width
+        return self.label_x - width / 2, self.label_x + width / 2
 
 
 @dataclass
@@ -231,6 +241,14 @@ def _milestones(snapshot: Snapshot, notice_days: int, scale: Scale) -> list[Mile
         seen.add(days)
         when = snapshot.retires_at - dt.timedelta(days=days)
         milestones.append(Milestone(label=label, short=short, when=when, x=scale.x(when), anchor=anchor))
+    # A label that would overlap an earlier one is left out: the marker's shape, its tooltip and
+    # the text table still say which milestone it is.
+    taken: list[tuple[float, float]] = []
+    for milestone in milestones:
+        left, right = milestone.label_extent()
+        milestone.show_label = all(right + 2 <= a or left - 2 >= b for a, b in taken)
+        if milestone.show_label:
+            taken.append((left, right))
     return milestones
 
 

@@ -30,3 +30,16 @@ document.addEventListener("focusin", (event) => {
     event.target.select();
   }
 });
+
+// Filter forms: leave empty fields out of htmx GETs, so the pushed URL stays short and shareable.
+document.addEventListener("htmx:configRequest", (event) => {
+  if (event.detail.verb !== "get") return;
+  const params = event.detail.parameters;
+  const names = params instanceof FormData ? Array.from(new Set(params.keys())) : Object.keys(params);
+  names.forEach((name) => {
+    const value = params instanceof FormData ? params.get(name) : params[name];
+    if (value === "" || value === null) {
+      if (params instanceof FormData) params.delete(name); else delete params[name];
+    }
+  });
+});

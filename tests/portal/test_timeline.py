@@ -4,6 +4,7 @@ highlighted with more than colour, notice milestones from the accepted terms, an
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 
 import pytest
@@ -100,3 +101,12 @@ def test_every_number_in_the_svg_is_finite(retiring, client):
     html = client.get("/o/acme/timeline/").content.decode()
     svg = html[html.index('<svg class="timeline-svg"'):]
     assert not re.search(r'="(nan|inf|-inf|None)"', svg)
+
+
+def test_milestone_labels_shown_never_overlap(retiring):
+    timelines, _, _ = build_timelines(org=retiring.org, now=timezone.now())
+    for tl in timelines:
+        for row in (r for r in tl.rows if r.milestones):
+            shown = sorted(m.label_extent() for m in row.milestones if m.show_label)
+            assert row.milestones[0].show_label  # the contractual notice is always labelled
+            assert all(a[1] <= b[0] for a, b in itertools.pairwise(shown))
