@@ -63,10 +63,17 @@ class BillingNotConfigured(Conflict):
 
 
 class StripeUnavailable(ApplicationError):
-    """Stripe refused or could not be reached; the caller may retry."""
+    """Stripe could not be reached, limited the rate, failed, or refused the key: worth retrying."""
 
     status_code = 502
     code = "stripe_unavailable"
+
+
+class StripeRefused(ApplicationError):
+    """Stripe answered that the request itself is wrong (unknown object, bad parameter): no retry."""
+
+    status_code = 502
+    code = "stripe_refused"
 
 
 # --------------------------------------------------------------------------------------------
@@ -86,7 +93,11 @@ def stripe_client() -> stripe.StripeClient:
         )
     base = settings.STRIPE_API_BASE.rstrip("/")
     base_addresses = {"api": base, "connect": base, "files": base} if base else None
-    return stripe.StripeClient(settings.STRIPE_SECRET_KEY, base_addresses=base_addresses, max_network_retries=2)
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        base_addresses=base_addresses,
+        max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,
+    )
 
 
 def idempotency_key(kind: str, *parts: Any, params: dict[str, Any] | None = None) -> str:
@@ -106,6 +117,12 @@ def _attempt(at: dt.datetime, seconds: int) -> int:
 def _call(func, *args, **kwargs):
     try:
         return func(*args, **kwargs)
+    except (stripe.InvalidRequestError, stripe.CardError, stripe.IdempotencyError) as exc:
+        logger.warning("stripe refused the request: %s", exc)
+        raise StripeRefused(
+            f"Stripe refused the request: {exc.user_message or type(exc).__name__}.",
+            fields={"stripe": type(exc).__name__},
+        ) from exc
     except stripe.StripeError as exc:
         logger.warning("stripe call failed: %s", exc)
         raise StripeUnavailable(

@@ -291,6 +291,7 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # empty: Stripe's own https://api.stripe.com
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)  # the SDK's own retries
 # price id -> tier, for tier prices that carry no `tier` metadata: price_123=enterprise,price_456=standard
 STRIPE_PRICE_TIERS = env.dict("STRIPE_PRICE_TIERS", default={})
 STRIPE_DEFAULT_TIER = env.str("STRIPE_DEFAULT_TIER", default="standard")

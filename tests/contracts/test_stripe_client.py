@@ -121,9 +121,10 @@ def test_customer_portal_session_names_the_customer_and_return_url_with_a_key(wo
     assert url.startswith(stripe_api.url + "/portal/")
 
 
-def test_a_stripe_refusal_becomes_a_stripe_unavailable_error_and_writes_nothing(offer, stripe_api):
-    stripe_api.fail_with = 400
-    with pytest.raises(billing.StripeUnavailable) as exc:
+@pytest.mark.parametrize(("status", "error"), [(400, billing.StripeRefused), (503, billing.StripeUnavailable)])
+def test_a_stripe_error_becomes_a_502_application_error_and_writes_nothing(offer, stripe_api, status, error):
+    stripe_api.fail_with = status
+    with pytest.raises(error) as exc:
         checkout(offer)
     assert exc.value.status_code == 502
     assert Organization.objects.get(pk=offer.org.pk).stripe_customer_id == ""

@@ -227,7 +227,7 @@ def test_stripe_unreachable_leaves_the_event_unprocessed_for_a_retry(offer, stri
 
     app.conf.task_eager_propagates = False  # the eager task's retry is not the test's concern here
     try:
-        stripe_api.fail_with = 400
+        stripe_api.fail_with = 503
         session = open_session(stripe_api, offer)
         deliver(standin.event("checkout.session.completed", {"id": session["id"]}, event_id="evt_retry"))
     finally:
@@ -241,6 +241,14 @@ def test_stripe_unreachable_leaves_the_event_unprocessed_for_a_retry(offer, stri
     assert deliver(json.dumps(body)).json()["duplicate"] is True
     assert StripeEvent.objects.get(event_id="evt_retry").processed_at is not None
     assert ExtendedSupport.objects.count() == 1
+
+
+def test_a_session_stripe_does_not_know_is_recorded_as_refused_not_retried(offer, stripe_api, deliver):
+    assert deliver(standin.event("checkout.session.completed", {"id": "cs_unknown"})).status_code == 200
+    event = StripeEvent.objects.get()
+    assert event.processed_at is not None and "Stripe refused" in event.error
+    assert len(stripe_api.requests) == 1, "an unknown object is not asked for again"
+    assert ExtendedSupport.objects.count() == 0
 
 
 # ---- out of order: deletion before completion ------------------------------------------------
