@@ -48,10 +48,12 @@ def verify_chain(
             reason = f"record at position {expected_seq} has no valid sequence number ({seq!r})"
             return VerifyResult(False, count, expected_seq - 1, expected_prev, expected_seq, reason)
         if seq != expected_seq:
+            # Reported at the position where the chain breaks, whatever seq the row claims.
             reason = (
-                f"record #{seq} follows #{expected_seq - 1}: a record is missing, inserted or out of order"
+                f"record #{expected_seq} is missing or out of place: found #{seq} after #{expected_seq - 1} "
+                "(a record was removed, inserted or reordered)"
             )
-            return VerifyResult(False, count, expected_seq - 1, expected_prev, seq, reason)
+            return VerifyResult(False, count, expected_seq - 1, expected_prev, expected_seq, reason)
         if prev_hash != expected_prev:
             reason = f"record #{seq} does not link to the hash of record #{seq - 1}"
             return VerifyResult(False, count, seq - 1, expected_prev, seq, reason)
