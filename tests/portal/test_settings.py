@@ -77,7 +77,9 @@ def test_missing_csrf_token_is_403_and_nothing_recorded(world):
     client = Client(enforce_csrf_checks=True)
     client.force_login(world.admin)
     before = models.PinChange.objects.count()
-    assert client.post(policy_url(world.pin), {"policy": "follow"}).status_code == 403
+    refused = client.post(policy_url(world.pin), {"policy": "follow"})
+    assert refused.status_code == 403 and "Nothing was changed" in refused.content.decode()
+    assert "<style" not in refused.content.decode()  # the portal's page, not Django's inline-styled one
     assert client.post("/o/acme/settings/keys/new/", {"name": "sneaky"}).status_code == 403
     assert models.PinChange.objects.count() == before
     assert not models.ApiKey.objects.filter(name="sneaky").exists()
