@@ -111,3 +111,8 @@ def deliver_webhook(self, delivery_id: int) -> str:
         if not getattr(self.request, "is_eager", False):
             raise self.retry(countdown=services.retry_countdown(attempt=delivery.attempts - 1))
         # In-process (tests, eager mode) there is no broker to wait on: attempt again at once.
+
+
+@shared_task(acks_late=True)
+def noop() -> None:
+    """Does nothing: the baseline of the outbox benchmark (tests/bench/test_notice_throughput.py)."""

@@ -56,7 +56,7 @@ class Workers:
         self.tmp_path = tmp_path
         self.procs: list[subprocess.Popen] = []
 
-    def start(self, name: str, **extra_env: str) -> subprocess.Popen:
+    def start(self, name: str, *, concurrency: int = 1, **extra_env: str) -> subprocess.Popen:
         env = {
             **os.environ,
             "DATABASE_URL": database_url(),
@@ -72,8 +72,8 @@ class Workers:
         log = open(self.tmp_path / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", self.queue, "-n", f"{name}-{self.queue}@%h",
-             "--concurrency=1", "--prefetch-multiplier=1", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-l", "INFO"],
+             f"--concurrency={concurrency}", "--prefetch-multiplier=1", "--without-gossip", "--without-mingle",
+             "--without-heartbeat", "-l", extra_env.pop("LOG_LEVEL", "INFO")],
             cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.procs.append(proc)

@@ -1,0 +1,97 @@
+"""Outbox throughput: plan and send 10,000 notices for 2,000 organisations through a real Celery
+worker to a local SMTP sink, beside 10,000 no-op Celery tasks on the same worker in the same run.
+
+Run with Redis (and preferably PostgreSQL):
+  TEST_DB_NAME=test_notices DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
+  CELERY_BROKER_URL=redis://127.0.0.1:6379/2 .venv/bin/python -m pytest tests/bench/test_notice_throughput.py -s
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from contracts.models import Membership, Organization, Pin, Role
+from notifications import services
+from notifications.models import Notice, NoticeStatus
+from tests import factories as f
+from tests.notifications.conftest import deprecate
+from tests.notifications.conftest import smtp_sink  # noqa: F401 (fixture)
+from tests.notifications.test_worker_redis import queue_idle, wait_until, workers  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("CELERY_BROKER_URL", "").startswith("redis"),
+    reason="needs a Redis broker for the real Celery worker (CELERY_BROKER_URL=redis://…)",
+)
+
+ORGS = int(os.environ.get("BENCH_NOTICE_ORGS", 2000))
+SNAPSHOTS_PER_ORG = 5  # 2,000 organisations x 5 deprecated pins = 10,000 notices
+
+
+def build_world() -> None:
+    family = f.FamilyFactory(slug="bench")
+    replacement = f.SnapshotFactory(family=family, name="bench-new", released_at=f.days(-5))
+    aliases = []
+    for i in range(SNAPSHOTS_PER_ORG):
+        old = f.SnapshotFactory(family=family, name=f"bench-old-{i}", released_at=f.days(-300))
+        aliases.append((f.make_alias(name=f"bench-{i}", target=old, at=f.days(-299)), old))
+        deprecate(old, deprecated_at=f.days(-1), retires_at=f.days(200), replacement=replacement)
+    now = timezone.now()
+    orgs = Organization.objects.bulk_create(
+        [Organization(slug=f"bench{i}", name=f"Bench {i}") for i in range(ORGS)], batch_size=1000
+    )
+    users = get_user_model().objects.bulk_create(
+        [get_user_model()(username=f"bench{i}-admin", email=f"bench{i}-admin@example.com") for i in range(ORGS)],
+        batch_size=1000,
+    )
+    Membership.objects.bulk_create(
+        [Membership(organization=o, user=u, role=Role.ADMIN) for o, u in zip(orgs, users, strict=True)], batch_size=1000
+    )
+    Pin.objects.bulk_create(
+        [Pin(organization=o, alias=a, snapshot=s, created_at=now, updated_at=now) for o in orgs for a, s in aliases],
+        batch_size=2000,
+    )
+
+
+def test_notice_throughput_against_noop_tasks(workers):
+    from notifications.tasks import noop, send_notice
+
+    build_world()
+    workers.start("bench", concurrency=2, CONN_MAX_AGE="600", LOG_LEVEL="WARNING")
+    total = ORGS * SNAPSHOTS_PER_ORG
+
+    # Warm-up: the worker is up and connected before the clock starts.
+    noop.apply_async(queue=workers.queue)
+    wait_until(lambda: queue_idle(workers.queue), timeout=120, what="worker start", workers=workers, every=0.1)
+
+    started = time.perf_counter()
+    for _ in range(total):
+        noop.apply_async(queue=workers.queue)
+    enqueued_noop = time.perf_counter() - started
+    wait_until(lambda: queue_idle(workers.queue), timeout=1800, what="no-op tasks", workers=workers, every=0.05)
+    noop_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    planned = services.notices_plan()
+    plan_seconds = time.perf_counter() - started
+    assert planned == total
+    for notice_id in services.notices_due_ids(limit=total):
+        send_notice.apply_async(args=[notice_id], queue=workers.queue)
+    wait_until(
+        lambda: Notice.objects.filter(status=NoticeStatus.SENT).count() == total,
+        timeout=3600, what="all notices sent", workers=workers, every=0.5,
+    )
+    notice_seconds = time.perf_counter() - started
+
+    assert len(workers.sink.messages) == total
+    assert len({str(m["Message-ID"]) for m in workers.sink.messages}) == total
+    print(
+        f"\n[bench] {total} no-op tasks: {noop_seconds:.1f} s ({total / noop_seconds:.0f}/s; enqueue {enqueued_noop:.1f} s)"
+        f"\n[bench] {total} notices for {ORGS} organisations, planned + sent over SMTP: {notice_seconds:.1f} s"
+        f" ({total / notice_seconds:.0f}/s; planning {plan_seconds:.1f} s)"
+        f"\n[bench] ratio notices / no-op: {notice_seconds / noop_seconds:.1f}x"
+    )
