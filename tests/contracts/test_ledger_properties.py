@@ -56,7 +56,7 @@ def head(chain) -> tuple[int, str]:
 CHAINS = st.lists(BODY, min_size=1, max_size=8).map(build_chain)
 
 
-FAST = settings(max_examples=40, deadline=None)
+FAST = settings(max_examples=30, deadline=None)
 
 
 @FAST
@@ -180,7 +180,7 @@ def chain_in_db(world):
 
 
 @pytest.mark.django_db
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(index=st.integers(0, 4), column=st.sampled_from(sorted(DB_FIELDS)))
 def test_any_single_column_change_in_the_database_is_detected(chain_in_db, index, column):
     expression, params = DB_FIELDS[column]
