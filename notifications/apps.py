@@ -5,3 +5,11 @@ class NotificationsConfig(AppConfig):
     name = "notifications"
     verbose_name = "Notifications"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # The demo seeder registers itself: contracts never imports notifications (DESIGN.md).
+        from contracts import demo
+        from notifications.demo import seed_notifications
+
+        if seed_notifications not in demo.SEEDERS:
+            demo.SEEDERS.append(seed_notifications)

@@ -19,9 +19,8 @@ from contracts.models import Membership, Organization, Pin, Role
 from notifications import services
 from notifications.models import Notice, NoticeStatus
 from tests import factories as f
-from tests.notifications.conftest import deprecate
-from tests.notifications.conftest import smtp_sink  # noqa: F401 (fixture)
-from tests.notifications.test_worker_redis import queue_idle, wait_until, workers  # noqa: F401 (fixture)
+from tests.notifications.conftest import deprecate, smtp_sink  # noqa: F401 (smtp_sink: fixture)
+from tests.notifications.test_worker_redis import queue_idle, wait_until, workers  # noqa: F401 (workers: fixture)
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("CELERY_BROKER_URL", "").startswith("redis"),
@@ -57,7 +56,7 @@ def build_world() -> None:
     )
 
 
-def test_notice_throughput_against_noop_tasks(workers):
+def test_notice_throughput_against_noop_tasks(workers):  # noqa: F811 (the imported fixture)
     from notifications.tasks import noop, send_notice
 
     build_world()
