@@ -242,6 +242,10 @@ class ResolveApi(APIView):
             },
         )
 
+    def dispatch(self, request, *args, **kwargs):
+        # The warm path answers without DRF's machinery; anything unusual falls through to get().
+        return hotpath.resolve_response(request, kwargs["alias"]) or super().dispatch(request, *args, **kwargs)
+
     @extend_schema(
         operation_id="resolve_alias",
         parameters=[
@@ -253,10 +257,6 @@ class ResolveApi(APIView):
         ],
         responses={200: OutputSerializer, **errors(400, 401, 404)},
     )
-    def dispatch(self, request, *args, **kwargs):
-        # The warm path answers without DRF's machinery; anything unusual falls through to get().
-        return hotpath.resolve_response(request, kwargs["alias"]) or super().dispatch(request, *args, **kwargs)
-
     def get(self, request: Request, alias: str) -> Response:
         org = request_organization(request)
         at_raw = request.query_params.get("at")

@@ -194,11 +194,13 @@ def resolve(*, org: Organization, alias: str, at: dt.datetime | None = None) -> 
         generation = resolve_generation()
         key = resolve_cache_key(org_id=org.pk, alias_name=alias, generation=generation)
         cached = cache.get(key)
-        if cached is not None:
+        # The entry carries its own expiry too: a lifecycle date is reached by the clock, not by a write.
+        if cached is not None and cached.pop("expires_at", 0) > timezone.now().timestamp():
             return Resolution(at=None, **cached)
         resolution, ttl = _resolve_now(org=org, alias_name=alias)
         cached = resolution.as_dict()
         cached.pop("at")
+        cached["expires_at"] = timezone.now().timestamp() + ttl
         cache.set(key, cached, ttl)
         return resolution
     return _resolve_at(org=org, alias_name=alias, at=at)
