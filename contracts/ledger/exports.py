@@ -137,6 +137,8 @@ def export_filters_parse(params: Mapping[str, Any]) -> ExportFilters:
     for name, value, limit in (("snapshot", snapshot, 100), ("terms_version", terms_version, 32)):
         if len(value) > limit:
             raise ApplicationError(f"'{name}' is too long.", fields={name: f"at most {limit} characters"})
+        if any(ord(char) < 32 for char in value):
+            raise ApplicationError(f"'{name}' holds control characters.", fields={name: "printable text only"})
     return ExportFilters(date_from, date_to, snapshot, action, terms_version)
 
 

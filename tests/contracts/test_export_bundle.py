@@ -186,3 +186,11 @@ def test_not_a_zip_is_reported_not_crashed(tmp_path):
     path = tmp_path / "x.zip"
     path.write_bytes(b"not a zip")
     assert "not a readable evidence bundle" in problems(path)[0]
+
+
+def test_staff_bundle_of_every_organisation_verifies_chain_by_chain(bundle, tmp_path):
+    path = tmp_path / "all.zip"
+    manifest = bundle_bytes_to(path, None)
+    assert manifest["organization"] == "*"
+    assert {slug: info["count"] for slug, info in manifest["organizations"].items()} == {"acme": 6, "globex": 2}
+    assert problems(path) == []

@@ -143,6 +143,7 @@ def test_streaming_reads_in_chunks_with_a_constant_number_of_queries(world, monk
         ({"to": "2025-13-45"}, "to"),
         ({"action": "sign"}, "action"),
         ({"snapshot": "x" * 101}, "snapshot"),
+        ({"terms_version": "1.0\x00"}, "terms_version"),
     ],
 )
 def test_bad_filters_are_refused_naming_the_field(params, field):
