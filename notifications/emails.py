@@ -49,9 +49,11 @@ HEADLINES = {
 
 def notice_context(notice: Notice) -> dict[str, Any]:
     org = notice.organization
-    snapshot = notice.snapshot
+    # An escalation speaks about the notice it escalates.
+    about = notice.escalated_from or notice
+    snapshot = about.snapshot
     target = None
-    migration = notice.migration
+    migration = about.migration
     if migration is not None:
         snapshot, target = migration.from_snapshot, migration.to_snapshot
     elif snapshot is not None:

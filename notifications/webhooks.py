@@ -58,7 +58,7 @@ def validate_url(url: str) -> None:
         return
     try:
         infos = socket.getaddrinfo(parts.hostname, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
+    except (OSError, UnicodeError, ValueError) as exc:
         raise ApplicationError(
             f"The webhook host {parts.hostname!r} does not resolve.", fields={"url": "host does not resolve"}
         ) from exc
