@@ -194,3 +194,20 @@ def test_staff_bundle_of_every_organisation_verifies_chain_by_chain(bundle, tmp_
     assert manifest["organization"] == "*"
     assert {slug: info["count"] for slug, info in manifest["organizations"].items()} == {"acme": 6, "globex": 2}
     assert problems(path) == []
+
+
+def test_export_consents_command_writes_a_bundle_that_verify_export_accepts(bundle, tmp_path, capsys):
+    out = tmp_path / "cmd.zip"
+    call_command("export_consents", "--org", "acme", "--format", "bundle", "--out", str(out), "--from", "2025-03-02")
+    assert "export #" in capsys.readouterr().out
+    assert json.loads(read_member(out, "manifest.json"))["first_seq"] == 2
+    assert verify(out)[0] == 0
+
+
+def test_export_consents_command_refuses_bad_input_naming_it(world, tmp_path):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="to"):
+        call_command("export_consents", "--org", "acme", "--format", "csv", "--out", str(tmp_path / "x"), "--to", "never")
+    with pytest.raises(CommandError, match="No organisation"):
+        call_command("export_consents", "--org", "nobody", "--format", "csv", "--out", str(tmp_path / "x"))
