@@ -110,7 +110,7 @@ def checkpoint_message(checkpoint: LedgerCheckpoint) -> tuple[str, str]:
 def checkpoint_deliver(*, checkpoint: LedgerCheckpoint) -> int:
     """Email the checkpoint to the organisation's legal members; returns the number of recipients.
 
-    Goes through notifications.services.notice_send_adhoc when that exists (webhooks included),
+    Goes through notifications.services.notice_send_adhoc (the outbox: sent once) when that exists,
     imported here so that contracts never imports notifications at module import time.
     """
     recipients = sorted(
@@ -122,19 +122,18 @@ def checkpoint_deliver(*, checkpoint: LedgerCheckpoint) -> int:
     )
     subject, body = checkpoint_message(checkpoint)
     try:
-        from notifications.services import notice_send_adhoc  # type: ignore[attr-defined]
+        from notifications.services import notice_send_adhoc
     except ImportError:
         notice_send_adhoc = None
+    if not recipients:
+        return 0
     if notice_send_adhoc is not None:
-        try:
-            notice_send_adhoc(
-                organization=checkpoint.organization, event="ledger.checkpoint", subject=subject, body=body,
-                recipients=recipients, payload=checkpoint_as_dict(checkpoint),
-            )  # fmt: skip
-            return len(recipients)
-        except TypeError:
-            pass  # another signature than expected: fall back to plain mail below
-    if recipients:
+        # The outbox sends it once, even when this task runs twice.
+        notice_send_adhoc(
+            organization=checkpoint.organization, kind="ledger-checkpoint", subject=subject, body=body,
+            recipients=recipients, dedupe_key=f"ledger-checkpoint:{checkpoint.pk}",
+        )  # fmt: skip
+    else:
         from django.core.mail import send_mail
 
         send_mail(subject, body, None, recipients)
