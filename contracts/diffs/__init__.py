@@ -33,6 +33,12 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
+class DiffDocument(dict):
+    """The diff as a dict, carrying the canonical JSON of its content (hashed once, served as is)."""
+
+    canonical: bytes = b""
+
+
 def canonical_json(data: Any) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -151,7 +157,7 @@ def diff_build(*, org: Organization, a: str, b: str, now: dt.datetime | None = N
     changelog = _changelog(snap_a, snap_b)
     evals = compute.eval_deltas(specs.values(), scores_a, scores_b)
     golden = compute.golden_pairs(samples_a, samples_b)
-    document: dict[str, Any] = {
+    content: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "organization": org.slug,
         "family": snap_a.family.slug,
@@ -167,7 +173,9 @@ def diff_build(*, org: Organization, a: str, b: str, now: dt.datetime | None = N
         "evals": evals,
         "golden_samples": golden,
     }
+    document = DiffDocument(content)
+    document.canonical = canonical_json(content)
     document["generated_at"] = _iso(now or timezone.now())
-    document["content_sha256"] = content_sha256(document)
+    document["content_sha256"] = hashlib.sha256(document.canonical).hexdigest()
     return document
 

@@ -53,7 +53,8 @@ def test_a_metric_on_one_side_only_is_missing_not_a_regression():
 
 def test_word_diff_marks_changed_words_and_rebuilds_both_texts():
     ops = compute.word_diff("the quick brown fox", "the slow brown fox jumps")
-    assert {"op": "delete", "text": "quick"} in ops and {"op": "insert", "text": "slow"} in ops
+    assert {"op": "delete", "text": "quick "} in ops and {"op": "insert", "text": "slow "} in ops
+    assert {"op": "insert", "text": " jumps"} in ops
     assert "".join(o["text"] for o in ops if o["op"] != "insert") == "the quick brown fox"
     assert "".join(o["text"] for o in ops if o["op"] != "delete") == "the slow brown fox jumps"
 
