@@ -291,10 +291,21 @@ class MigrationAdmin(ServiceAdmin):
             actor=request.user,
         )
         if migration is not None:
-            obj.pk = migration.pk
+            obj.__dict__.update({k: v for k, v in migration.__dict__.items() if k != "_state"})
+            obj._state.adding = False
 
     def save_related(self, request, form, formsets, change):
         return None
+
+    def log_addition(self, request, obj, message):
+        return super().log_addition(request, obj, message) if obj.pk else None
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if obj.pk is None:  # refused by the service; the reason is already in the messages
+            from django.shortcuts import redirect
+
+            return redirect("admin:contracts_migration_changelist")
+        return super().response_add(request, obj, post_url_continue)
 
     @admin.action(description="Propose (again) the selected moves to their pins")
     def propose(self, request: HttpRequest, queryset: QuerySet) -> None:

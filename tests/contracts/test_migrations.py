@@ -351,3 +351,62 @@ def test_declined_migrations_are_not_forced(world):
     migration = propose(world)
     services.migration_decline(migration=migration, decider=decider(world.admin))
     assert services.migrations_force_due(now=f.days(31)) == []
+
+
+# --- staff console and demo data --------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_staff_propose_a_migration_in_the_admin(world, admin_client):
+    response = admin_client.post(
+        "/admin/contracts/migration/add/",
+        {"pin": world.pin.pk, "to_snapshot": world.current.pk, "note": "Please move before the price change."},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    migration = Migration.objects.get(pin=world.pin)
+    assert (migration.origin, migration.state, migration.to_snapshot) == (
+        MigrationOrigin.STAFF,
+        MigrationState.PROPOSED,
+        world.current,
+    )
+    assert migration.note == "Please move before the price change."
+
+
+@pytest.mark.django_db
+def test_the_admin_propose_action_offers_a_closed_migration_again(world, admin_client):
+    migration = propose(world)
+    services.migration_decline(migration=migration, decider=decider(world.admin))
+    admin_client.post(
+        "/admin/contracts/migration/", {"action": "propose", "_selected_action": [migration.pk]}
+    )
+    assert Migration.objects.filter(pin=world.pin, state=MigrationState.PROPOSED).count() == 1
+
+
+@pytest.mark.django_db
+def test_demo_seed_is_idempotent_and_leaves_intact_chains():
+    from contracts.consent.demo import seed_terms_and_migrations
+    from contracts.demo import seed_catalog, seed_organizations
+    from contracts.models import Organization
+
+    for _ in range(2):
+        seed_catalog()
+        seed_organizations()
+        seed_terms_and_migrations()
+    acme = Organization.objects.get(slug="acme")
+    states = sorted(Migration.objects.filter(organization=acme).values_list("state", flat=True))
+    assert states == [MigrationState.APPLIED, MigrationState.DEFERRED, MigrationState.PROPOSED]
+    assert selectors.terms_pending(org=Organization.objects.get(slug="initech")).version == "2025-09"
+    assert selectors.terms_pending(org=acme) is None
+    for org in Organization.objects.all():
+        assert ledger_verify(org=org).intact
+    assert ConsentRecord.objects.filter(organization=acme).count() == 4
+
+
+@pytest.mark.django_db
+def test_a_refused_admin_proposal_shows_the_reason_and_creates_nothing(world, admin_client):
+    response = admin_client.post(
+        "/admin/contracts/migration/add/", {"pin": world.pin.pk, "to_snapshot": world.old.pk, "note": ""}, follow=True
+    )
+    assert response.status_code == 200
+    assert "already on" in response.content.decode()
+    assert Migration.objects.count() == 0
