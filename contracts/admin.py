@@ -254,7 +254,18 @@ class ContractTermsAdmin(ServiceAdmin):
         data = {f: form.cleaned_data[f] for f in form.cleaned_data if f not in ("body_sha256", "created_at")}
         terms = self.run_service(request, terms_create, **data)
         if terms is not None:
-            obj.pk = terms.pk
+            obj.__dict__.update({k: v for k, v in terms.__dict__.items() if k != "_state"})
+            obj._state.adding = False
+
+    def log_addition(self, request, obj, message):
+        return super().log_addition(request, obj, message) if obj.pk else None
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if obj.pk is None:  # refused by the service; the reason is already in the messages
+            from django.shortcuts import redirect
+
+            return redirect("admin:contracts_contractterms_changelist")
+        return super().response_add(request, obj, post_url_continue)
 
 
 @admin.register(models.Migration)

@@ -71,7 +71,7 @@ def terms_list(*, org: Organization) -> list[ContractTerms]:
 
 def migration_list(*, org: Organization, state: str | None = None) -> QuerySet[Migration]:
     qs = Migration.objects.filter(organization=org).select_related(
-        "pin", "pin__alias", "from_snapshot", "to_snapshot", "decided_by"
+        "organization", "pin", "pin__alias", "from_snapshot", "to_snapshot", "decided_by"
     )
     if state:
         qs = qs.filter(state=state)

@@ -213,3 +213,14 @@ def test_unauthenticated_calls_are_401(world, api):
     migration = propose(world)
     assert api.get(f"{BASE}/migrations/").status_code == 401
     assert api.post(url(migration, "consent")).status_code == 401
+
+
+def test_migration_list_queries_do_not_grow_with_the_number_of_migrations(world, api, django_assert_max_num_queries):
+    for n in range(8):
+        alias = f.make_alias(name=f"extra-{n}", target=world.current)
+        pin = f.make_pin(org=world.org, alias=alias, snapshot=world.old)
+        services.migration_propose(pin=pin, to_snapshot=world.current)
+    api.get(f"{BASE}/migrations/", key=world.key)  # warm the key cache
+    with django_assert_max_num_queries(3):
+        response = api.get(f"{BASE}/migrations/", key=world.key)
+    assert len(response.json()) == 8

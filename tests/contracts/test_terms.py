@@ -125,3 +125,19 @@ def test_terms_in_force_fall_back_to_the_current_terms_then_to_defaults(world):
     assert selectors.terms_in_force(org=world.org).max_deferral_days == 60
     current = make_terms("2025-09", max_deferral_days=15)
     assert selectors.terms_in_force(org=world.org) == current
+
+
+@pytest.mark.django_db
+def test_staff_publish_terms_in_the_admin_with_the_sha256_computed(admin_client):
+    body = "Standard terms, September 2025."
+    response = admin_client.post(
+        "/admin/contracts/contractterms/add/",
+        {
+            "version": "2025-09", "title": "Standard", "tier": "standard", "body": body,
+            "effective_at_0": "2025-09-01", "effective_at_1": "00:00:00", "min_notice_days": 90,
+            "max_deferral_days": 60, "rollback_window_hours": 72, "retention_days": 365,
+            "ack_escalation_days": 7, "retired_bug_policy": "Kept a year.",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert ContractTerms.objects.get(version="2025-09").body_sha256 == hashlib.sha256(body.encode()).hexdigest()
