@@ -64,7 +64,7 @@ def _migration_context(request: HttpRequest, migration: Migration) -> dict:
         "now": now,
         "diff_url": selectors.diff_url(org=request.org, migration=migration),
         "diff_sha256": selectors.diff_sha256(
-            from_snapshot=migration.from_snapshot, to_snapshot=migration.to_snapshot
+            org=request.org, from_snapshot=migration.from_snapshot, to_snapshot=migration.to_snapshot
         ),
         "deferral_limit": services.deferral_limit(migration=migration, terms=terms) if migration.is_open else None,
         "rollback_end": services.rollback_window_end(migration=migration, terms=terms),
