@@ -234,6 +234,25 @@ def notices_due_ids(*, now: dt.datetime | None = None, limit: int = 20000) -> li
     )
 
 
+def notices_dispatch_claim(*, now: dt.datetime | None = None, limit: int = 20000) -> list[int]:
+    """The due notices to enqueue now: those not queued within NOTICE_REQUEUE_SECONDS, so a backlog
+    is not queued again every minute while workers drain it. Marks them queued."""
+    now = now or timezone.now()
+    requeue_before = now - dt.timedelta(seconds=_setting("NOTICE_REQUEUE_SECONDS", 600))
+    with transaction.atomic():
+        ids = list(
+            Notice.objects.select_for_update(skip_locked=True)
+            .filter(due_at__lte=now)
+            .filter(Q(status=NoticeStatus.PENDING) | Q(status=NoticeStatus.SENDING, lease_until__lt=now))
+            .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=requeue_before))
+            .order_by("due_at", "id")
+            .values_list("id", flat=True)[:limit]
+        )
+        for start in range(0, len(ids), 500):
+            Notice.objects.filter(pk__in=ids[start : start + 500]).update(enqueued_at=now)
+    return ids
+
+
 # --------------------------------------------------------------------------------------------
 # Claiming and sending
 # --------------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def plan_notices() -> dict[str, int]:
 
 
 def dispatch_due() -> int:
-    ids = services.notices_due_ids()
+    ids = services.notices_dispatch_claim()
     for notice_id in ids:
         send_notice.delay(notice_id)
     return len(ids)

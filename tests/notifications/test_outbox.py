@@ -94,6 +94,16 @@ def test_sending_twice_delivers_once(world, deprecated):
     assert notice.status == NoticeStatus.SENT and notice.attempts == 1 and notice.sent_at is not None
 
 
+def test_dispatch_queues_a_due_notice_once_until_the_requeue_interval_passes(world, deprecated, settings):
+    settings.NOTICE_REQUEUE_SECONDS = 600
+    services.notices_plan()
+    notice = Notice.objects.get()
+    assert services.notices_dispatch_claim() == [notice.pk]
+    assert services.notices_dispatch_claim() == []
+    later = timezone.now() + dt.timedelta(seconds=601)
+    assert services.notices_dispatch_claim(now=later) == [notice.pk]
+
+
 def test_a_live_claim_blocks_others_and_an_expired_lease_is_taken_over(world, deprecated):
     services.notices_plan()
     notice = Notice.objects.get()
