@@ -287,7 +287,8 @@ def notice_deliver(*, notice: Notice) -> tuple[str, list[str]]:
         "escalated_from",
     ).get(pk=notice.pk)
     if notice.channel == Channel.WEBHOOK:
-        return NoticeStatus.SENT, _webhook_fan_out(notice)
+        urls = _webhook_fan_out(notice)
+        return (NoticeStatus.SENT if urls else NoticeStatus.SKIPPED), urls
     recipients = notice_recipients(notice=notice)
     if not recipients:
         return NoticeStatus.SKIPPED, []
