@@ -183,7 +183,8 @@ def render_markdown(document: dict[str, Any]) -> bytes:
 CHART_WIDTH = 760
 CHART_LABEL = 300
 CHART_ROW = 20
-CHART_HALF = (CHART_WIDTH - CHART_LABEL - 80) // 2
+CHART_VALUE = 60  # room for the value text beside the longest bar on either side
+CHART_HALF = (CHART_WIDTH - CHART_LABEL - 2 * CHART_VALUE) // 2
 FILLS = {
     compute.BETTER: "#15803d",
     compute.WORSE: "#d97706",
@@ -196,7 +197,7 @@ def chart(document: dict[str, Any], *, limit: int = 40) -> dict[str, Any]:
     """Geometry of a horizontal bar chart of metric gains (right = better), largest changes first."""
     rows = compute.chart_rows(document["evals"], limit=limit)
     scale = max((abs(r["gain"]) for r in rows), default=0) or 1.0
-    zero = CHART_LABEL + CHART_HALF
+    zero = CHART_LABEL + CHART_VALUE + CHART_HALF
     bars = []
     for index, row in enumerate(rows):
         length = abs(row["gain"]) / scale * CHART_HALF

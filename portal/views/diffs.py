@@ -20,9 +20,10 @@ from contracts.models import Snapshot
 from portal.access import ADMIN_ONLY, org_view
 from portal.exceptions import NotFound
 
-# Above this many table rows (subsets + metrics + golden samples) a PDF takes seconds to lay out,
-# so the page offers only the background rendering (see tests/bench/test_diff_speed.py).
-PDF_SYNC_MAX_ROWS = getattr(settings, "DIFF_PDF_SYNC_MAX_ROWS", 400)
+# Above this many rows (subsets + metrics + golden samples + config) a PDF takes over ~2 s (about
+# 5 ms a row, see tests/bench/test_diff_speed.py),
+# so the page offers only the background rendering.
+PDF_SYNC_MAX_ROWS = getattr(settings, "DIFF_PDF_SYNC_MAX_ROWS", 300)
 
 
 def _rows(document: dict) -> int:

@@ -197,3 +197,14 @@ def test_schema_documents_the_diff_and_eval_endpoints(client):
     for path in ("/api/v1/diffs/{a}...{b}/", "/api/v1/evals/", "/api/v1/evals/{result_id}/baseline/",
                  "/api/v1/snapshots/{snapshot_id}/golden-samples/"):
         assert path in text
+
+
+def test_a_large_diff_offers_only_the_background_pdf(client, world, pair, monkeypatch):
+    from portal.views import diffs as diff_views
+
+    monkeypatch.setattr(diff_views, "PDF_SYNC_MAX_ROWS", 1)
+    a, b = pair
+    client.force_login(world.member)
+    html = client.get(f"/o/acme/diff/{a}...{b}/").content.decode()
+    assert 'href="?format=pdf"' not in html
+    assert "Render PDF" in html and "rendered in the background" in html
