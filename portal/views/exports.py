@@ -1,7 +1,8 @@
 """The exports page: legal and admins export the consent history, follow built exports, see checkpoints.
 
-CSV and NDJSON stream straight from `download` (a GET, so a plain link or form works); PDF and
-bundle are queued by `export_new` (POST) and followed with htmx polling of `export_row`.
+The page's one GET form goes to `download`: CSV and NDJSON stream from it, PDF and bundle are
+queued there (like an API export request, a logged read) and followed with htmx polling of
+`export_row`. `export_new` (POST) queues one for htmx and other clients.
 Staff export any or every organisation through the API (`?org=<slug>` or `?org=*`).
 """
 

@@ -78,3 +78,12 @@ def test_queued_export_row_polls_until_ready_then_offers_the_download(world, cli
 def test_streamed_formats_cannot_be_queued(world, client):
     client.force_login(world.admin)
     assert client.post("/o/acme/exports/new/", {"format": "csv"}).status_code == 400
+
+
+def test_build_buttons_queue_through_the_get_form_and_return_to_the_page(world, client):
+    client.force_login(world.legal)
+    response = client.get("/o/acme/exports/download/", {"format": "bundle", "action": "consent"})
+    assert response.status_code == 302 and response["Location"] == "/o/acme/exports/"
+    export = ConsentExport.objects.get()
+    assert (export.format, export.filters, export.requested_by) == ("bundle", {"action": "consent"}, world.legal)
+    assert "csrfmiddlewaretoken" not in client.get("/o/acme/exports/").content.decode().split('id="export-form"')[1].split("</form>")[0]
