@@ -29,6 +29,23 @@ CONTENT_TYPES = {
 }
 
 
+# Above this many rows (subsets + metrics + golden samples + config changes) a PDF takes more than
+# about 2 s (~5 ms a row, tests/bench/test_diff_speed.py): it is rendered by the Celery task instead.
+PDF_SYNC_MAX_ROWS = 300
+
+
+def diff_rows(document: dict[str, Any]) -> int:
+    summary = document["summary"]
+    subsets = sum(len(m["subsets"]) for s in document["evals"] for m in s["metrics"])
+    return subsets + summary["metrics_compared"] + summary["golden_samples"] + summary["config_changes"]
+
+
+def pdf_renders_inline(document: dict[str, Any]) -> bool:
+    from django.conf import settings
+
+    return diff_rows(document) <= getattr(settings, "DIFF_PDF_SYNC_MAX_ROWS", PDF_SYNC_MAX_ROWS)
+
+
 def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
 

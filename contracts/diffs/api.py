@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contracts.api import errors
+from contracts.api import ErrorSerializer, errors
 from contracts.auth import request_organization
-from contracts.diffs import CONTENT_TYPES, FORMATS, diff_build, diff_filename
+from contracts.diffs import (
+    CONTENT_TYPES,
+    FORMATS,
+    diff_build,
+    diff_filename,
+    diff_snapshots,
+    pdf_renders_inline,
+)
 from contracts.diffs.render import render
-from portal.exceptions import ApplicationError
+from contracts.diffs.tasks import FAILED, READY, diff_pdf_job_get, diff_pdf_job_start
+from portal.exceptions import ApplicationError, Conflict
 
 
 def parse_format(value: str | None) -> str:
@@ -55,6 +67,23 @@ DIFF_SCHEMA_REF = OpenApiResponse(
 )
 
 
+PDF_JOB = inline_serializer(
+    "DiffPdfJob",
+    fields={
+        "job": serializers.CharField(),
+        "status": serializers.ChoiceField(choices=["pending", "running", "ready", "failed"]),
+        "progress": serializers.IntegerField(min_value=0, max_value=100),
+        "poll": serializers.CharField(help_text="GET this URL until it answers 200 with the PDF."),
+    },
+)
+
+
+def _job_response(request: Request, a: str, b: str, job: dict[str, Any]) -> Response:
+    poll = reverse("api:diff", kwargs={"a": a, "b": b}) + f"?format=pdf&job={job['id']}"
+    body = {"job": job["id"], "status": job["status"], "progress": job["progress"], "poll": poll}
+    return Response(body, status=202, headers={"Location": poll, "Retry-After": "2"})
+
+
 class DiffApi(APIView):
     content_negotiation_class = JsonErrorsNegotiation
 
@@ -67,6 +96,11 @@ class DiffApi(APIView):
                 enum=list(FORMATS),
                 description="json (default), md, html or pdf.",
             ),
+            OpenApiParameter(
+                "job",
+                OpenApiTypes.STR,
+                description="With format=pdf: a job id from a 202 answer; 200 with the PDF once it is ready.",
+            ),
             OpenApiParameter("a", OpenApiTypes.STR, OpenApiParameter.PATH, description="Snapshot id (from)."),
             OpenApiParameter("b", OpenApiTypes.STR, OpenApiParameter.PATH, description="Snapshot id (to), same family."),
         ],
@@ -75,11 +109,31 @@ class DiffApi(APIView):
             (200, "text/markdown"): OpenApiResponse(OpenApiTypes.STR, description="Markdown report."),
             (200, "text/html"): OpenApiResponse(OpenApiTypes.STR, description="Standalone HTML report."),
             (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="PDF report."),
+            202: OpenApiResponse(
+                PDF_JOB,
+                description="A large diff's PDF is rendered in the background: poll the Location.",
+            ),
             **errors(400, 401, 404),
+            409: OpenApiResponse(ErrorSerializer, description="The background PDF rendering failed."),
         },
     )
     def get(self, request: Request, a: str, b: str) -> HttpResponse:
         fmt = parse_format(request.query_params.get("format"))
         org = request_organization(request)
+        job_id = request.query_params.get("job")
+        if fmt == "pdf" and job_id is not None:
+            diff_snapshots(a=a, b=b)
+            job = diff_pdf_job_get(org=org, a=a, b=b, job_id=job_id)
+            path = Path(job.get("path") or "")
+            if job["status"] == READY and path.is_file():
+                return FileResponse(
+                    path.open("rb"), as_attachment=True, filename=job["filename"], content_type="application/pdf"
+                )
+            if job["status"] == FAILED:
+                raise Conflict(f"The PDF could not be rendered: {job['error']}", fields={"job": job["error"]})
+            return _job_response(request, a, b, job)
         document = diff_build(org=org, a=a, b=b)
+        if fmt == "pdf" and not pdf_renders_inline(document):
+            job_id = diff_pdf_job_start(org=org, a=a, b=b)
+            return _job_response(request, a, b, diff_pdf_job_get(org=org, a=a, b=b, job_id=job_id))
         return download_response(document, fmt, attachment=fmt != "json")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -12,24 +11,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from contracts import evals
-from contracts.diffs import diff_build, diff_filename, diff_snapshots
+from contracts.diffs import diff_build, diff_filename, diff_snapshots, pdf_renders_inline
 from contracts.diffs.api import download_response, parse_format
 from contracts.diffs.render import chart
 from contracts.diffs.tasks import READY, diff_pdf_job_get, diff_pdf_job_start
 from contracts.models import Snapshot
 from portal.access import ADMIN_ONLY, org_view
 from portal.exceptions import NotFound
-
-# Above this many rows (subsets + metrics + golden samples + config) a PDF takes over ~2 s (about
-# 5 ms a row, see tests/bench/test_diff_speed.py),
-# so the page offers only the background rendering.
-PDF_SYNC_MAX_ROWS = getattr(settings, "DIFF_PDF_SYNC_MAX_ROWS", 300)
-
-
-def _rows(document: dict) -> int:
-    summary = document["summary"]
-    subsets = sum(len(m["subsets"]) for s in document["evals"] for m in s["metrics"])
-    return subsets + summary["metrics_compared"] + summary["golden_samples"] + summary["config_changes"]
 
 
 @require_GET
@@ -50,7 +38,7 @@ def diff_page(request: HttpRequest, a: str, b: str) -> HttpResponse:
         {
             "diff": document,
             "chart": chart(document),
-            "pdf_inline": _rows(document) <= PDF_SYNC_MAX_ROWS,
+            "pdf_inline": pdf_renders_inline(document),
             "family_snapshots": family_snapshots,
             "filenames": {fmt: diff_filename(a, b, fmt) for fmt in ("json", "md", "html", "pdf")},
         },

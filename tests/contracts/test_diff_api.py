@@ -199,12 +199,28 @@ def test_schema_documents_the_diff_and_eval_endpoints(client):
         assert path in text
 
 
-def test_a_large_diff_offers_only_the_background_pdf(client, world, pair, monkeypatch):
-    from portal.views import diffs as diff_views
-
-    monkeypatch.setattr(diff_views, "PDF_SYNC_MAX_ROWS", 1)
+def test_a_large_diff_offers_only_the_background_pdf(client, world, pair, settings):
+    settings.DIFF_PDF_SYNC_MAX_ROWS = 1
     a, b = pair
     client.force_login(world.member)
     html = client.get(f"/o/acme/diff/{a}...{b}/").content.decode()
     assert 'href="?format=pdf"' not in html
     assert "Render PDF" in html and "rendered in the background" in html
+
+
+def test_api_pdf_of_a_large_diff_answers_202_and_the_poll_serves_the_pdf(
+    api, world, pair, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.DIFF_PDF_SYNC_MAX_ROWS = 1
+    settings.MEDIA_ROOT = tmp_path
+    a, b = pair
+    with django_capture_on_commit_callbacks(execute=True):
+        accepted = api.get(f"/api/v1/diffs/{a}...{b}/?format=pdf", key=world.key)
+    assert accepted.status_code == 202
+    body = accepted.json()
+    assert body["status"] == "pending" and accepted["Location"] == body["poll"]
+    assert api.get(body["poll"], key=world.other_key).status_code == 404
+    ready = api.get(body["poll"], key=world.key)
+    assert ready.status_code == 200 and ready["Content-Type"] == "application/pdf"
+    assert f'filename="diff_{a}...{b}.pdf"' in ready["Content-Disposition"]
+    assert api.get(f"/api/v1/diffs/{a}...{b}/?format=pdf&job=nope", key=world.key).status_code == 404
