@@ -6,6 +6,7 @@ its last-use time is written at most once a minute.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,7 @@ def _load_key(key_hash: str) -> dict[str, Any] | None:
     return info
 
 
+SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
 _last_touch: dict[int, float] = {}
 
 
@@ -127,6 +129,8 @@ def request_organization(request) -> Organization | None:
     user = request.user
     org: Organization | None = None
     slug = request.query_params.get("org") or request.headers.get("X-Organization")
+    if slug and slug != "*" and not SLUG_RE.match(slug):
+        raise exceptions.ValidationError({"org": "An organisation slug: letters, digits, '-' and '_'."})
     if isinstance(user, KeyPrincipal):
         org = user.organization
         if org is None and user.is_staff and slug:

@@ -191,3 +191,11 @@ def test_warm_path_expires_at_the_next_lifecycle_date(world, api):
         response = api.get("/api/v1/resolve/v1-chat/", key=world.key)
     assert response.json()["snapshot"]["status"] == "deprecated"
     assert "Deprecation" in response
+
+
+@pytest.mark.parametrize("org", ["acme\x00", "../x", "a" * 65])
+def test_malformed_org_parameter_is_refused_naming_the_field(world, client, org):
+    client.force_login(world.admin)
+    response = client.get("/api/v1/pins/", {"org": org})
+    assert response.status_code == 400
+    assert "org" in response.json()["error"]["fields"]
