@@ -111,8 +111,8 @@ def notice_send_adhoc(
 ) -> Notice:
     """Queue one e-mail, sent once per (organisation, dedupe_key) however often this is called.
 
-    Recipients default to the organisation's admins, legal members and named contacts. Ad-hoc notices
-    are optional mail: they carry List-Unsubscribe.
+    Recipients default (None) to the organisation's admins, legal members and named contacts; an empty
+    list sends to nobody. Ad-hoc notices are optional mail: they carry List-Unsubscribe.
     """
     if not dedupe_key:
         raise ApplicationError("dedupe_key is required.", fields={"dedupe_key": "required"})
@@ -132,9 +132,11 @@ def notice_send_adhoc(
                 "recipients": cleaned,
                 "legal": False,
                 "due_at": timezone.now(),
+                # An explicit empty list means nobody: recorded, never sent.
+                "status": NoticeStatus.SKIPPED if recipients is not None and not cleaned else NoticeStatus.PENDING,
             },
         )
-        if created:
+        if created and notice.status == NoticeStatus.PENDING:
             transaction.on_commit(lambda: _enqueue_send([notice.pk]))
     return notice
 

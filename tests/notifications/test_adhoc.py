@@ -41,3 +41,10 @@ def test_adhoc_without_recipients_goes_to_admins_and_legal(world, smtp_settings,
     with django_capture_on_commit_callbacks(execute=True):
         notice_send_adhoc(organization=world.org, kind="bug-status", subject="Bug fixed", body="b", dedupe_key="bug-2")
     assert sorted(m["To"] for m in smtp_settings.messages) == sorted([world.admin.email, world.legal.email])
+
+
+def test_adhoc_with_an_empty_recipient_list_is_recorded_and_sent_to_nobody(world, smtp_settings, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        notice = notice_send_adhoc(organization=world.org, kind="k", subject="s", body="b", recipients=[], dedupe_key="e")
+    assert notice.status == NoticeStatus.SKIPPED
+    assert smtp_settings.messages == []
