@@ -12,7 +12,17 @@ from notifications.models import (
 
 @admin.register(Notice)
 class NoticeAdmin(admin.ModelAdmin):
-    list_display = ["id", "organization", "milestone", "channel", "status", "due_at", "sent_at", "attempts", "acknowledged_at"]
+    list_display = [
+        "id",
+        "organization",
+        "milestone",
+        "channel",
+        "status",
+        "due_at",
+        "sent_at",
+        "attempts",
+        "acknowledged_at",
+    ]
     list_filter = ["status", "channel", "milestone", "legal"]
     search_fields = ["organization__slug", "subject", "dedupe_key"]
     raw_id_fields = ["organization", "snapshot", "migration", "escalated_from", "acknowledged_by"]

@@ -24,7 +24,9 @@ from portal.exceptions import ApplicationError, Forbidden
 def _require_admin(request: Request) -> None:
     role = request_role(request)
     if role != Role.ADMIN:
-        raise Forbidden(f"This needs the admin role; you are {role or 'not a member'}.", fields={"role": role or ""})
+        raise Forbidden(
+            f"This needs the admin role; you are {role or 'not a member'}.", fields={"role": role or ""}
+        )
 
 
 class NoticeListApi(APIView):
@@ -97,7 +99,9 @@ class WebhookListApi(APIView):
 
         secret = serializers.CharField(help_text="The signing secret (whsec_…). Shown only in this response.")
 
-    @extend_schema(operation_id="webhooks_list", responses={200: WebhookOutputSerializer(many=True), **errors(401, 404)})
+    @extend_schema(
+        operation_id="webhooks_list", responses={200: WebhookOutputSerializer(many=True), **errors(401, 404)}
+    )
     def get(self, request: Request) -> Response:
         endpoints = selectors.webhook_endpoint_list(org=request_organization(request))
         return Response(WebhookOutputSerializer(endpoints, many=True).data)
@@ -115,7 +119,9 @@ class WebhookListApi(APIView):
         _require_admin(request)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        endpoint = services.webhook_endpoint_create(organization=request_organization(request), **data.validated_data)
+        endpoint = services.webhook_endpoint_create(
+            organization=request_organization(request), **data.validated_data
+        )
         return Response(self.CreatedSerializer(endpoint).data, status=201)
 
 
@@ -166,7 +172,9 @@ class CalendarFeedApi(APIView):
         auth=[],
         parameters=[OpenApiParameter("token", OpenApiTypes.STR, OpenApiParameter.QUERY, required=True)],
         responses={
-            (200, "text/calendar"): OpenApiResponse(OpenApiTypes.STR, description="An iCalendar (RFC 5545) feed."),
+            (200, "text/calendar"): OpenApiResponse(
+                OpenApiTypes.STR, description="An iCalendar (RFC 5545) feed."
+            ),
             **errors(400, 404),
         },
     )

@@ -52,8 +52,13 @@ def calendar_feed(*, org: Organization) -> bytes:
                 summary = f"Notice date: {snapshot.name}"
                 description = f"Contractual notice date ({notice_days or milestones.DEFAULT_NOTICE_DAYS} days before retirement)."
             cal.add_component(
-                _event(uid=f"{m.milestone}-{org.pk}-{snapshot.pk}", summary=summary, at=m.at, description=description,
-                       url=f"{base}/snapshots/{snapshot.name}/")
+                _event(
+                    uid=f"{m.milestone}-{org.pk}-{snapshot.pk}",
+                    summary=summary,
+                    at=m.at,
+                    description=description,
+                    url=f"{base}/snapshots/{snapshot.name}/",
+                )
             )
     for migration in Migration.objects.filter(
         organization=org, state__in=["proposed", "deferred", "consented"], deadline__isnull=False
@@ -67,7 +72,9 @@ def calendar_feed(*, org: Organization) -> bytes:
                 url=f"{base}/migrations/",
             )
         )
-    for grant in ExtendedSupport.objects.filter(organization=org, cancelled_at__isnull=True).select_related("snapshot"):
+    for grant in ExtendedSupport.objects.filter(organization=org, cancelled_at__isnull=True).select_related(
+        "snapshot"
+    ):
         cal.add_component(
             _event(
                 uid=f"extended-support-end-{grant.pk}",

@@ -21,15 +21,21 @@ def seed_notifications() -> list[str]:
         org = Organization.objects.filter(slug=slug).first()
         if org is None:
             continue
-        Contact.objects.get_or_create(organization=org, email=f"procurement@{slug}.example",
-                                      defaults={"name": "Procurement desk"})
+        Contact.objects.get_or_create(
+            organization=org, email=f"procurement@{slug}.example", defaults={"name": "Procurement desk"}
+        )
         # A loopback endpoint is for the demo only (registration through the services refuses it
         # outside DEBUG / WEBHOOKS_ALLOW_PRIVATE).
         WebhookEndpoint.objects.get_or_create(
             organization=org,
             url=f"{settings.SITE_URL}/healthz?webhook={slug}",
             defaults={
-                "events": ["snapshot.deprecated", "migration.proposed", "snapshot.retired", "migration.applied"],
+                "events": [
+                    "snapshot.deprecated",
+                    "migration.proposed",
+                    "snapshot.retired",
+                    "migration.applied",
+                ],
                 "description": "Demo endpoint (the portal's own health check)",
                 "secret": webhooks.secret_generate(),
             },
@@ -41,7 +47,9 @@ def seed_notifications() -> list[str]:
         send_notice.apply(args=[notice_id])
     # One acknowledged legal notice, so the portal shows both states.
     first = (
-        Notice.objects.filter(organization__slug="acme", legal=True, status=NoticeStatus.SENT, channel="email")
+        Notice.objects.filter(
+            organization__slug="acme", legal=True, status=NoticeStatus.SENT, channel="email"
+        )
         .exclude(milestone=Milestone.ESCALATION)
         .order_by("id")
         .first()

@@ -99,7 +99,9 @@ def message_id(*, notice: Notice, email: str) -> str:
     return f"<notice-{notice.pk}-{digest}@{domain}>"
 
 
-def build_messages(notice: Notice, recipients: list[str], context: dict[str, Any]) -> list[EmailMultiAlternatives]:
+def build_messages(
+    notice: Notice, recipients: list[str], context: dict[str, Any]
+) -> list[EmailMultiAlternatives]:
     messages = []
     for email in recipients:
         ctx = dict(context, recipient=email, ack_url="", unsubscribe_url="")
@@ -109,7 +111,9 @@ def build_messages(notice: Notice, recipients: list[str], context: dict[str, Any
             "X-Notice-Milestone": notice.milestone,
         }
         if notice.legal:
-            ctx["ack_url"] = absolute(reverse("portal:notice-ack", kwargs={"token": ack_token(notice=notice, email=email)}))
+            ctx["ack_url"] = absolute(
+                reverse("portal:notice-ack", kwargs={"token": ack_token(notice=notice, email=email)})
+            )
         else:
             url = absolute(
                 reverse(

@@ -80,7 +80,9 @@ def migration_milestones(
     return sorted(result)
 
 
-def due(milestones: Iterable[MilestoneDate], *, now: dt.datetime, catch_up: dt.timedelta) -> list[MilestoneDate]:
+def due(
+    milestones: Iterable[MilestoneDate], *, now: dt.datetime, catch_up: dt.timedelta
+) -> list[MilestoneDate]:
     """The milestones to plan at `now`: reached, not older than `catch_up`, and of the countdown
     reminders (notice date, T-n) only the latest reached one — a reminder overtaken by a later
     one is not worth sending late."""
@@ -101,6 +103,8 @@ def calendar_dates(
     """The dates of one pinned snapshot a calendar shows: notice date and retirement."""
     return [
         m
-        for m in snapshot_milestones(deprecated_at=deprecated_at, retires_at=retires_at, min_notice_days=min_notice_days)
+        for m in snapshot_milestones(
+            deprecated_at=deprecated_at, retires_at=retires_at, min_notice_days=min_notice_days
+        )
         if m.milestone in (NOTICE_DATE, RETIREMENT_DAY)
     ]

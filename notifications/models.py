@@ -78,7 +78,9 @@ class NoticeStatus(models.TextChoices):
 class Notice(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="notices")
     snapshot = models.ForeignKey(Snapshot, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    migration = models.ForeignKey(Migration, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    migration = models.ForeignKey(
+        Migration, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     milestone = models.CharField(max_length=32, choices=Milestone.choices)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     dedupe_key = models.CharField(max_length=200, blank=True, help_text="Identity of an ad-hoc notice.")
@@ -96,7 +98,9 @@ class Notice(models.Model):
     claim_token = models.CharField(max_length=64, blank=True)
     claimed_by = models.CharField(max_length=200, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
-    enqueued_at = models.DateTimeField(null=True, blank=True, help_text="Last time a dispatcher queued a send task.")
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last time a dispatcher queued a send task."
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
     sent_to = models.JSONField(default=list, blank=True)
     last_error = models.TextField(blank=True)
@@ -131,7 +135,10 @@ class Notice(models.Model):
                 name="notice_names_what_it_is_about",
             ),
         ]
-        indexes = [models.Index(fields=["status", "due_at"]), models.Index(fields=["organization", "-due_at"])]
+        indexes = [
+            models.Index(fields=["status", "due_at"]),
+            models.Index(fields=["organization", "-due_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.organization_id}:{self.milestone}/{self.channel} ({self.status})"
@@ -151,7 +158,9 @@ class Contact(models.Model):
 
     class Meta:
         ordering = ["email"]
-        constraints = [models.UniqueConstraint(fields=["organization", "email"], name="one_contact_per_org_email")]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "email"], name="one_contact_per_org_email")
+        ]
 
     def __str__(self) -> str:
         return f"{self.organization_id}:{self.email}"
@@ -165,7 +174,9 @@ class Unsubscription(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["organization", "email"], name="one_unsubscription_per_email")]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "email"], name="one_unsubscription_per_email")
+        ]
 
     def __str__(self) -> str:
         return f"{self.organization_id}:{self.email} unsubscribed"
@@ -200,7 +211,9 @@ class WebhookDelivery(models.Model):
     """One message to one endpoint, with its attempts: the delivery log."""
 
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
-    notice = models.ForeignKey(Notice, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
+    notice = models.ForeignKey(
+        Notice, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
     event_type = models.CharField(max_length=64)
     msg_id = models.CharField(max_length=64, unique=True)
     payload = models.JSONField()
@@ -216,7 +229,9 @@ class WebhookDelivery(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["notice", "endpoint"], condition=Q(notice__isnull=False), name="one_delivery_per_notice_endpoint"
+                fields=["notice", "endpoint"],
+                condition=Q(notice__isnull=False),
+                name="one_delivery_per_notice_endpoint",
             )
         ]
 

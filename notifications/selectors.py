@@ -10,7 +10,11 @@ from portal.exceptions import NotFound
 
 
 def notice_list(
-    *, org: Organization, status: str | None = None, milestone: str | None = None, channel: str | None = None,
+    *,
+    org: Organization,
+    status: str | None = None,
+    milestone: str | None = None,
+    channel: str | None = None,
     limit: int = 100,
 ) -> list[Notice]:
     notices = Notice.objects.filter(organization=org).select_related("snapshot")
@@ -36,9 +40,9 @@ def webhook_endpoint_get(*, org: Organization, webhook_id: int) -> WebhookEndpoi
 
 def webhook_delivery_log(*, org: Organization, limit: int = 50) -> list[WebhookDelivery]:
     return list(
-        WebhookDelivery.objects.filter(endpoint__organization=org).select_related("endpoint").order_by("-created_at", "-id")[
-            :limit
-        ]
+        WebhookDelivery.objects.filter(endpoint__organization=org)
+        .select_related("endpoint")
+        .order_by("-created_at", "-id")[:limit]
     )
 
 
@@ -54,11 +58,19 @@ def contact_get(*, org: Organization, contact_id: int) -> Contact:
 
 
 def calendar_token_active(*, org: Organization) -> CalendarToken | None:
-    return CalendarToken.objects.filter(organization=org, revoked_at__isnull=True).order_by("-created_at").first()
+    return (
+        CalendarToken.objects.filter(organization=org, revoked_at__isnull=True)
+        .order_by("-created_at")
+        .first()
+    )
 
 
 def calendar_organization(*, token: str) -> Organization:
-    found = CalendarToken.objects.select_related("organization").filter(token=token, revoked_at__isnull=True).first()
+    found = (
+        CalendarToken.objects.select_related("organization")
+        .filter(token=token, revoked_at__isnull=True)
+        .first()
+    )
     if found is None:
         raise NotFound("Unknown or revoked calendar token.")
     return found.organization

@@ -60,9 +60,13 @@ def _setting(name: str, default: Any) -> Any:
 
 def role_recipients(*, organization_id: int) -> list[str]:
     """E-mail addresses of the organisation's admins and legal members."""
-    emails_ = Membership.objects.filter(
-        organization_id=organization_id, role__in=[Role.ADMIN, Role.LEGAL], user__is_active=True
-    ).exclude(user__email="").values_list("user__email", flat=True)
+    emails_ = (
+        Membership.objects.filter(
+            organization_id=organization_id, role__in=[Role.ADMIN, Role.LEGAL], user__is_active=True
+        )
+        .exclude(user__email="")
+        .values_list("user__email", flat=True)
+    )
     return sorted({e.lower() for e in emails_})
 
 
@@ -73,11 +77,16 @@ def notice_recipients(*, notice: Notice) -> list[str]:
     else:
         chosen = set(role_recipients(organization_id=notice.organization_id))
         chosen |= {
-            e.lower() for e in Contact.objects.filter(organization_id=notice.organization_id).values_list("email", flat=True)
+            e.lower()
+            for e in Contact.objects.filter(organization_id=notice.organization_id).values_list(
+                "email", flat=True
+            )
         }
     if not notice.legal:
         chosen -= set(
-            Unsubscription.objects.filter(organization_id=notice.organization_id).values_list("email", flat=True)
+            Unsubscription.objects.filter(organization_id=notice.organization_id).values_list(
+                "email", flat=True
+            )
         )
     return sorted(chosen)
 
@@ -133,7 +142,9 @@ def notice_send_adhoc(
                 "legal": False,
                 "due_at": timezone.now(),
                 # An explicit empty list means nobody: recorded, never sent.
-                "status": NoticeStatus.SKIPPED if recipients is not None and not cleaned else NoticeStatus.PENDING,
+                "status": NoticeStatus.SKIPPED
+                if recipients is not None and not cleaned
+                else NoticeStatus.PENDING,
             },
         )
         if created and notice.status == NoticeStatus.PENDING:
@@ -155,7 +166,9 @@ def _enqueue_send(ids: list[int]) -> None:
 
 def _org_events() -> dict[int, set[str]]:
     events: dict[int, set[str]] = defaultdict(set)
-    for org_id, endpoint_events in WebhookEndpoint.objects.filter(active=True).values_list("organization_id", "events"):
+    for org_id, endpoint_events in WebhookEndpoint.objects.filter(active=True).values_list(
+        "organization_id", "events"
+    ):
         events[org_id].update(endpoint_events or [])
     return events
 
@@ -285,7 +298,10 @@ def notice_claim(*, notice_id: int, worker: str, now: dt.datetime | None = None)
 def notice_deliver(*, notice: Notice) -> tuple[str, list[str]]:
     """Hand the claimed notice to its channel. Returns (final status, who/what it went to)."""
     notice = Notice.objects.select_related(
-        "organization", "snapshot__replacement", "migration__from_snapshot", "migration__to_snapshot",
+        "organization",
+        "snapshot__replacement",
+        "migration__from_snapshot",
+        "migration__to_snapshot",
         "escalated_from",
     ).get(pk=notice.pk)
     if notice.channel == Channel.WEBHOOK:
@@ -303,9 +319,9 @@ def notice_deliver(*, notice: Notice) -> tuple[str, list[str]]:
 
 def notice_mark_done(*, notice: Notice, status: str, sent_to: list[str]) -> bool:
     """Record the outcome, only if this claim still holds the notice."""
-    updated = Notice.objects.filter(pk=notice.pk, claim_token=notice.claim_token, status=NoticeStatus.SENDING).update(
-        status=status, sent_at=timezone.now(), sent_to=sent_to, lease_until=None, last_error=""
-    )
+    updated = Notice.objects.filter(
+        pk=notice.pk, claim_token=notice.claim_token, status=NoticeStatus.SENDING
+    ).update(status=status, sent_at=timezone.now(), sent_to=sent_to, lease_until=None, last_error="")
     return bool(updated)
 
 
@@ -317,7 +333,9 @@ def notice_release(*, notice: Notice, error: str, retry_in: dt.timedelta | None)
     else:
         fields["status"] = NoticeStatus.PENDING
         fields["due_at"] = timezone.now() + retry_in
-    Notice.objects.filter(pk=notice.pk, claim_token=notice.claim_token, status=NoticeStatus.SENDING).update(**fields)
+    Notice.objects.filter(pk=notice.pk, claim_token=notice.claim_token, status=NoticeStatus.SENDING).update(
+        **fields
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -351,7 +369,9 @@ def _notice_payload(notice: Notice, event: str) -> dict[str, Any]:
 def _webhook_fan_out(notice: Notice) -> list[str]:
     event = MILESTONE_EVENTS[notice.milestone]
     endpoints = [
-        e for e in WebhookEndpoint.objects.filter(organization_id=notice.organization_id, active=True) if event in e.events
+        e
+        for e in WebhookEndpoint.objects.filter(organization_id=notice.organization_id, active=True)
+        if event in e.events
     ]
     payload = _notice_payload(notice, event)
     created: list[int] = []
@@ -402,7 +422,10 @@ def webhook_attempt(*, delivery_id: int) -> WebhookDelivery | None:
             "webhook-id": delivery.msg_id,
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": webhooks.signature_header(
-                secrets_in_use=endpoint_secrets(delivery.endpoint, now), msg_id=delivery.msg_id, timestamp=now, body=body
+                secrets_in_use=endpoint_secrets(delivery.endpoint, now),
+                msg_id=delivery.msg_id,
+                timestamp=now,
+                body=body,
             ),
         }
         result = webhooks.post(url=delivery.endpoint.url, body=body, headers=headers)
@@ -418,7 +441,14 @@ def webhook_attempt(*, delivery_id: int) -> WebhookDelivery | None:
             if delivery.attempts >= max_attempts:
                 delivery.status = DeliveryStatus.FAILED
         delivery.save(
-            update_fields=["attempts", "last_attempt_at", "response_status", "status", "delivered_at", "last_error"]
+            update_fields=[
+                "attempts",
+                "last_attempt_at",
+                "response_status",
+                "status",
+                "delivered_at",
+                "last_error",
+            ]
         )
     return delivery
 
@@ -439,13 +469,21 @@ def webhook_endpoint_create(
 ) -> WebhookEndpoint:
     """Register an endpoint. The returned object's `secret` is the only time it is shown."""
     if len(url) > 500:
-        raise ApplicationError("The URL is too long (at most 500 characters).", fields={"url": "at most 500 characters"})
+        raise ApplicationError(
+            "The URL is too long (at most 500 characters).", fields={"url": "at most 500 characters"}
+        )
     webhooks.validate_url(url)
     events = _check_events(events)
     if WebhookEndpoint.objects.filter(organization=organization, active=True).count() >= MAX_ENDPOINTS:
-        raise Conflict(f"At most {MAX_ENDPOINTS} webhook endpoints.", fields={"url": f"at most {MAX_ENDPOINTS} endpoints"})
+        raise Conflict(
+            f"At most {MAX_ENDPOINTS} webhook endpoints.",
+            fields={"url": f"at most {MAX_ENDPOINTS} endpoints"},
+        )
     return WebhookEndpoint.objects.create(
-        organization=organization, url=url, events=events, description=description[:200],
+        organization=organization,
+        url=url,
+        events=events,
+        description=description[:200],
         secret=webhooks.secret_generate(),
     )
 
@@ -492,9 +530,13 @@ def webhook_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
 def contact_add(*, organization: Organization, email: str, name: str = "") -> Contact:
     (address,) = _clean_addresses([email], field="email")
     if len(name) > 200:
-        raise ApplicationError("The name is too long (at most 200 characters).", fields={"name": "at most 200 characters"})
+        raise ApplicationError(
+            "The name is too long (at most 200 characters).", fields={"name": "at most 200 characters"}
+        )
     if Contact.objects.filter(organization=organization).count() >= MAX_CONTACTS:
-        raise Conflict(f"At most {MAX_CONTACTS} named contacts.", fields={"email": f"at most {MAX_CONTACTS} contacts"})
+        raise Conflict(
+            f"At most {MAX_CONTACTS} named contacts.", fields={"email": f"at most {MAX_CONTACTS} contacts"}
+        )
     try:
         with transaction.atomic():
             return Contact.objects.create(organization=organization, email=address, name=name.strip())
@@ -556,8 +598,12 @@ def notices_escalate(*, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     candidates = (
         Notice.objects.filter(
-            channel=Channel.EMAIL, legal=True, status=NoticeStatus.SENT, acknowledged_at__isnull=True,
-            escalated_at__isnull=True, escalated_from__isnull=True,
+            channel=Channel.EMAIL,
+            legal=True,
+            status=NoticeStatus.SENT,
+            acknowledged_at__isnull=True,
+            escalated_at__isnull=True,
+            escalated_from__isnull=True,
         )
         .exclude(milestone=Milestone.ESCALATION)
         .select_related("organization__accepted_terms")
@@ -571,7 +617,9 @@ def notices_escalate(*, now: dt.datetime | None = None) -> int:
         if due_at > now:
             continue
         with transaction.atomic():
-            locked = Notice.objects.select_for_update().filter(pk=notice.pk, escalated_at__isnull=True).first()
+            locked = (
+                Notice.objects.select_for_update().filter(pk=notice.pk, escalated_at__isnull=True).first()
+            )
             if locked is None:
                 continue
             _, created = Notice.objects.get_or_create(
@@ -615,4 +663,3 @@ def retry_countdown(*, attempt: int) -> int:
     base = _setting("NOTICE_RETRY_BASE_SECONDS", 30)
     cap = _setting("NOTICE_RETRY_MAX_SECONDS", 1800)
     return int(min(base * (2 ** max(attempt, 0)), cap))
-

@@ -36,7 +36,12 @@ def _private(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     return bool(
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
     )
 
 
@@ -47,17 +52,25 @@ def validate_url(url: str) -> None:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ApplicationError(f"The webhook URL is malformed: {exc}.", fields={"url": "malformed URL"}) from exc
+        raise ApplicationError(
+            f"The webhook URL is malformed: {exc}.", fields={"url": "malformed URL"}
+        ) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ApplicationError("The webhook URL must be an http(s) URL with a host.", fields={"url": "not an http(s) URL"})
+        raise ApplicationError(
+            "The webhook URL must be an http(s) URL with a host.", fields={"url": "not an http(s) URL"}
+        )
     if parts.scheme != "https" and not (settings.DEBUG or allow_private):
         raise ApplicationError("Webhook endpoints must use https.", fields={"url": "must use https"})
     if parts.username or parts.password:
-        raise ApplicationError("The webhook URL must not carry credentials.", fields={"url": "credentials in URL"})
+        raise ApplicationError(
+            "The webhook URL must not carry credentials.", fields={"url": "credentials in URL"}
+        )
     if allow_private:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(
+            parts.hostname, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
+        )
     except (OSError, UnicodeError, ValueError) as exc:
         raise ApplicationError(
             f"The webhook host {parts.hostname!r} does not resolve.", fields={"url": "host does not resolve"}

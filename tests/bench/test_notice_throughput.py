@@ -44,14 +44,22 @@ def build_world() -> None:
         [Organization(slug=f"bench{i}", name=f"Bench {i}") for i in range(ORGS)], batch_size=1000
     )
     users = get_user_model().objects.bulk_create(
-        [get_user_model()(username=f"bench{i}-admin", email=f"bench{i}-admin@example.com") for i in range(ORGS)],
+        [
+            get_user_model()(username=f"bench{i}-admin", email=f"bench{i}-admin@example.com")
+            for i in range(ORGS)
+        ],
         batch_size=1000,
     )
     Membership.objects.bulk_create(
-        [Membership(organization=o, user=u, role=Role.ADMIN) for o, u in zip(orgs, users, strict=True)], batch_size=1000
+        [Membership(organization=o, user=u, role=Role.ADMIN) for o, u in zip(orgs, users, strict=True)],
+        batch_size=1000,
     )
     Pin.objects.bulk_create(
-        [Pin(organization=o, alias=a, snapshot=s, created_at=now, updated_at=now) for o in orgs for a, s in aliases],
+        [
+            Pin(organization=o, alias=a, snapshot=s, created_at=now, updated_at=now)
+            for o in orgs
+            for a, s in aliases
+        ],
         batch_size=2000,
     )
 
@@ -65,7 +73,9 @@ def test_notice_throughput_against_noop_tasks(workers):  # noqa: F811 (the impor
 
     # Warm-up: the worker is up and connected before the clock starts.
     noop.apply_async(queue=workers.queue)
-    wait_until(lambda: queue_idle(workers.queue), timeout=120, what="worker start", workers=workers, every=0.1)
+    wait_until(
+        lambda: queue_idle(workers.queue), timeout=120, what="worker start", workers=workers, every=0.1
+    )
 
     from portal.celery import app
 
@@ -74,7 +84,9 @@ def test_notice_throughput_against_noop_tasks(workers):  # noqa: F811 (the impor
         for _ in range(total):
             noop.apply_async(queue=workers.queue, producer=producer)
     enqueued_noop = time.perf_counter() - started
-    wait_until(lambda: queue_idle(workers.queue), timeout=1800, what="no-op tasks", workers=workers, every=0.05)
+    wait_until(
+        lambda: queue_idle(workers.queue), timeout=1800, what="no-op tasks", workers=workers, every=0.05
+    )
     noop_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -87,7 +99,10 @@ def test_notice_throughput_against_noop_tasks(workers):  # noqa: F811 (the impor
     enqueued_notices = time.perf_counter() - started
     wait_until(
         lambda: Notice.objects.filter(status=NoticeStatus.SENT).count() == total,
-        timeout=3600, what="all notices sent", workers=workers, every=0.5,
+        timeout=3600,
+        what="all notices sent",
+        workers=workers,
+        every=0.5,
     )
     notice_seconds = time.perf_counter() - started
 

@@ -11,7 +11,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_admin_sets_up_recipients_a_webhook_and_the_calendar_and_reads_the_notice_log(
-    page, world, webhook_receiver  # noqa: F811 (the imported fixture)
+    page,
+    world,
+    webhook_receiver,  # noqa: F811 (the imported fixture)
 ):
     deprecate(world.old, deprecated_at=f.days(-1), retires_at=f.days(120), replacement=world.current)
     services.notices_plan()

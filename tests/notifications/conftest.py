@@ -108,8 +108,13 @@ def accept_terms(org, *, min_notice_days=90, ack_escalation_days=7, version=None
     body = f"terms {version or min_notice_days}-{ack_escalation_days}"
     terms = ContractTerms.objects.create(
         version=version or f"t{min_notice_days}-{ack_escalation_days}-{org.slug}",
-        title="Terms", body=body, body_sha256=ContractTerms.hash_body(body), effective_at=timezone.now(),
-        min_notice_days=min_notice_days, ack_escalation_days=ack_escalation_days, retired_bug_policy="kept",
+        title="Terms",
+        body=body,
+        body_sha256=ContractTerms.hash_body(body),
+        effective_at=timezone.now(),
+        min_notice_days=min_notice_days,
+        ack_escalation_days=ack_escalation_days,
+        retired_bug_policy="kept",
     )
     org.accepted_terms = terms
     org.accepted_terms_at = timezone.now()

@@ -9,12 +9,18 @@ from portal.exceptions import ApplicationError
 pytestmark = pytest.mark.django_db
 
 
-def test_adhoc_notice_is_sent_once_however_often_it_is_requested(world, smtp_settings, django_capture_on_commit_callbacks):
+def test_adhoc_notice_is_sent_once_however_often_it_is_requested(
+    world, smtp_settings, django_capture_on_commit_callbacks
+):
     for _ in range(3):
         with django_capture_on_commit_callbacks(execute=True):
             notice = notice_send_adhoc(
-                organization=world.org, kind="billing-cancellation", subject="Extended support cancelled",
-                body="Your grant ends on 2026-01-01.", recipients=["ops@acme.example"], dedupe_key="cancel-42",
+                organization=world.org,
+                kind="billing-cancellation",
+                subject="Extended support cancelled",
+                body="Your grant ends on 2026-01-01.",
+                recipients=["ops@acme.example"],
+                dedupe_key="cancel-42",
             )
     assert Notice.objects.filter(organization=world.org).count() == 1
     notice.refresh_from_db()
@@ -30,21 +36,33 @@ def test_adhoc_notice_is_sent_once_however_often_it_is_requested(world, smtp_set
 def test_adhoc_with_malformed_recipient_is_refused_and_writes_nothing(world):
     with pytest.raises(ApplicationError) as error:
         notice_send_adhoc(
-            organization=world.org, kind="bug-status", subject="Bug fixed", body="", recipients=["not-an-address"],
+            organization=world.org,
+            kind="bug-status",
+            subject="Bug fixed",
+            body="",
+            recipients=["not-an-address"],
             dedupe_key="bug-1",
         )
     assert "recipients" in error.value.fields
     assert not Notice.objects.exists()
 
 
-def test_adhoc_without_recipients_goes_to_admins_and_legal(world, smtp_settings, django_capture_on_commit_callbacks):
+def test_adhoc_without_recipients_goes_to_admins_and_legal(
+    world, smtp_settings, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
-        notice_send_adhoc(organization=world.org, kind="bug-status", subject="Bug fixed", body="b", dedupe_key="bug-2")
+        notice_send_adhoc(
+            organization=world.org, kind="bug-status", subject="Bug fixed", body="b", dedupe_key="bug-2"
+        )
     assert sorted(m["To"] for m in smtp_settings.messages) == sorted([world.admin.email, world.legal.email])
 
 
-def test_adhoc_with_an_empty_recipient_list_is_recorded_and_sent_to_nobody(world, smtp_settings, django_capture_on_commit_callbacks):
+def test_adhoc_with_an_empty_recipient_list_is_recorded_and_sent_to_nobody(
+    world, smtp_settings, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
-        notice = notice_send_adhoc(organization=world.org, kind="k", subject="s", body="b", recipients=[], dedupe_key="e")
+        notice = notice_send_adhoc(
+            organization=world.org, kind="k", subject="s", body="b", recipients=[], dedupe_key="e"
+        )
     assert notice.status == NoticeStatus.SKIPPED
     assert smtp_settings.messages == []

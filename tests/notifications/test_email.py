@@ -36,7 +36,9 @@ def deprecated(world):
     return deprecate(world.old, deprecated_at=f.days(-1), retires_at=f.days(200), replacement=world.current)
 
 
-def test_legal_notice_reaches_admins_legal_and_contacts_with_ack_link_and_no_unsubscribe(world, deprecated, smtp_settings):
+def test_legal_notice_reaches_admins_legal_and_contacts_with_ack_link_and_no_unsubscribe(
+    world, deprecated, smtp_settings
+):
     services.contact_add(organization=world.org, email="Procurement@Acme.example", name="Procurement")
     services.notices_plan()
     send_all()
@@ -70,12 +72,17 @@ def test_optional_reminder_carries_one_click_list_unsubscribe_and_unsubscribing_
     response = client.post(path, {"List-Unsubscribe": "One-Click"})
     assert response.status_code == 200
     assert Unsubscription.objects.filter(organization=world.org, email=str(reminder["To"])).exists()
-    legal = Notice.objects.get(milestone=Milestone.DEPRECATION_ANNOUNCED) if Notice.objects.filter(
-        milestone=Milestone.DEPRECATION_ANNOUNCED).exists() else None
+    legal = (
+        Notice.objects.get(milestone=Milestone.DEPRECATION_ANNOUNCED)
+        if Notice.objects.filter(milestone=Milestone.DEPRECATION_ANNOUNCED).exists()
+        else None
+    )
     assert legal is None or legal.legal
     optional = Notice(organization=world.org, milestone=Milestone.T_7, legal=False, snapshot=world.old)
     assert str(reminder["To"]) not in services.notice_recipients(notice=optional)
-    mandatory = Notice(organization=world.org, milestone=Milestone.RETIREMENT_DAY, legal=True, snapshot=world.old)
+    mandatory = Notice(
+        organization=world.org, milestone=Milestone.RETIREMENT_DAY, legal=True, snapshot=world.old
+    )
     assert str(reminder["To"]) in services.notice_recipients(notice=mandatory)
 
 
@@ -105,7 +112,9 @@ def test_a_forged_ack_token_is_404(client, world):
 def test_unacknowledged_legal_notice_escalates_once_after_the_terms_days_to_every_admin_and_legal(
     world, deprecated, smtp_settings
 ):
-    second_admin = f.MembershipFactory(organization=world.org, role=Role.ADMIN, user__username="acme-admin2").user
+    second_admin = f.MembershipFactory(
+        organization=world.org, role=Role.ADMIN, user__username="acme-admin2"
+    ).user
     services.contact_add(organization=world.org, email="contact@acme.example")
     services.notices_plan()
     send_all()

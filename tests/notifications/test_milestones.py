@@ -18,20 +18,34 @@ def names(items):
 
 
 def test_snapshot_with_90_day_terms_yields_announcement_notice_date_reminders_and_retirement():
-    result = ms.snapshot_milestones(deprecated_at=T0, retires_at=T0 + dt.timedelta(days=120), min_notice_days=90)
-    assert names(result) == ["deprecation-announced", "notice-date", "t-90", "t-30", "t-7", "t-1", "retirement-day"]
+    result = ms.snapshot_milestones(
+        deprecated_at=T0, retires_at=T0 + dt.timedelta(days=120), min_notice_days=90
+    )
+    assert names(result) == [
+        "deprecation-announced",
+        "notice-date",
+        "t-90",
+        "t-30",
+        "t-7",
+        "t-1",
+        "retirement-day",
+    ]
     by_name = {m.milestone: m.at for m in result}
     assert by_name["notice-date"] == T0 + dt.timedelta(days=30)
     assert by_name["t-1"] == T0 + dt.timedelta(days=119)
 
 
 def test_reminders_outside_a_short_notice_period_are_left_out():
-    result = ms.snapshot_milestones(deprecated_at=T0, retires_at=T0 + dt.timedelta(days=60), min_notice_days=14)
+    result = ms.snapshot_milestones(
+        deprecated_at=T0, retires_at=T0 + dt.timedelta(days=60), min_notice_days=14
+    )
     assert names(result) == ["deprecation-announced", "notice-date", "t-7", "t-1", "retirement-day"]
 
 
 def test_without_accepted_terms_the_default_notice_is_90_days():
-    result = ms.snapshot_milestones(deprecated_at=T0, retires_at=T0 + dt.timedelta(days=200), min_notice_days=None)
+    result = ms.snapshot_milestones(
+        deprecated_at=T0, retires_at=T0 + dt.timedelta(days=200), min_notice_days=None
+    )
     assert {m.milestone: m.at for m in result}["notice-date"] == T0 + dt.timedelta(days=110)
 
 
@@ -49,12 +63,16 @@ def test_migration_milestones_follow_its_state():
     assert open_[1].at == deadline - dt.timedelta(days=7)
     forced = ms.migration_milestones(proposed_at=T0, deadline=deadline, state="forced", applied_at=deadline)
     assert names(forced) == ["migration-proposed", "forced-migration-applied"]
-    applied = ms.migration_milestones(proposed_at=T0, deadline=deadline, state="applied", applied_at=T0 + dt.timedelta(days=1))
+    applied = ms.migration_milestones(
+        proposed_at=T0, deadline=deadline, state="applied", applied_at=T0 + dt.timedelta(days=1)
+    )
     assert names(applied) == ["migration-proposed", "migration-applied"]
 
 
 def test_due_keeps_only_the_latest_countdown_reminder_and_drops_what_is_older_than_catch_up():
-    dates = ms.snapshot_milestones(deprecated_at=T0, retires_at=T0 + dt.timedelta(days=120), min_notice_days=90)
+    dates = ms.snapshot_milestones(
+        deprecated_at=T0, retires_at=T0 + dt.timedelta(days=120), min_notice_days=90
+    )
     now = T0 + dt.timedelta(days=95)  # past notice date (30) and T-30 (90), before T-7 (113)
     due = ms.due(dates, now=now, catch_up=dt.timedelta(days=365))
     assert names(due) == ["deprecation-announced", "t-30"]
@@ -76,7 +94,9 @@ def test_every_milestone_lies_between_announcement_and_retirement_and_reminders_
 ):
     deprecated_at = T0 + dt.timedelta(days=announce_offset)
     retires_at = deprecated_at + dt.timedelta(days=lead)
-    result = ms.snapshot_milestones(deprecated_at=deprecated_at, retires_at=retires_at, min_notice_days=notice_days)
+    result = ms.snapshot_milestones(
+        deprecated_at=deprecated_at, retires_at=retires_at, min_notice_days=notice_days
+    )
     assert result == sorted(result)
     assert result[0].milestone == "deprecation-announced" and result[-1].milestone == "retirement-day"
     notice_start = retires_at - dt.timedelta(days=notice_days)
@@ -93,7 +113,9 @@ def test_every_milestone_lies_between_announcement_and_retirement_and_reminders_
     now_offset=st.integers(min_value=-10, max_value=420),
 )
 def test_due_never_returns_future_milestones_nor_two_countdown_reminders(lead, notice_days, now_offset):
-    dates = ms.snapshot_milestones(deprecated_at=T0, retires_at=T0 + dt.timedelta(days=lead), min_notice_days=notice_days)
+    dates = ms.snapshot_milestones(
+        deprecated_at=T0, retires_at=T0 + dt.timedelta(days=lead), min_notice_days=notice_days
+    )
     now = T0 + dt.timedelta(days=now_offset)
     due = ms.due(dates, now=now, catch_up=dt.timedelta(days=1000))
     assert all(m.at <= now for m in due)

@@ -33,7 +33,10 @@ def test_planning_twice_inserts_each_notice_once(world, deprecated):
     assert services.notices_plan() == 0
     notice = Notice.objects.get()
     assert (notice.organization, notice.snapshot, notice.milestone, notice.channel) == (
-        world.org, world.old, Milestone.DEPRECATION_ANNOUNCED, Channel.EMAIL
+        world.org,
+        world.old,
+        Milestone.DEPRECATION_ANNOUNCED,
+        Channel.EMAIL,
     )
     assert notice.legal is True
 
@@ -44,28 +47,43 @@ def test_the_database_refuses_a_second_notice_for_the_same_milestone_and_channel
     services.notices_plan()
     with pytest.raises(IntegrityError), transaction.atomic():
         Notice.objects.create(
-            organization=world.org, snapshot=world.old, milestone=Milestone.DEPRECATION_ANNOUNCED, channel=Channel.EMAIL
+            organization=world.org,
+            snapshot=world.old,
+            milestone=Milestone.DEPRECATION_ANNOUNCED,
+            channel=Channel.EMAIL,
         )
 
 
 def test_webhook_notices_are_planned_only_for_subscribed_events(world, deprecated, settings):
     settings.WEBHOOKS_ALLOW_PRIVATE = True
-    services.webhook_endpoint_create(organization=world.org, url="http://127.0.0.1:9/x", events=["migration.proposed"])
+    services.webhook_endpoint_create(
+        organization=world.org, url="http://127.0.0.1:9/x", events=["migration.proposed"]
+    )
     services.notices_plan()
     assert not Notice.objects.filter(channel=Channel.WEBHOOK).exists()
-    services.webhook_endpoint_create(organization=world.org, url="http://127.0.0.1:9/y", events=["snapshot.deprecated"])
+    services.webhook_endpoint_create(
+        organization=world.org, url="http://127.0.0.1:9/y", events=["snapshot.deprecated"]
+    )
     services.notices_plan()
-    assert Notice.objects.filter(channel=Channel.WEBHOOK, milestone=Milestone.DEPRECATION_ANNOUNCED).count() == 1
+    assert (
+        Notice.objects.filter(channel=Channel.WEBHOOK, milestone=Milestone.DEPRECATION_ANNOUNCED).count() == 1
+    )
 
 
 def test_migration_milestones_are_planned_per_migration(world):
     Migration.objects.create(
-        organization=world.org, pin=world.pin, from_snapshot=world.old, to_snapshot=world.current,
-        state=MigrationState.PROPOSED, proposed_at=f.days(-10), deadline=f.days(3),
+        organization=world.org,
+        pin=world.pin,
+        from_snapshot=world.old,
+        to_snapshot=world.current,
+        state=MigrationState.PROPOSED,
+        proposed_at=f.days(-10),
+        deadline=f.days(3),
     )
     services.notices_plan()
     assert set(Notice.objects.values_list("milestone", flat=True)) == {
-        Milestone.MIGRATION_PROPOSED, Milestone.DEADLINE_APPROACHING
+        Milestone.MIGRATION_PROPOSED,
+        Milestone.DEADLINE_APPROACHING,
     }
 
 
@@ -76,7 +94,9 @@ def test_history_older_than_the_catch_up_window_is_not_mailed(world, settings):
     assert not Notice.objects.filter(milestone=Milestone.DEPRECATION_ANNOUNCED).exists()
 
 
-def test_planner_queries_do_not_grow_with_the_number_of_organisations(world, deprecated, django_assert_max_num_queries):
+def test_planner_queries_do_not_grow_with_the_number_of_organisations(
+    world, deprecated, django_assert_max_num_queries
+):
     for i in range(15):
         org = f.OrganizationFactory(slug=f"many{i}")
         f.make_pin(org=org, alias=world.alias, snapshot=world.old)
@@ -149,8 +169,12 @@ def test_retry_countdowns_grow_exponentially_and_stay_below_the_visibility_timeo
     assert max(countdowns) < visibility
     longest_task = max(
         app.tasks[name].time_limit or 0
-        for name in ("notifications.tasks.send_notice", "notifications.tasks.deliver_webhook",
-                     "notifications.tasks.plan_notices", "notifications.tasks.dispatch_notices")
+        for name in (
+            "notifications.tasks.send_notice",
+            "notifications.tasks.deliver_webhook",
+            "notifications.tasks.plan_notices",
+            "notifications.tasks.dispatch_notices",
+        )
     )
     assert longest_task < visibility
     # A live sender is killed by its time limit before its lease can run out.

@@ -43,7 +43,9 @@ def test_notices_api_needs_a_key(api):
 
 def test_webhook_api_shows_the_secret_once_and_refuses_private_urls(world, api, settings):
     settings.WEBHOOKS_ALLOW_PRIVATE = False
-    refused = api.post("/api/v1/webhooks/", {"url": "https://10.0.0.7/h", "events": ["snapshot.deprecated"]}, key=world.key)
+    refused = api.post(
+        "/api/v1/webhooks/", {"url": "https://10.0.0.7/h", "events": ["snapshot.deprecated"]}, key=world.key
+    )
     assert refused.status_code == 400 and "url" in refused.json()["error"]["fields"]
     settings.WEBHOOKS_ALLOW_PRIVATE = True
     created = api.post(
@@ -54,14 +56,18 @@ def test_webhook_api_shows_the_secret_once_and_refuses_private_urls(world, api, 
     listed = api.get("/api/v1/webhooks/", key=world.key).json()
     assert [e["url"] for e in listed] == ["http://127.0.0.1:9/h"] and "secret" not in listed[0]
     assert api.get("/api/v1/webhooks/", key=world.other_key).json() == []
-    bad_event = api.post("/api/v1/webhooks/", {"url": "http://127.0.0.1:9/h", "events": ["nope"]}, key=world.key)
+    bad_event = api.post(
+        "/api/v1/webhooks/", {"url": "http://127.0.0.1:9/h", "events": ["nope"]}, key=world.key
+    )
     assert bad_event.status_code == 400
 
 
 def test_webhook_test_api_is_404_for_another_organisations_endpoint(
     world, api, webhook_receiver, django_capture_on_commit_callbacks
 ):
-    endpoint = services.webhook_endpoint_create(organization=world.org, url=webhook_receiver.url, events=["snapshot.retired"])
+    endpoint = services.webhook_endpoint_create(
+        organization=world.org, url=webhook_receiver.url, events=["snapshot.retired"]
+    )
     assert api.post(f"/api/v1/webhooks/{endpoint.pk}/test/", key=world.other_key).status_code == 404
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(f"/api/v1/webhooks/{endpoint.pk}/test/", key=world.key)
@@ -73,7 +79,8 @@ def test_webhook_test_api_is_404_for_another_organisations_endpoint(
 def test_a_member_session_cannot_register_webhooks(world, client):
     client.force_login(world.member)
     response = client.post(
-        "/api/v1/webhooks/?org=acme", {"url": "https://hooks.example.com/x", "events": ["snapshot.retired"]},
+        "/api/v1/webhooks/?org=acme",
+        {"url": "https://hooks.example.com/x", "events": ["snapshot.retired"]},
         content_type="application/json",
     )
     assert response.status_code == 403
@@ -83,10 +90,17 @@ def test_a_member_session_cannot_register_webhooks(world, client):
 # ---- calendar -----------------------------------------------------------------------------
 
 
-def test_calendar_feed_parses_and_lists_retirements_notice_dates_deadlines_and_grant_ends(world, notices, client):
+def test_calendar_feed_parses_and_lists_retirements_notice_dates_deadlines_and_grant_ends(
+    world, notices, client
+):
     Migration.objects.create(
-        organization=world.org, pin=world.pin, from_snapshot=world.old, to_snapshot=world.current,
-        state=MigrationState.PROPOSED, proposed_at=f.days(-1), deadline=f.days(40),
+        organization=world.org,
+        pin=world.pin,
+        from_snapshot=world.old,
+        to_snapshot=world.current,
+        state=MigrationState.PROPOSED,
+        proposed_at=f.days(-1),
+        deadline=f.days(40),
     )
     ExtendedSupport.objects.create(organization=world.org, snapshot=world.old, until=f.days(300))
     token = services.calendar_token_regenerate(organization=world.org)
@@ -121,8 +135,14 @@ def test_notifications_page_shows_recipients_webhooks_calendar_and_the_notice_lo
     response = client.get("/o/acme/notifications/")
     assert response.status_code == 200
     body = response.content.decode()
-    for text in ("ops@acme.example", world.legal.email, "Webhook endpoints", "calendar.ics?token=",
-                 "Deprecation announced", "Delivery log"):
+    for text in (
+        "ops@acme.example",
+        world.legal.email,
+        "Webhook endpoints",
+        "calendar.ics?token=",
+        "Deprecation announced",
+        "Delivery log",
+    ):
         assert text in body
 
 
@@ -149,7 +169,12 @@ def test_malformed_contact_address_answers_400_naming_the_field(world, client):
 
 def test_admin_adds_and_removes_a_contact(world, client):
     client.force_login(world.admin)
-    assert client.post("/o/acme/notifications/contacts/", {"email": "ops@acme.example", "name": "Ops"}).status_code == 302
+    assert (
+        client.post(
+            "/o/acme/notifications/contacts/", {"email": "ops@acme.example", "name": "Ops"}
+        ).status_code
+        == 302
+    )
     contact = Contact.objects.get()
     other_admin = world.outsider
     client.force_login(other_admin)
@@ -183,7 +208,9 @@ def test_admin_adds_a_webhook_sees_the_secret_once_rotates_and_sends_a_test(
 def test_admin_refused_webhook_url_answers_400_saying_why(world, client, settings):
     settings.WEBHOOKS_ALLOW_PRIVATE = False
     client.force_login(world.admin)
-    response = client.post("/o/acme/notifications/webhooks/", {"url": "https://192.168.1.1/x", "events": ["snapshot.retired"]})
+    response = client.post(
+        "/o/acme/notifications/webhooks/", {"url": "https://192.168.1.1/x", "events": ["snapshot.retired"]}
+    )
     assert response.status_code == 400
     assert "non-public" in response.content.decode()
 

@@ -18,14 +18,16 @@ from tests.notifications.conftest import deprecate, free_port
 pytestmark = pytest.mark.django_db
 
 
-def test_test_event_is_signed_per_standard_webhooks_and_verifies(world, webhook_receiver, django_capture_on_commit_callbacks):
+def test_test_event_is_signed_per_standard_webhooks_and_verifies(
+    world, webhook_receiver, django_capture_on_commit_callbacks
+):
     endpoint = services.webhook_endpoint_create(
         organization=world.org, url=webhook_receiver.url, events=["snapshot.deprecated"]
     )
     assert endpoint.secret.startswith("whsec_")
     with django_capture_on_commit_callbacks(execute=True):
         delivery = services.webhook_send_test(endpoint=endpoint)
-    (headers, body), = webhook_receiver.requests
+    ((headers, body),) = webhook_receiver.requests
     assert {"webhook-id", "webhook-timestamp", "webhook-signature"} <= headers.keys()
     payload = Webhook(endpoint.secret).verify(body, headers)
     assert payload["type"] == "webhook.test" and payload["data"]["organization"] == "acme"
@@ -52,7 +54,9 @@ def test_deprecation_reaches_a_subscribed_endpoint_once_with_a_stable_id_across_
     assert delivery.status == DeliveryStatus.SUCCEEDED and delivery.attempts == 2
     ids = {headers["webhook-id"] for headers, _ in webhook_receiver.requests}
     assert len(ids) == 1 and ids == {delivery.msg_id}
-    payload = Webhook(endpoint.secret).verify(webhook_receiver.requests[-1][1], webhook_receiver.requests[-1][0])
+    payload = Webhook(endpoint.secret).verify(
+        webhook_receiver.requests[-1][1], webhook_receiver.requests[-1][0]
+    )
     assert payload["type"] == "snapshot.deprecated"
     assert payload["data"]["snapshot"]["id"] == "chat-2025-01-01"
     assert payload["data"]["snapshot"]["replacement"] == "chat-2025-06-01"
@@ -62,7 +66,9 @@ def test_deprecation_reaches_a_subscribed_endpoint_once_with_a_stable_id_across_
     assert WebhookDelivery.objects.count() == 1 and len(webhook_receiver.requests) == 2
 
 
-def test_unreachable_endpoint_is_retried_then_marked_failed(world, settings, django_capture_on_commit_callbacks):
+def test_unreachable_endpoint_is_retried_then_marked_failed(
+    world, settings, django_capture_on_commit_callbacks
+):
     settings.WEBHOOKS_ALLOW_PRIVATE = True
     settings.WEBHOOK_MAX_ATTEMPTS = 3
     settings.WEBHOOK_TIMEOUT_SECONDS = 2
@@ -76,8 +82,12 @@ def test_unreachable_endpoint_is_retried_then_marked_failed(world, settings, dja
     assert delivery.attempts == 3 and delivery.response_status is None and delivery.last_error
 
 
-def test_rotated_secret_signs_with_new_and_old_during_overlap(world, webhook_receiver, django_capture_on_commit_callbacks):
-    endpoint = services.webhook_endpoint_create(organization=world.org, url=webhook_receiver.url, events=["migration.applied"])
+def test_rotated_secret_signs_with_new_and_old_during_overlap(
+    world, webhook_receiver, django_capture_on_commit_callbacks
+):
+    endpoint = services.webhook_endpoint_create(
+        organization=world.org, url=webhook_receiver.url, events=["migration.applied"]
+    )
     old_secret = endpoint.secret
     endpoint = services.webhook_endpoint_rotate_secret(endpoint=endpoint)
     assert endpoint.secret != old_secret
@@ -109,8 +119,12 @@ def test_private_loopback_link_local_and_plain_http_endpoints_are_refused(world,
     assert reason in error.value.fields["url"]
 
 
-def test_delivery_rechecks_the_address_policy(world, webhook_receiver, settings, django_capture_on_commit_callbacks):
-    endpoint = services.webhook_endpoint_create(organization=world.org, url=webhook_receiver.url, events=["migration.applied"])
+def test_delivery_rechecks_the_address_policy(
+    world, webhook_receiver, settings, django_capture_on_commit_callbacks
+):
+    endpoint = services.webhook_endpoint_create(
+        organization=world.org, url=webhook_receiver.url, events=["migration.applied"]
+    )
     settings.WEBHOOKS_ALLOW_PRIVATE = False
     settings.WEBHOOK_MAX_ATTEMPTS = 1
     with django_capture_on_commit_callbacks(execute=True):

@@ -71,10 +71,30 @@ class Workers:
         }
         log = open(self.tmp_path / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", self.queue, "-n", f"{name}-{self.queue}@%h",
-             f"--concurrency={concurrency}", "--prefetch-multiplier=1", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-l", extra_env.pop("LOG_LEVEL", "INFO")],
-            cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "-Q",
+                self.queue,
+                "-n",
+                f"{name}-{self.queue}@%h",
+                f"--concurrency={concurrency}",
+                "--prefetch-multiplier=1",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-l",
+                extra_env.pop("LOG_LEVEL", "INFO"),
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.procs.append(proc)
         return proc
@@ -124,7 +144,9 @@ def send(task, *args, queue: str) -> None:
     task.apply_async(args=list(args), queue=queue)
 
 
-def wait_until(condition, *, timeout: float, what: str, workers: Workers, every: float = 0.2, tick=None) -> None:
+def wait_until(
+    condition, *, timeout: float, what: str, workers: Workers, every: float = 0.2, tick=None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -191,11 +213,15 @@ def test_two_workers_and_duplicate_tasks_deliver_every_notice_exactly_once(worke
     send(dispatch_notices, queue=workers.queue)
     wait_until(
         lambda: Notice.objects.filter(status=NoticeStatus.SENT).count() == 20 and queue_idle(workers.queue),
-        timeout=120, what="all notices sent and the queue drained", workers=workers,
+        timeout=120,
+        what="all notices sent and the queue drained",
+        workers=workers,
     )
     message_ids = [str(m["Message-ID"]) for m in workers.sink.messages]
     assert len(message_ids) == 20 and len(set(message_ids)) == 20
-    assert sorted(str(m["To"]) for m in workers.sink.messages) == sorted(f"wk{i}-admin@example.com" for i in range(20))
+    assert sorted(str(m["To"]) for m in workers.sink.messages) == sorted(
+        f"wk{i}-admin@example.com" for i in range(20)
+    )
     assert set(Notice.objects.values_list("attempts", flat=True)) == {1}
 
 
@@ -209,7 +235,9 @@ def test_a_worker_killed_mid_send_leaves_the_notice_to_another_worker_which_deli
     send(send_notice, notice.pk, queue=workers.queue)
     wait_until(
         lambda: Notice.objects.filter(pk=notice.pk, status=NoticeStatus.SENDING).exists(),
-        timeout=90, what="the doomed worker to claim the notice", workers=workers,
+        timeout=90,
+        what="the doomed worker to claim the notice",
+        workers=workers,
     )
     workers.kill(doomed)
     # Its message stays unacknowledged in Redis until the visibility timeout: the DB lease recovers sooner.
@@ -228,10 +256,17 @@ def test_a_worker_killed_mid_send_leaves_the_notice_to_another_worker_which_deli
 
     wait_until(
         lambda: Notice.objects.filter(pk=notice.pk, status=NoticeStatus.SENT).exists(),
-        timeout=90, what="the rescuer to deliver the orphaned notice", workers=workers, tick=beat,
+        timeout=90,
+        what="the rescuer to deliver the orphaned notice",
+        workers=workers,
+        tick=beat,
     )
-    wait_until(lambda: queue_idle(workers.queue, orphans=orphans), timeout=60, what="the queue to drain",
-               workers=workers)
+    wait_until(
+        lambda: queue_idle(workers.queue, orphans=orphans),
+        timeout=60,
+        what="the queue to drain",
+        workers=workers,
+    )
     notice.refresh_from_db()
     assert notice.attempts == 2 and "doomed" not in notice.claimed_by
     assert [str(m["To"]) for m in workers.sink.messages] == ["wk0-admin@example.com"]
