@@ -404,52 +404,50 @@ def endpoint_secrets(endpoint: WebhookEndpoint, now: dt.datetime | None = None) 
 
 
 def webhook_attempt(*, delivery_id: int) -> WebhookDelivery | None:
-    """One attempt of one delivery. The row stays locked during the POST, so a duplicate task waits
-    or skips and never posts the same message twice at once. Returns None if nothing was to do."""
+    """One attempt of one delivery. The attempt is claimed with a short lease (no transaction stays
+    open during the POST, which on SQLite would hold the whole database), so a duplicate task finds
+    the claim and does nothing. Returns None if nothing was to do."""
     max_attempts = _setting("WEBHOOK_MAX_ATTEMPTS", 6)
+    lease = dt.timedelta(seconds=_setting("WEBHOOK_TIMEOUT_SECONDS", 10) + 60)
+    now = timezone.now()
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True)
             .select_related("endpoint")
             .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
             .first()
         )
         if delivery is None:
             return None
-        now = timezone.now()
-        body = webhooks.payload_json(delivery.payload)
-        headers = {
-            "webhook-id": delivery.msg_id,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": webhooks.signature_header(
-                secrets_in_use=endpoint_secrets(delivery.endpoint, now),
-                msg_id=delivery.msg_id,
-                timestamp=now,
-                body=body,
-            ),
-        }
-        result = webhooks.post(url=delivery.endpoint.url, body=body, headers=headers)
         delivery.attempts += 1
         delivery.last_attempt_at = now
-        delivery.response_status = result.status
-        if result.status is not None and 200 <= result.status < 300:
-            delivery.status = DeliveryStatus.SUCCEEDED
-            delivery.delivered_at = timezone.now()
-            delivery.last_error = ""
-        else:
-            delivery.last_error = result.error or f"HTTP {result.status}"
-            if delivery.attempts >= max_attempts:
-                delivery.status = DeliveryStatus.FAILED
-        delivery.save(
-            update_fields=[
-                "attempts",
-                "last_attempt_at",
-                "response_status",
-                "status",
-                "delivered_at",
-                "last_error",
-            ]
-        )
+        delivery.lease_until = now + lease
+        delivery.save(update_fields=["attempts", "last_attempt_at", "lease_until"])
+    body = webhooks.payload_json(delivery.payload)
+    headers = {
+        "webhook-id": delivery.msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": webhooks.signature_header(
+            secrets_in_use=endpoint_secrets(delivery.endpoint, now),
+            msg_id=delivery.msg_id,
+            timestamp=now,
+            body=body,
+        ),
+    }
+    result = webhooks.post(url=delivery.endpoint.url, body=body, headers=headers)
+    outcome: dict[str, Any] = {"response_status": result.status, "lease_until": None}
+    if result.status is not None and 200 <= result.status < 300:
+        outcome.update(status=DeliveryStatus.SUCCEEDED, delivered_at=timezone.now(), last_error="")
+    else:
+        outcome["last_error"] = (result.error or f"HTTP {result.status}")[:2000]
+        if delivery.attempts >= max_attempts:
+            outcome["status"] = DeliveryStatus.FAILED
+    # Only this attempt's claim may record its outcome.
+    WebhookDelivery.objects.filter(
+        pk=delivery.pk, attempts=delivery.attempts, status=DeliveryStatus.PENDING
+    ).update(**outcome)
+    delivery.refresh_from_db()
     return delivery
 
 

@@ -132,3 +132,20 @@ def test_delivery_rechecks_the_address_policy(
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.FAILED and "must use https" in delivery.last_error
     assert webhook_receiver.requests == []
+
+
+def test_an_attempt_in_flight_is_not_duplicated_by_a_second_task(world, webhook_receiver):
+    endpoint = services.webhook_endpoint_create(
+        organization=world.org, url=webhook_receiver.url, events=["migration.applied"]
+    )
+    delivery = services.webhook_send_test(endpoint=endpoint)  # on_commit not run: still pending
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        lease_until=timezone.now() + dt.timedelta(seconds=60)
+    )
+    assert services.webhook_attempt(delivery_id=delivery.pk) is None
+    assert webhook_receiver.requests == []
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        lease_until=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert services.webhook_attempt(delivery_id=delivery.pk).status == DeliveryStatus.SUCCEEDED
+    assert len(webhook_receiver.requests) == 1
