@@ -140,6 +140,8 @@ def test_foreign_session_and_key_get_404_for_every_object_of_another_organisatio
         scoped = bool(names - PUBLIC_KWARGS)
         clients = [("session", session)] + ([("key", keyed)] if route.startswith("api/") else [])
         for who, client in clients:
+            if who == "session":
+                session.force_login(world.outsider)  # an earlier route may have been the logout
             statuses = {}
             for method in ("get", "post"):
                 response = getattr(client, method)(url, **({"content_type": "application/json"} if method == "post" else {}))
