@@ -202,7 +202,7 @@ class ApiKeyAdmin(ServiceAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         ro = ["prefix", "created_at", "last_used_at", "revoked_at"]
-        return ro if obj is None else ro + ["organization", "scope"]
+        return ro if obj is None else [*ro, "organization", "scope"]
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from contracts import hotpath, selectors
 from contracts.auth import request_organization
-from contracts.models import Snapshot, SnapshotStatus
+from contracts.models import SnapshotStatus
 from portal.exceptions import ApplicationError
 
 

@@ -8,4 +8,3 @@ class ContractsConfig(AppConfig):
 
     def ready(self) -> None:
         from contracts import schema  # noqa: F401  (registers the OpenAPI auth extension)
-        from contracts import billing_tasks  # noqa: F401  (Celery autodiscovery finds only tasks.py)

@@ -202,16 +202,15 @@ def alias_move(
     alias.target = to_snapshot
     alias.save(update_fields=["target"])
     for pin in Pin.objects.select_for_update().filter(alias=alias).select_related("organization"):
-        if pin.policy == UpgradePolicy.FOLLOW:
-            if pin.snapshot_id != to_snapshot.pk:
-                pin_set(
-                    organization=pin.organization,
-                    alias=alias,
-                    snapshot=to_snapshot,
-                    actor=actor,
-                    reason=f"alias {alias.name} moved: {reason}",
-                    at=at,
-                )
+        if pin.policy == UpgradePolicy.FOLLOW and pin.snapshot_id != to_snapshot.pk:
+            pin_set(
+                organization=pin.organization,
+                alias=alias,
+                snapshot=to_snapshot,
+                actor=actor,
+                reason=f"alias {alias.name} moved: {reason}",
+                at=at,
+            )
     from contracts.consent.services import migrations_propose_for_alias_move
 
     migrations_propose_for_alias_move(alias=alias, to_snapshot=to_snapshot, actor=actor, now=at)
@@ -398,7 +397,7 @@ def api_key_create(
     """Create a key and return it with its secret, which is never stored and shown only now."""
     name = (name or "").strip()
     if not name or len(name) > 100:
-        raise ApplicationError("A key needs a name of 1 to 100 characters.", fields={"name": "1–100 characters."})
+        raise ApplicationError("A key needs a name of 1 to 100 characters.", fields={"name": "1 to 100 characters."})
     if scope == ApiKeyScope.ORGANIZATION and organization is None:
         raise ApplicationError("An organisation key needs an organisation.", fields={"organization": "Required."})
     raw = raw_key or settings.API_KEY_PREFIX + secrets.token_urlsafe(32)

@@ -2,12 +2,11 @@
 
 from django.urls import path
 
-from contracts import api, evals_api
-from contracts import billing_api
+from contracts import api, billing_api, evals_api
 from contracts.bugs import api as bug_api
+from contracts.consent import api as consent_api
 from contracts.diffs import api as diff_api
 from contracts.ledger import export_api
-from contracts.consent import api as consent_api
 
 app_name = "api"
 

@@ -81,7 +81,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         fields = _flatten(exc.detail) if isinstance(exc.detail, dict) else {}
         if isinstance(fields, dict) and fields:
             message = "; ".join(
-                f"{name}: {value if isinstance(value, str) else value!s}" for name, value in fields.items()
+                f"{name}: {value}" for name, value in fields.items()
             )
         else:
             message = str(_flatten(exc.detail))

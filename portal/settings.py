@@ -215,6 +215,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status": name each choice set so the schema's enums stay readable.
+    "ENUM_NAME_OVERRIDES": {
+        "BugStatusEnum": "contracts.models.BugStatus",
+        "SnapshotStatusEnum": "contracts.models.SnapshotStatus",
+        "ExportStatusEnum": "contracts.models.ExportStatus",
+        "MigrationStateEnum": "contracts.models.MigrationState",
+    },
 }
 
 # Celery: Redis in production, a filesystem broker (no server) in the embedded default.
@@ -244,23 +251,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
-# Migrations (contracts/consent/): scheduled consents applied and undecided moves forced at retirement.
-CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "contracts.consent.tasks"]
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "migrations-apply-scheduled": {"task": "contracts.consent.apply_scheduled", "schedule": 300},
-    "migrations-force-at-retirement": {"task": "contracts.consent.force_at_retirement", "schedule": 300},
-}
-
 # Consent ledger exports (contracts/ledger/): built PDF/bundle files are kept this long, then expired
 # by the hourly beat task; checkpoints are signed once a day.
 EXPORT_RETENTION_HOURS = env.int("EXPORT_RETENTION_HOURS", default=72)
-CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "contracts.ledger.tasks"]
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "ledger-checkpoints-daily": {"task": "contracts.ledger.checkpoints_daily", "schedule": 24 * 3600},
-    "exports-expire-hourly": {"task": "contracts.ledger.exports_expire", "schedule": 3600},
-}
 
 # Notifications (notifications/): the outbox is planned by beat every few minutes; due dates live in
 # the database. Send task time limit (120 s) < claim lease < visibility timeout; retry countdowns are
@@ -275,8 +268,21 @@ WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
 WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
 WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+
+# Task modules autodiscovery does not find (it looks for <app>/tasks.py only), and the one beat's
+# schedule. Due dates live in the database; beat only wakes the planners up.
+CELERY_IMPORTS = [
+    "contracts.consent.tasks",
+    "contracts.ledger.tasks",
+    "contracts.diffs.tasks",
+    "contracts.bugs.tasks",
+    "contracts.billing_tasks",
+]
 CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "migrations-apply-scheduled": {"task": "contracts.consent.apply_scheduled", "schedule": 300},
+    "migrations-force-at-retirement": {"task": "contracts.consent.force_at_retirement", "schedule": 300},
+    "ledger-checkpoints-daily": {"task": "contracts.ledger.checkpoints_daily", "schedule": 24 * 3600},
+    "exports-expire-hourly": {"task": "contracts.ledger.exports_expire", "schedule": 3600},
     "notices-plan": {"task": "notifications.tasks.plan_notices", "schedule": 300},
     "notices-dispatch": {"task": "notifications.tasks.dispatch_notices", "schedule": 60},
 }

@@ -1,17 +1,17 @@
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from csp.decorators import csp_update
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from notifications import views as notification_views
 from portal.views import account, catalog, settings_pages
 from portal.views import billing as billing_views
-from portal.views import dashboard as views
-from portal.views import exports as export_views
-from portal.views import diffs as diff_views
-from portal.views import migrations as migration_views
 from portal.views import bugs as bug_views
+from portal.views import dashboard as views
+from portal.views import diffs as diff_views
+from portal.views import exports as export_views
+from portal.views import migrations as migration_views
 
 portal_patterns = (
     [
