@@ -224,3 +224,21 @@ def test_api_pdf_of_a_large_diff_answers_202_and_the_poll_serves_the_pdf(
     assert ready.status_code == 200 and ready["Content-Type"] == "application/pdf"
     assert f'filename="diff_{a}...{b}.pdf"' in ready["Content-Disposition"]
     assert api.get(f"/api/v1/diffs/{a}...{b}/?format=pdf&job=nope", key=world.key).status_code == 404
+
+
+def test_dashboard_and_migration_page_show_the_baseline_delta(client, world):
+    from contracts.models import Migration
+
+    suite = make_suite("qa")
+    base = make_result(suite, world.old, accuracy=0.8)
+    make_result(suite, world.current, accuracy=0.7)
+    evals.baseline_mark(organization=world.org, result=base, actor=world.admin)
+    client.force_login(world.admin)
+    dashboard = client.get("/o/acme/").content.decode()
+    assert "Procurement baseline" in dashboard and "meets baseline" in dashboard
+    migration = Migration.objects.create(
+        organization=world.org, pin=world.pin, from_snapshot=world.old, to_snapshot=world.current
+    )
+    page = client.get(f"/o/acme/migrations/{migration.pk}/").content.decode()
+    assert "no longer meets your procurement baseline within tolerance" in page
+    assert f"/o/acme/diff/{world.old.name}...{world.current.name}/" in page
