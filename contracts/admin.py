@@ -408,7 +408,6 @@ class BugReportEventAdmin(ReadOnlyAdmin):
 # --------------------------------------------------------------------------------------------
 
 from contracts import evals as eval_services  # noqa: E402
-from contracts.diffs import tasks as _diff_tasks  # noqa: E402, F401  (registers the diff PDF task in workers)
 
 
 @admin.register(models.EvalSuite)
