@@ -38,6 +38,7 @@ from contracts.models import (
     SnapshotStatus,
     StripeEvent,
 )
+from contracts.outbox import organization_mail_send
 from contracts.services import resolve_cache_invalidate_pin
 from portal.exceptions import ApplicationError, Conflict, NotFound
 
@@ -699,31 +700,10 @@ def extended_support_end_notice(*, grant: ExtendedSupport) -> None:
         f"After that, your pins on it move as your contract and open migrations say.\n"
         f"{settings.SITE_URL}/o/{org.slug}/billing/\n"
     )
-    try:
-        from notifications.services import notice_send_adhoc  # contracts never imports it at module level
-    except ImportError:
-        notice_send_adhoc = None
-    if notice_send_adhoc is not None:
-        notice_send_adhoc(
-            organization=org,
-            kind="extended-support-end",
-            subject=subject,
-            body=body,
-            dedupe_key=f"extended-support-end:{grant.pk}",
-        )
-        return
-    from django.core.mail import send_mail
-
-    from contracts.models import Membership, Role
-
-    recipients = sorted(
-        {
-            email
-            for email in Membership.objects.filter(organization=org, role=Role.ADMIN).values_list(
-                "user__email", flat=True
-            )
-            if email
-        }
+    organization_mail_send(
+        organization=org,
+        kind="extended-support-end",
+        subject=subject,
+        body=body,
+        dedupe_key=f"extended-support-end:{grant.pk}",
     )
-    if recipients:
-        send_mail(subject, body, None, recipients)

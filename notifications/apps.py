@@ -13,3 +13,9 @@ class NotificationsConfig(AppConfig):
 
         if seed_notifications not in demo.SEEDERS:
             demo.SEEDERS.append(seed_notifications)
+
+        # Contracts' e-mails to organisations go through this app's outbox (sent once, logged).
+        from contracts.outbox import organization_mail_sender_set
+        from notifications.services import notice_send_adhoc
+
+        organization_mail_sender_set(notice_send_adhoc)

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from contracts.bugs.selectors import bug_report_view_of
 from contracts.models import BugReport, BugReportEvent
+from contracts.outbox import organization_mail_send
 
 logger = logging.getLogger(__name__)
 
@@ -40,19 +41,13 @@ def _message(*, report: BugReport, kind: str, event: BugReportEvent | None) -> t
     return recipient, subject, render_to_string(template, context)
 
 
-def notice_sender():
-    """The notification outbox's ad-hoc sender when the notifications app provides it, else None."""
-    try:
-        from notifications.services import notice_send_adhoc
-    except ImportError:
-        return None
-    return notice_send_adhoc
-
-
 def bug_report_notify(*, report: BugReport, kind: str, event: BugReportEvent | None = None) -> None:
-    """Inside the writing transaction: an outbox row (sent after commit), or a mail task after commit."""
-    sender = notice_sender()
-    if sender is None:
+    """Inside the writing transaction.
+
+    The owning team's mail is the vendor's own business: a Celery mail task after commit, never a row
+    in the customer's notice log. The reporter's mail goes through the organisation's outbox.
+    """
+    if kind == "filed":
         from contracts.bugs.tasks import bug_report_email_task
 
         event_id = event.pk if event else None
@@ -62,7 +57,7 @@ def bug_report_notify(*, report: BugReport, kind: str, event: BugReportEvent | N
     if message is None:
         return
     recipient, subject, body = message
-    sender(
+    organization_mail_send(
         organization=report.organization,
         kind=f"bug-report-{kind}",
         subject=subject,

@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -26,7 +25,6 @@ from contracts.models import (
     ContractTerms,
     ExtendedSupport,
     LedgerAction,
-    Membership,
     Migration,
     MigrationOrigin,
     MigrationState,
@@ -613,33 +611,9 @@ def migration_force(*, migration: Migration, now: dt.datetime | None = None) -> 
         now=now,
         details={"deadline": _iso(locked.deadline), "previous_state": previous_state},
     )
-    migration_id = locked.pk
-    transaction.on_commit(lambda: migration_forced_notify(migration_id=migration_id))
+    # The organisation is told by the notification outbox: its planner turns a forced migration into
+    # the "forced-migration-applied" notice (e-mail and webhook), sent exactly once.
     return record
-
-
-def migration_forced_notify(*, migration_id: int) -> int:
-    """E-mail the organisation's admins that a migration was forced. Returns the number of mails."""
-    migration = Migration.objects.select_related("organization", "pin__alias", "from_snapshot", "to_snapshot").get(
-        pk=migration_id
-    )
-    emails = list(
-        Membership.objects.filter(organization=migration.organization, role=Role.ADMIN)
-        .exclude(user__email="")
-        .values_list("user__email", flat=True)
-    )
-    if not emails:
-        return 0
-    subject = (
-        f"[{migration.organization.name}] {migration.pin.alias.name} moved to {migration.to_snapshot.name} "
-        "at retirement"
-    )
-    body = (
-        f"{migration.from_snapshot.name} retired on {_iso(migration.deadline)}. Migration #{migration.pk} was not "
-        f"decided before then, so {migration.pin.alias.name} now serves {migration.to_snapshot.name}.\n"
-        "The move is recorded in your consent ledger as a system action."
-    )
-    return send_mail(subject, body, None, emails, fail_silently=True)
 
 
 def migrations_apply_due(*, now: dt.datetime | None = None) -> list[int]:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from contracts import signing
 from contracts.ledger import canonical_json
 from contracts.models import LedgerCheckpoint, LedgerHead, Membership, Organization, Role
+from contracts.outbox import organization_mail_send
 
 SIGNING_PURPOSE = "consent"
 
@@ -110,8 +111,7 @@ def checkpoint_message(checkpoint: LedgerCheckpoint) -> tuple[str, str]:
 def checkpoint_deliver(*, checkpoint: LedgerCheckpoint) -> int:
     """Email the checkpoint to the organisation's legal members; returns the number of recipients.
 
-    Goes through notifications.services.notice_send_adhoc (the outbox: sent once) when that exists,
-    imported here so that contracts never imports notifications at module import time.
+    Through contracts.outbox: the notification outbox sends it once, even when this task runs twice.
     """
     recipients = sorted(
         set(
@@ -121,22 +121,12 @@ def checkpoint_deliver(*, checkpoint: LedgerCheckpoint) -> int:
         )
     )
     subject, body = checkpoint_message(checkpoint)
-    try:
-        from notifications.services import notice_send_adhoc
-    except ImportError:
-        notice_send_adhoc = None
     if not recipients:
         return 0
-    if notice_send_adhoc is not None:
-        # The outbox sends it once, even when this task runs twice.
-        notice_send_adhoc(
-            organization=checkpoint.organization, kind="ledger-checkpoint", subject=subject, body=body,
-            recipients=recipients, dedupe_key=f"ledger-checkpoint:{checkpoint.pk}",
-        )  # fmt: skip
-    else:
-        from django.core.mail import send_mail
-
-        send_mail(subject, body, None, recipients)
+    organization_mail_send(
+        organization=checkpoint.organization, kind="ledger-checkpoint", subject=subject, body=body,
+        recipients=recipients, dedupe_key=f"ledger-checkpoint:{checkpoint.pk}",
+    )  # fmt: skip
     return len(recipients)
 
 

@@ -318,8 +318,14 @@ def test_undecided_migrations_are_forced_at_retirement_as_a_system_action(
     assert world.pin.snapshot == world.current
     record = ConsentRecord.objects.get(migration=migration, action=LedgerAction.FORCED)
     assert record.actor is None and record.actor_email == "system"
-    assert [m.to for m in mail.outbox] == [[world.admin.email]]
-    assert "at retirement" in mail.outbox[0].subject
+    # The organisation is told through the notification outbox (planned once, e-mail and webhook).
+    from notifications.models import Notice
+    from notifications.services import notices_plan
+
+    notices_plan(now=f.days(31))
+    notices_plan(now=f.days(31))
+    told = Notice.objects.filter(organization=world.org, migration=migration, milestone="forced-migration-applied")
+    assert told.filter(channel="email").count() == 1
     assert services.migrations_force_due(now=f.days(32)) == []
 
 

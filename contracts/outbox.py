@@ -1,0 +1,55 @@
+"""The one way contracts asks for an e-mail to an organisation.
+
+Dependencies point notifications → contracts, never back: the notifications app plugs its outbox in
+at start-up (`organization_mail_sender_set` in NotificationsConfig.ready), which sends each message
+once per dedupe key and shows it in the organisation's notice log. Without it (contracts alone), a
+plain Django e-mail goes out after commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.core.mail import send_mail
+from django.db import transaction
+
+from contracts.models import Membership, Organization, Role
+
+_sender: Callable | None = None
+
+
+def organization_mail_sender_set(sender: Callable | None) -> None:
+    global _sender
+    _sender = sender
+
+
+def organization_mail_send(
+    *,
+    organization: Organization,
+    kind: str,
+    subject: str,
+    body: str,
+    dedupe_key: str,
+    recipients: list[str] | None = None,
+) -> None:
+    """Queue one e-mail to an organisation (recipients None: its admins and legal members)."""
+    if _sender is not None:
+        _sender(
+            organization=organization,
+            kind=kind,
+            subject=subject,
+            body=body,
+            recipients=recipients,
+            dedupe_key=dedupe_key,
+        )
+        return
+    if recipients is None:
+        recipients = sorted(
+            set(
+                Membership.objects.filter(organization=organization, role__in=[Role.ADMIN, Role.LEGAL])
+                .exclude(user__email="")
+                .values_list("user__email", flat=True)
+            )
+        )
+    if recipients:
+        transaction.on_commit(lambda: send_mail(subject, body, None, recipients))
