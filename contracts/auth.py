@@ -17,6 +17,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions, throttling
 
 from contracts.models import ApiKey, ApiKeyScope, Membership, Organization, Role
+from portal.cache import counter_hit
 
 
 def api_key_cache_key(key_hash: str) -> str:
@@ -187,6 +188,16 @@ def throttle_allows(ident: str) -> bool:
     return throttle.allow_ident(throttle.cache_format % {"scope": throttle.scope, "ident": ident})
 
 
+def throttle_window(ident: str) -> tuple[str, int, int | None]:
+    """(counter key of the current window, its lifetime, the limit) for a caller that counts itself."""
+    throttle = ApiKeyRateThrottle()
+    key = throttle.cache_format % {"scope": throttle.scope, "ident": ident}
+    if throttle.rate is None:
+        return key, 1, None
+    window = int(throttle.timer() // throttle.duration)
+    return f"{key}:{window}", throttle.duration + 1, throttle.num_requests
+
+
 class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
     """Per-key request rate (per user for sessions, per address for anonymous callers).
 
@@ -222,13 +233,7 @@ class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
         window = int(self.now // self.duration)
         self.window_end = (window + 1) * self.duration
         window_key = f"{key}:{window}"
-        if self.cache.add(window_key, 1, self.duration + 1):
-            return True
-        try:
-            count = self.cache.incr(window_key)
-        except ValueError:
-            self.cache.set(window_key, 1, self.duration + 1)
-            return True
+        count = counter_hit(self.cache, window_key, self.duration + 1)
         return count <= self.num_requests
 
     def wait(self) -> float:

@@ -16,14 +16,15 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
-from contracts.auth import KeyPrincipal, _load_key, throttle_allows, touch_key
+from contracts.auth import KeyPrincipal, _load_key, throttle_allows, throttle_window, touch_key
 from contracts.models import ApiKey
 from contracts.services import RESOLVE_GENERATION_KEY
+from portal.cache import get_and_count
 from portal.exceptions import ApplicationError
 
 _MAX_ENTRIES = 20_000
@@ -59,20 +60,30 @@ def resolve_response(request: HttpRequest, alias: str) -> HttpResponse | None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if not header.startswith("Bearer ") or " " in header[7:]:
         return None
-    generation = cache.get(RESOLVE_GENERATION_KEY)
-    if generation is None:
-        return None
     key_hash = ApiKey.hash_key(header[7:])
     known = _keys.get(key_hash)
-    if known is None or known[0] != generation:
-        info = _load_key(key_hash)
-        if info is None:
+    if known is None:
+        # First call of this key in this process: two round trips, then one from here on.
+        generation = cache.get(RESOLVE_GENERATION_KEY)
+        if generation is None:
             return None
-        known = (generation, info)
-        _remember(_keys, key_hash, known)
-    info = known[1]
-    if not info["org_id"] or not throttle_allows(f"key-{info['id']}"):
-        return None
+        info = _load_key(key_hash)
+        if info is None or not info["org_id"] or not throttle_allows(f"key-{info['id']}"):
+            return None
+        _remember(_keys, key_hash, (generation, info))
+    else:
+        # The generation and the key's request counter in one round trip. Counting before knowing
+        # whether the key was revoked meanwhile only ever counts one request too many for it.
+        counter_key, ttl, limit = throttle_window(f"key-{known[1]['id']}")
+        generation, count = get_and_count(cache, RESOLVE_GENERATION_KEY, caches["throttle"], counter_key, ttl)
+        if generation is None or (limit is not None and count > limit):
+            return None
+        info = known[1]
+        if known[0] != generation:
+            info = _load_key(key_hash)
+            if info is None or not info["org_id"]:
+                return None
+            _remember(_keys, key_hash, (generation, info))
     touch_key(info["id"])
 
     host = request.get_host()

@@ -35,12 +35,14 @@ def free_port() -> int:
 
 def parse_wrk(output: str) -> dict[str, float]:
     def to_ms(value: str) -> float:
-        number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+        match = re.match(r"([\d.]+)(\w+)", value)
+        assert match, f"unexpected wrk output:\n{output}"
+        number, unit = match.groups()
         return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    p50 = to_ms(re.search(r"50%\s+(\S+)", output).group(1))
-    p99 = to_ms(re.search(r"99%\s+(\S+)", output).group(1))
+    p50 = to_ms(re.search(r"^\s*50%\s+(\S+)", output, re.M).group(1))
+    p99 = to_ms(re.search(r"^\s*99%\s+(\S+)", output, re.M).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return {"rps": rps, "p50": p50, "p99": p99, "errors": int(non2xx.group(1)) if non2xx else 0}
 
