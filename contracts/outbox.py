@@ -31,8 +31,11 @@ def organization_mail_send(
     body: str,
     dedupe_key: str,
     recipients: list[str] | None = None,
+    webhook_event: str = "",
+    webhook_data: dict | None = None,
 ) -> None:
-    """Queue one e-mail to an organisation (recipients None: its admins and legal members)."""
+    """Queue one e-mail to an organisation (recipients None: its admins and legal members), and with
+    `webhook_event` the same news to its webhook endpoints subscribed to that event."""
     if _sender is not None:
         _sender(
             organization=organization,
@@ -41,6 +44,8 @@ def organization_mail_send(
             body=body,
             recipients=recipients,
             dedupe_key=dedupe_key,
+            webhook_event=webhook_event,
+            webhook_data=webhook_data,
         )
         return
     if recipients is None:

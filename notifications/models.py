@@ -55,6 +55,7 @@ class WebhookEvent(models.TextChoices):
     MIGRATION_DEADLINE_APPROACHING = "migration.deadline_approaching", "migration.deadline_approaching"
     SNAPSHOT_RETIRED = "snapshot.retired", "snapshot.retired"
     MIGRATION_APPLIED = "migration.applied", "migration.applied"
+    LEDGER_CHECKPOINT = "ledger.checkpoint", "ledger.checkpoint"
 
 
 MILESTONE_EVENTS = {

@@ -10,6 +10,7 @@ the claim that sent it.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 import uuid
 from collections import defaultdict
@@ -117,12 +118,34 @@ def notice_send_adhoc(
     body: str,
     recipients: list[str] | None = None,
     dedupe_key: str,
+    webhook_event: str = "",
+    webhook_data: dict[str, Any] | None = None,
 ) -> Notice:
     """Queue one e-mail, sent once per (organisation, dedupe_key) however often this is called.
 
     Recipients default (None) to the organisation's admins, legal members and named contacts; an empty
-    list sends to nobody. Ad-hoc notices are optional mail: they carry List-Unsubscribe.
+    list sends to nobody. Ad-hoc notices are optional mail: they carry List-Unsubscribe. With a
+    `webhook_event`, the same news also goes, once, to the endpoints subscribed to that event, with
+    `webhook_data` as the payload's data.
     """
+    if webhook_event:
+        _check_events([webhook_event])
+        with transaction.atomic():
+            hook, made = Notice.objects.get_or_create(
+                organization=organization,
+                dedupe_key=f"adhoc:{dedupe_key}"[:200],
+                channel=Channel.WEBHOOK,
+                defaults={
+                    "milestone": Milestone.ADHOC,
+                    "kind": webhook_event,
+                    "subject": subject[:300],
+                    "body": json.dumps(webhook_data or {}, sort_keys=True),
+                    "legal": False,
+                    "due_at": timezone.now(),
+                },
+            )
+            if made:
+                transaction.on_commit(lambda: _enqueue_send([hook.pk]))
     if not dedupe_key:
         raise ApplicationError("dedupe_key is required.", fields={"dedupe_key": "required"})
     if not subject.strip():
@@ -345,6 +368,8 @@ def notice_release(*, notice: Notice, error: str, retry_in: dt.timedelta | None)
 
 def _notice_payload(notice: Notice, event: str) -> dict[str, Any]:
     data: dict[str, Any] = {"organization": notice.organization.slug, "milestone": notice.milestone}
+    if notice.milestone == Milestone.ADHOC:
+        data.update(json.loads(notice.body or "{}"))
     snapshot = notice.snapshot
     if notice.migration is not None:
         m = notice.migration
@@ -367,7 +392,7 @@ def _notice_payload(notice: Notice, event: str) -> dict[str, Any]:
 
 
 def _webhook_fan_out(notice: Notice) -> list[str]:
-    event = MILESTONE_EVENTS[notice.milestone]
+    event = notice.kind if notice.milestone == Milestone.ADHOC else MILESTONE_EVENTS[notice.milestone]
     endpoints = [
         e
         for e in WebhookEndpoint.objects.filter(organization_id=notice.organization_id, active=True)

@@ -109,9 +109,10 @@ def checkpoint_message(checkpoint: LedgerCheckpoint) -> tuple[str, str]:
 
 
 def checkpoint_deliver(*, checkpoint: LedgerCheckpoint) -> int:
-    """Email the checkpoint to the organisation's legal members; returns the number of recipients.
+    """Deliver the checkpoint: e-mail to the organisation's legal members and a `ledger.checkpoint`
+    webhook to its subscribed endpoints (it is in the portal already). Returns the e-mail recipients.
 
-    Through contracts.outbox: the notification outbox sends it once, even when this task runs twice.
+    Through contracts.outbox: the notification outbox sends each once, even when this task runs twice.
     """
     recipients = sorted(
         set(
@@ -121,11 +122,10 @@ def checkpoint_deliver(*, checkpoint: LedgerCheckpoint) -> int:
         )
     )
     subject, body = checkpoint_message(checkpoint)
-    if not recipients:
-        return 0
     organization_mail_send(
         organization=checkpoint.organization, kind="ledger-checkpoint", subject=subject, body=body,
         recipients=recipients, dedupe_key=f"ledger-checkpoint:{checkpoint.pk}",
+        webhook_event="ledger.checkpoint", webhook_data={"checkpoint": checkpoint_as_dict(checkpoint)},
     )  # fmt: skip
     return len(recipients)
 

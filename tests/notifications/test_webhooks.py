@@ -149,3 +149,26 @@ def test_an_attempt_in_flight_is_not_duplicated_by_a_second_task(world, webhook_
     )
     assert services.webhook_attempt(delivery_id=delivery.pk).status == DeliveryStatus.SUCCEEDED
     assert len(webhook_receiver.requests) == 1
+
+
+def test_signed_ledger_checkpoint_reaches_a_subscribed_endpoint_once(
+    world, webhook_receiver, django_capture_on_commit_callbacks
+):
+    from contracts.ledger import ledger_append
+    from contracts.ledger.checkpoints import checkpoint_create, checkpoint_deliver, checkpoint_verify
+
+    endpoint = services.webhook_endpoint_create(
+        organization=world.org, url=webhook_receiver.url, events=["ledger.checkpoint"]
+    )
+    ledger_append(organization=world.org, action="consent", actor=world.admin)
+    checkpoint = checkpoint_create(org=world.org)
+    with django_capture_on_commit_callbacks(execute=True):
+        checkpoint_deliver(checkpoint=checkpoint)
+    with django_capture_on_commit_callbacks(execute=True):
+        checkpoint_deliver(checkpoint=checkpoint)  # a task that runs twice delivers once
+    ((headers, body),) = webhook_receiver.requests
+    payload = Webhook(endpoint.secret).verify(body, headers)
+    assert payload["type"] == "ledger.checkpoint"
+    sent = payload["data"]["checkpoint"]
+    assert (sent["organization"], sent["seq"], sent["head_hash"]) == ("acme", checkpoint.seq, checkpoint.head_hash)
+    assert sent["signature"] == checkpoint.signature and checkpoint_verify(checkpoint)
