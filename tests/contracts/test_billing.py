@@ -323,3 +323,24 @@ def test_staff_see_grants_and_stripe_events_read_only_in_the_admin(offer, client
     assert client.get("/admin/contracts/stripeevent/add/").status_code == 403
     snapshot_form = client.get(f"/admin/contracts/snapshot/{offer.old.pk}/change/").content.decode()
     assert "extended_support_price_id" in snapshot_form
+
+
+def test_snapshot_and_migration_pages_lead_an_admin_to_the_extended_support_purchase(world, client):
+    from contracts.models import Migration
+
+    world.old.deprecated_at = f.days(-1)
+    world.old.retires_at = f.days(60)
+    world.old.extended_support_offered = True
+    world.old.extended_support_until = f.days(200)
+    world.old.save(update_fields=["deprecated_at", "retires_at", "extended_support_offered", "extended_support_until"])
+    migration = Migration.objects.create(
+        organization=world.org, pin=world.pin, from_snapshot=world.old, to_snapshot=world.current,
+        deadline=world.old.retires_at,
+    )
+    client.force_login(world.admin)
+    for url in (f"/o/acme/snapshots/{world.old.name}/", f"/o/acme/migrations/{migration.pk}/"):
+        page = client.get(url).content.decode()
+        assert "Extended support is offered" in page and '/o/acme/billing/#buy-h' in page
+    client.force_login(world.member)
+    page = client.get(f"/o/acme/snapshots/{world.old.name}/").content.decode()
+    assert "Extended support is offered" in page and '/o/acme/billing/#buy-h' not in page
