@@ -178,10 +178,14 @@ def test_csv_cells_parse_back_to_the_ndjson_values(user_agent, email, details):
 
 TRICKY_DETAILS = [
     {},
+    [],
+    {"only": "one"},
     {"note": 'comma, "quote"\nnew line\r\ncr', "é": "ünï ✓", "n": 7, "x": 0.5, "ok": True, "none": None},
     {"nested": {"b": [1, {"z": "\u0001\t"}], "a": []}, "B": 1, "a": "\\"},
     {"big": 10**20, "neg": -3, "f": 123.25, "e": 1.0},
 ]
+# No fraction, trailing zeros the server drops (.120000 prints as .12), one microsecond, and a full six digits.
+TRICKY_MICROSECONDS = [0, 120000, 1, 999999, 10, 500000]
 
 
 @requires_postgres
@@ -191,7 +195,7 @@ def test_postgres_copy_csv_says_exactly_what_the_python_csv_says(world):
     for i, details in enumerate(TRICKY_DETAILS):
         ledger_append(
             organization=world.org, action="consent", details=details, ip="2001:db8::1" if i % 2 else None,
-            user_agent='agent "x",\n2' if i == 1 else "", actor_email="", at=T0 + dt.timedelta(microseconds=i * 1001),
+            user_agent='agent "x",\n2' if i == 1 else "", actor_email="", at=T0 + dt.timedelta(microseconds=TRICKY_MICROSECONDS[i]),
         )  # fmt: skip
     filters = exports.ExportFilters()
     assert exports.pg_copy_usable(world.org, filters)
