@@ -78,6 +78,21 @@ def _load_key(key_hash: str) -> dict[str, Any] | None:
     return info
 
 
+def client_ip(request) -> str | None:
+    """The caller's address as the ledger records it.
+
+    Behind TRUSTED_PROXIES reverse proxies (settings), the address the outermost trusted proxy saw is
+    the entry it appended to X-Forwarded-For; anything before it is the caller's own claim.
+    """
+    meta = getattr(request, "META", {})
+    proxies = getattr(settings, "TRUSTED_PROXIES", 0)
+    if proxies:
+        forwarded = [part.strip() for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if len(forwarded) >= proxies:
+            return forwarded[-proxies]
+    return meta.get("REMOTE_ADDR") or None
+
+
 SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
 _last_touch: dict[int, float] = {}
 

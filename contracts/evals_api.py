@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from contracts import evals, selectors
 from contracts.api import ErrorSerializer, errors
-from contracts.auth import IsOrganizationMember, IsStaff, request_organization, request_role
+from contracts.auth import IsOrganizationMember, IsStaff, client_ip, request_organization, request_role
 from contracts.models import Role
 from portal.exceptions import Forbidden
 
@@ -20,10 +20,6 @@ CONFLICT = OpenApiResponse(ErrorSerializer, description="A result for this suite
 def _actor(request: Request):
     user = request.user
     return user if getattr(user, "pk", None) else None
-
-
-def _client_ip(request: Request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 class EvalResultOutputSerializer(serializers.Serializer):
@@ -90,7 +86,7 @@ class EvalBaselineApi(APIView):
             organization=org,
             result=result,
             actor=_actor(request),
-            ip=_client_ip(request),
+            ip=client_ip(request),
             user_agent=request.headers.get("User-Agent", ""),
         )
         return Response(self.OutputSerializer(baseline).data)

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from contracts.api import ERRORS, ErrorSerializer, errors
-from contracts.auth import KeyPrincipal, request_organization, request_role
+from contracts.auth import KeyPrincipal, client_ip, request_organization, request_role
 from contracts.consent import selectors, services
 from contracts.ledger.verify import ledger_verify
 from contracts.models import ConsentRecord, LedgerAction, Migration, MigrationState
@@ -28,7 +28,7 @@ ERRORS.setdefault(409, CONFLICT[409])
 def request_decider(request: Request) -> services.Decider:
     """Who is deciding, as the ledger records it (API keys are named by their id)."""
     user = request.user
-    ip = request.META.get("REMOTE_ADDR") or None
+    ip = client_ip(request)
     user_agent = request.headers.get("User-Agent", "")
     role = request_role(request)
     if isinstance(user, KeyPrincipal):

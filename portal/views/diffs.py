@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from contracts import evals
+from contracts.auth import client_ip
 from contracts.diffs import diff_build, diff_filename, diff_snapshots, pdf_renders_inline
 from contracts.diffs.api import download_response, parse_format
 from contracts.diffs.render import chart
@@ -118,7 +119,7 @@ def baseline_mark(request: HttpRequest, result_id: int) -> HttpResponse:
         organization=request.org,
         result=result,
         actor=request.user,
-        ip=request.META.get("REMOTE_ADDR"),
+        ip=client_ip(request),
         user_agent=request.headers.get("User-Agent", ""),
     )
     messages.success(request, f"{result.suite.name} on {result.snapshot.name} is now your procurement baseline.")

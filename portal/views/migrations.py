@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from contracts.auth import client_ip
 from contracts.consent import selectors, services
 from contracts.models import LedgerAction, Migration, MigrationState
 from portal.access import ADMIN_ONLY, org_view
@@ -33,7 +34,7 @@ ACTIONS = {
 def request_decider(request: HttpRequest) -> services.Decider:
     return services.Decider(
         user=request.user,
-        ip=request.META.get("REMOTE_ADDR") or None,
+        ip=client_ip(request),
         user_agent=request.headers.get("User-Agent", ""),
         role=request.membership.role,
     )

@@ -224,3 +224,15 @@ def test_migration_list_queries_do_not_grow_with_the_number_of_migrations(world,
     with django_assert_max_num_queries(3):
         response = api.get(f"{BASE}/migrations/", key=world.key)
     assert len(response.json()) == 8
+
+
+def test_ledger_records_the_address_the_trusted_proxy_saw(settings, rf):
+    from contracts.auth import client_ip
+
+    request = rf.get("/", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7", REMOTE_ADDR="10.0.0.2")
+    settings.TRUSTED_PROXIES = 0
+    assert client_ip(request) == "10.0.0.2"
+    settings.TRUSTED_PROXIES = 1
+    assert client_ip(request) == "203.0.113.7"  # the caller's own claim (6.6.6.6) is not trusted
+    settings.TRUSTED_PROXIES = 3
+    assert client_ip(request) == "10.0.0.2"  # fewer hops than configured: fall back to the socket
