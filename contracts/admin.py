@@ -6,8 +6,12 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from contracts import models, services
-from portal.exceptions import ApplicationError
+from contracts import models
+from contracts.catalog import services as catalog_services
+from contracts.errors import ApplicationError
+from contracts.evals import services as eval_services
+from contracts.pins import services as pins_services
+from contracts.tenancy import services as tenancy_services
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -64,7 +68,7 @@ class SnapshotAdmin(ServiceAdmin):
             data = {f: form.cleaned_data[f] for f in form.cleaned_data if f not in ("family", "name", "digest", "config", "released_at")}
             self.run_service(
                 request,
-                services.snapshot_create,
+                catalog_services.snapshot_create,
                 family=form.cleaned_data["family"],
                 name=form.cleaned_data["name"],
                 digest=form.cleaned_data["digest"],
@@ -79,12 +83,12 @@ class SnapshotAdmin(ServiceAdmin):
         lifecycle = ("deprecated_at", "retires_at", "retention_until", "replacement")
         other = {f: form.cleaned_data[f] for f in form.changed_data if f not in lifecycle}
         if other:
-            self.run_service(request, services.snapshot_update, snapshot=obj, data=other)
+            self.run_service(request, catalog_services.snapshot_update, snapshot=obj, data=other)
         if any(f in form.changed_data for f in lifecycle):
             # Retirement dates pass the contract guard (min notice of every affected organisation).
             self.run_service(
                 request,
-                services.snapshot_lifecycle_set,
+                catalog_services.snapshot_lifecycle_set,
                 snapshot=obj,
                 actor=request.user,
                 **{f: form.cleaned_data[f] for f in lifecycle},
@@ -97,7 +101,7 @@ class SnapshotAdmin(ServiceAdmin):
     @admin.action(description="Publish (freezes digest and config)")
     def publish(self, request: HttpRequest, queryset: QuerySet) -> None:
         for snapshot in queryset:
-            self.run_service(request, services.snapshot_publish, snapshot=snapshot)
+            self.run_service(request, catalog_services.snapshot_publish, snapshot=snapshot)
         self.message_user(request, f"Published {queryset.count()} snapshot(s).")
 
 
@@ -119,7 +123,7 @@ class AliasAdmin(ServiceAdmin):
         if not change:
             alias = self.run_service(
                 request,
-                services.alias_create,
+                catalog_services.alias_create,
                 name=obj.name,
                 family=obj.family,
                 target=obj.target,
@@ -132,7 +136,7 @@ class AliasAdmin(ServiceAdmin):
         if "target" in form.changed_data:
             self.run_service(
                 request,
-                services.alias_move,
+                catalog_services.alias_move,
                 alias=obj,
                 to_snapshot=form.cleaned_data["target"],
                 reason=f"moved by {request.user} in the staff console",
@@ -173,7 +177,7 @@ class PinAdmin(ServiceAdmin):
         if not change or "snapshot" in form.changed_data:
             pin = self.run_service(
                 request,
-                services.pin_set,
+                pins_services.pin_set,
                 organization=obj.organization,
                 alias=obj.alias,
                 snapshot=obj.snapshot,
@@ -184,7 +188,7 @@ class PinAdmin(ServiceAdmin):
             if pin is not None:
                 obj.pk = pin.pk
         elif "policy" in form.changed_data:
-            self.run_service(request, services.pin_policy_change, pin=obj, policy=obj.policy, actor=request.user)
+            self.run_service(request, pins_services.pin_policy_change, pin=obj, policy=obj.policy, actor=request.user)
 
 
 @admin.register(models.PinChange)
@@ -210,7 +214,7 @@ class ApiKeyAdmin(ServiceAdmin):
             return
         result = self.run_service(
             request,
-            services.api_key_create,
+            tenancy_services.api_key_create,
             organization=obj.organization,
             name=obj.name,
             scope=obj.scope,
@@ -224,7 +228,7 @@ class ApiKeyAdmin(ServiceAdmin):
     @admin.action(description="Revoke selected keys")
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
         for key in queryset:
-            services.api_key_revoke(api_key=key, actor=request.user)
+            tenancy_services.api_key_revoke(api_key=key, actor=request.user)
         self.message_user(request, f"Revoked {queryset.count()} key(s).")
 
 
@@ -407,7 +411,6 @@ class BugReportEventAdmin(ReadOnlyAdmin):
 # Evals, golden samples, procurement baselines (uploads go through contracts.evals)
 # --------------------------------------------------------------------------------------------
 
-from contracts import evals as eval_services  # noqa: E402
 
 
 @admin.register(models.EvalSuite)

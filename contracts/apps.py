@@ -7,4 +7,4 @@ class ContractsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from contracts import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        pass

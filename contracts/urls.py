@@ -2,20 +2,23 @@
 
 from django.urls import path
 
-from contracts import api, billing_api, evals_api
+from contracts.billing import api as billing_api
 from contracts.bugs import api as bug_api
+from contracts.catalog import api as catalog_api
 from contracts.consent import api as consent_api
 from contracts.diffs import api as diff_api
-from contracts.ledger import export_api
+from contracts.evals import api as evals_api
+from contracts.ledger import api as export_api
+from contracts.pins import api as pins_api
 
 app_name = "api"
 
 urlpatterns = [
-    path("snapshots/", api.SnapshotListApi.as_view(), name="snapshot-list"),
-    path("snapshots/<slug:snapshot_id>/", api.SnapshotDetailApi.as_view(), name="snapshot-detail"),
-    path("snapshots/<slug:snapshot_id>/changelog/", api.SnapshotChangelogApi.as_view(), name="snapshot-changelog"),
-    path("aliases/<slug:name>/history/", api.AliasHistoryApi.as_view(), name="alias-history"),
-    path("pins/", api.PinListApi.as_view(), name="pin-list"),
+    path("snapshots/", catalog_api.SnapshotListApi.as_view(), name="snapshot-list"),
+    path("snapshots/<slug:snapshot_id>/", catalog_api.SnapshotDetailApi.as_view(), name="snapshot-detail"),
+    path("snapshots/<slug:snapshot_id>/changelog/", catalog_api.SnapshotChangelogApi.as_view(), name="snapshot-changelog"),
+    path("aliases/<slug:name>/history/", catalog_api.AliasHistoryApi.as_view(), name="alias-history"),
+    path("pins/", pins_api.PinListApi.as_view(), name="pin-list"),
     path("diffs/<slug:a>...<slug:b>/", diff_api.DiffApi.as_view(), name="diff"),
     path("evals/", evals_api.EvalUploadApi.as_view(), name="eval-upload"),
     path("evals/<int:result_id>/baseline/", evals_api.EvalBaselineApi.as_view(), name="eval-baseline"),
@@ -24,7 +27,7 @@ urlpatterns = [
         evals_api.GoldenSampleUploadApi.as_view(),
         name="snapshot-golden-samples",
     ),
-    path("resolve/<slug:alias>/", api.ResolveApi.as_view(), name="resolve"),
+    path("resolve/<slug:alias>/", pins_api.ResolveApi.as_view(), name="resolve"),
     path("migrations/", consent_api.MigrationListApi.as_view(), name="migration-list"),
     path("migrations/<int:migration_id>/", consent_api.MigrationDetailApi.as_view(), name="migration-detail"),
     path(

@@ -13,12 +13,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contracts.api import errors
-from contracts.auth import request_organization, request_role
+from contracts.errors import ApplicationError, Forbidden
+from contracts.http import errors
 from contracts.models import Role
+from contracts.tenancy.auth import request_organization, request_role
 from notifications import calendar, selectors, services
 from notifications.models import Channel, Milestone, NoticeStatus, WebhookEvent
-from portal.exceptions import ApplicationError, Forbidden
 
 
 def _require_admin(request: Request) -> None:

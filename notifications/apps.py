@@ -7,13 +7,6 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # The demo seeder registers itself: contracts never imports notifications (DESIGN.md).
-        from contracts import demo
-        from notifications.demo import seed_notifications
-
-        if seed_notifications not in demo.SEEDERS:
-            demo.SEEDERS.append(seed_notifications)
-
         # Contracts' e-mails to organisations go through this app's outbox (sent once, logged).
         from contracts.outbox import organization_mail_sender_set
         from notifications.services import notice_send_adhoc

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from contracts.errors import NotFound
 from contracts.models import Organization
 from notifications.models import CalendarToken, Contact, Notice, WebhookDelivery, WebhookEndpoint
-from portal.exceptions import NotFound
 
 
 def notice_list(

@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from contracts.errors import ApplicationError, Conflict, NotFound
 from contracts.models import Membership, Migration, Organization, Pin, Role
 from notifications import emails, milestones, webhooks
 from notifications.models import (
@@ -43,7 +44,6 @@ from notifications.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
-from portal.exceptions import ApplicationError, Conflict, NotFound
 
 MAX_CONTACTS = 50
 MAX_ENDPOINTS = 20

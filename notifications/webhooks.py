@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from standardwebhooks import Webhook
 
-from portal.exceptions import ApplicationError
+from contracts.errors import ApplicationError
 
 SECRET_PREFIX = "whsec_"
 

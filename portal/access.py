@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 
+from contracts.errors import Forbidden
 from contracts.models import Membership, Role
-from portal.exceptions import Forbidden
 
 
 def membership_for(*, user, org_slug: str) -> Membership:

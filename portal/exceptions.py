@@ -1,4 +1,4 @@
-"""One error type for the application, and the envelope both the API and the pages speak.
+"""The error envelope both the API and the pages speak, and the mapping of domain errors onto it.
 
 Envelope: {"error": {"code": ..., "message": ..., "fields": {...}}}
 """
@@ -15,41 +15,15 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-
-class ApplicationError(Exception):
-    """A refusal the user can act on. Subclasses fix the HTTP status and the code."""
-
-    status_code = 400
-    code = "invalid"
-
-    def __init__(self, message: str, *, fields: dict[str, Any] | None = None, code: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.fields = fields or {}
-        if code:
-            self.code = code
-
-    def as_envelope(self) -> dict[str, Any]:
-        return envelope(self.code, self.message, self.fields)
-
-
-class NotFound(ApplicationError):
-    status_code = 404
-    code = "not_found"
-
-
-class Conflict(ApplicationError):
-    status_code = 409
-    code = "conflict"
-
-
-class Forbidden(ApplicationError):
-    status_code = 403
-    code = "forbidden"
+from contracts.errors import ApplicationError
 
 
 def envelope(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def error_envelope(error: ApplicationError) -> dict[str, Any]:
+    return envelope(error.code, error.message, error.fields)
 
 
 def _flatten(detail: Any) -> Any:
@@ -64,7 +38,7 @@ def _flatten(detail: Any) -> Any:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler: every error leaves the API in the envelope."""
     if isinstance(exc, ApplicationError):
-        return Response(exc.as_envelope(), status=exc.status_code)
+        return Response(error_envelope(exc), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {}
         message = "; ".join(exc.messages)

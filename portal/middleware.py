@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 
-from portal.exceptions import ApplicationError
+from contracts.errors import ApplicationError
+from portal.exceptions import error_envelope
 
 
 class ApplicationErrorMiddleware:
@@ -20,7 +21,7 @@ class ApplicationErrorMiddleware:
         if not isinstance(exception, ApplicationError):
             return None
         if request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", ""):
-            return JsonResponse(exception.as_envelope(), status=exception.status_code)
+            return JsonResponse(error_envelope(exception), status=exception.status_code)
         template = "portal/_error.html" if getattr(request, "htmx", False) else "portal/error.html"
         response = TemplateResponse(
             request, template, {"error": exception, "status": exception.status_code}, status=exception.status_code

@@ -99,14 +99,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "portal.cache.PortalRedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "contracts.cache.ReusedClientRedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
 CACHES["default"].setdefault("KEY_PREFIX", env.str("CACHE_KEY_PREFIX", default="vcp"))
 # Rate-limit counters change on every request: shared Redis in production, in-process otherwise
 # (the embedded default serves from one process; a file cache would write a file per request).
 CACHES["throttle"] = (
-    {"BACKEND": "portal.cache.PortalRedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "vcp-throttle"}
+    {"BACKEND": "contracts.cache.ReusedClientRedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "vcp-throttle"}
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}
 )
@@ -197,11 +197,11 @@ CONTENT_SECURITY_POLICY = {
 # REST API
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "contracts.auth.ApiKeyAuthentication",
+        "contracts.tenancy.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["contracts.auth.IsOrganizationMember"],
-    "DEFAULT_THROTTLE_CLASSES": ["contracts.auth.ApiKeyRateThrottle"],
+    "DEFAULT_PERMISSION_CLASSES": ["contracts.tenancy.auth.IsOrganizationMember"],
+    "DEFAULT_THROTTLE_CLASSES": ["contracts.tenancy.auth.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env.str("API_KEY_RATE", default="6000/min")},
     "EXCEPTION_HANDLER": "portal.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -279,7 +279,7 @@ CELERY_IMPORTS = [
     "contracts.ledger.tasks",
     "contracts.diffs.tasks",
     "contracts.bugs.tasks",
-    "contracts.billing_tasks",
+    "contracts.billing.tasks",
 ]
 CELERY_BEAT_SCHEDULE = {
     "migrations-apply-scheduled": {"task": "contracts.consent.apply_scheduled", "schedule": 300},

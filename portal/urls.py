@@ -4,7 +4,6 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from notifications import views as notification_views
 from portal.views import account, catalog, settings_pages
 from portal.views import billing as billing_views
 from portal.views import bugs as bug_views
@@ -12,6 +11,7 @@ from portal.views import dashboard as views
 from portal.views import diffs as diff_views
 from portal.views import exports as export_views
 from portal.views import migrations as migration_views
+from portal.views import notifications as notification_views
 
 portal_patterns = (
     [
@@ -141,7 +141,7 @@ urlpatterns = [
 ]
 
 if settings.DEBUG:
-    urlpatterns.append(path("outbox/", include("notifications.outbox_urls")))
+    urlpatterns.append(path("outbox/", notification_views.outbox, name="outbox"))
 
 handler400 = "portal.views.account.bad_request"
 handler403 = "portal.views.account.permission_denied"

@@ -9,6 +9,7 @@ import pytest
 from django.core.cache import cache, caches
 
 from contracts import models
+from contracts.catalog import services
 from tests import factories as f
 
 # Browser tests run the live server in another thread; Django refuses sync ORM calls from an event loop.
@@ -27,7 +28,8 @@ def _test_cache(settings):
 
 @pytest.fixture(autouse=True)
 def _clean_cache(_test_cache):
-    from contracts import auth, hotpath
+    from contracts.pins import hotpath
+    from contracts.tenancy import auth
 
     def clear():
         cache.clear()
@@ -87,7 +89,6 @@ def world(db) -> World:
     old = f.SnapshotFactory(family=family, name="chat-2025-01-01", released_at=f.days(-200))
     current = f.SnapshotFactory(family=family, name="chat-2025-06-01", released_at=f.days(-100))
     alias = f.make_alias(name="v1-chat", target=old, at=f.days(-199))
-    from contracts import services
 
     services.alias_move(alias=alias, to_snapshot=current, reason="new default", at=f.days(-90))
     org = f.OrganizationFactory(slug="acme", name="Acme")

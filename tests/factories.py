@@ -9,7 +9,10 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from contracts import models, services
+from contracts import models
+from contracts.catalog import services as catalog_services
+from contracts.pins import services as pins_services
+from contracts.tenancy import services as tenancy_services
 
 
 def days(n: int) -> dt.datetime:
@@ -74,18 +77,18 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 
 
 def make_alias(*, name: str, target: models.Snapshot, at: dt.datetime | None = None) -> models.Alias:
-    return services.alias_create(name=name, family=target.family, target=target, at=at or days(-60))
+    return catalog_services.alias_create(name=name, family=target.family, target=target, at=at or days(-60))
 
 
 def make_pin(
     *, org: models.Organization, alias: models.Alias, snapshot: models.Snapshot | None = None,
     policy: str = models.UpgradePolicy.MANUAL, at: dt.datetime | None = None,
 ) -> models.Pin:
-    return services.pin_set(
+    return pins_services.pin_set(
         organization=org, alias=alias, snapshot=snapshot or alias.target, policy=policy, at=at or days(-50)
     )
 
 
 def make_key(org: models.Organization, name: str = "test key") -> str:
-    _key, raw = services.api_key_create(organization=org, name=name)
+    _key, raw = tenancy_services.api_key_create(organization=org, name=name)
     return raw

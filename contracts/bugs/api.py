@@ -11,13 +11,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contracts.api import errors, parse_instant
-from contracts.auth import request_organization, request_role
 from contracts.bugs import receipts, selectors, services
 from contracts.bugs.selectors import BugReportView
+from contracts.catalog.selectors import snapshot_summary
+from contracts.errors import ApplicationError, Forbidden
+from contracts.http import errors
+from contracts.instants import parse_instant
 from contracts.models import BugStatus, Role, Snapshot
-from contracts.selectors import snapshot_summary
-from portal.exceptions import ApplicationError, Forbidden
+from contracts.tenancy.auth import request_organization, request_role
 
 FILING_ROLES = (Role.ADMIN, Role.MEMBER)
 

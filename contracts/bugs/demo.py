@@ -12,7 +12,7 @@ from django.utils import timezone
 from contracts.bugs.receipts import receipt_issue
 from contracts.bugs.services import bug_report_file, bug_report_transition
 from contracts.models import BugReport, BugStatus, Organization
-from contracts.selectors import resolve
+from contracts.pins.selectors import resolve
 
 DEMO_REPORTS = ("demo-resp-0001", "demo-resp-0002")
 

@@ -13,22 +13,18 @@ that key file is kept.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from contracts import signing
+from contracts.canonical import canonical_json
+from contracts.errors import ApplicationError
 from contracts.models import Alias, Organization, Snapshot
-from portal.exceptions import ApplicationError
 
 PURPOSE = "receipts"
 VERSION = 1
 PAYLOAD_FIELDS = ("v", "org", "alias", "snapshot", "response_id", "time")
 RECEIPT_FIELDS = (*PAYLOAD_FIELDS, "key_id", "signature")
 MAX_FIELD_CHARS = 200
-
-
-def canonical_json(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _instant(at: dt.datetime) -> str:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from contracts.errors import NotFound
 from contracts.models import BugReport, BugReportEvent, ContractTerms, Organization, Snapshot, SnapshotStatus
-from portal.exceptions import NotFound
 
 REPRODUCIBLE_NOW = "now"
 REPRODUCIBLE_ON_REQUEST = "on-request"

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from contracts.bugs import mail, receipts
 from contracts.bugs.selectors import GONE, bug_policy_terms, reproducibility
+from contracts.errors import ApplicationError, Conflict, Forbidden, NotFound
 from contracts.models import (
     Alias,
     BugReport,
@@ -20,8 +21,7 @@ from contracts.models import (
     Snapshot,
     SnapshotStatus,
 )
-from contracts.selectors import resolve_snapshot_at
-from portal.exceptions import ApplicationError, Conflict, Forbidden, NotFound
+from contracts.pins.selectors import resolve_snapshot_at
 
 # A client clock a little ahead of ours is not "the future".
 CLOCK_SKEW = dt.timedelta(minutes=2)

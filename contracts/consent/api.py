@@ -15,11 +15,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contracts.api import ERRORS, ErrorSerializer, errors
-from contracts.auth import KeyPrincipal, client_ip, request_organization, request_role
 from contracts.consent import selectors, services
+from contracts.http import ERRORS, ErrorSerializer, errors
 from contracts.ledger.verify import ledger_verify
 from contracts.models import ConsentRecord, LedgerAction, Migration, MigrationState
+from contracts.tenancy.auth import KeyPrincipal, client_ip, request_organization, request_role
 
 CONFLICT = {409: OpenApiResponse(ErrorSerializer, description="Already decided, expired, or outside the window.")}
 ERRORS.setdefault(409, CONFLICT[409])

@@ -8,7 +8,8 @@ import hashlib
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from contracts.ledger import canonical_json
+from contracts.canonical import canonical_json
+from contracts.errors import ApplicationError, NotFound
 from contracts.models import (
     ConsentRecord,
     ContractTerms,
@@ -17,7 +18,6 @@ from contracts.models import (
     Organization,
     Snapshot,
 )
-from portal.exceptions import ApplicationError, NotFound
 
 # --------------------------------------------------------------------------------------------
 # Terms
@@ -103,7 +103,7 @@ def diff_sha256(*, org: Organization, from_snapshot: Snapshot, to_snapshot: Snap
     T are {"id", "digest", "config"} of each snapshot (the frozen part of any diff).
     """
     try:
-        from contracts.diffs import diff_build
+        from contracts.diffs.selectors import diff_build
     except ImportError:
         diff_build = None
     if diff_build is not None:
@@ -143,3 +143,11 @@ def consent_list(
 
 
 OPEN_STATES_FOR_DISPLAY = (MigrationState.PROPOSED, MigrationState.CONSENTED, MigrationState.DEFERRED)
+
+
+def organization_terms_notice_days(*, org: Organization, default: int = 90) -> int:
+    """Minimum notice before retirement under the organisation's accepted terms (else the default)."""
+    if org.accepted_terms_id is None:
+        return default
+    terms = ContractTerms.objects.filter(pk=org.accepted_terms_id).only("min_notice_days").first()
+    return terms.min_notice_days if terms else default

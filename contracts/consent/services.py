@@ -17,7 +17,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from contracts.consent import selectors
-from contracts.ledger import ledger_append
+from contracts.errors import ApplicationError, Conflict, Forbidden
+from contracts.ledger.chain import ledger_append
 from contracts.models import (
     OPEN_MIGRATION_STATES,
     Alias,
@@ -34,7 +35,6 @@ from contracts.models import (
     Snapshot,
     UpgradePolicy,
 )
-from portal.exceptions import ApplicationError, Conflict, Forbidden
 
 logger = logging.getLogger(__name__)
 
@@ -388,7 +388,7 @@ def _record(
 
 
 def _move_pin(*, migration: Migration, to: Snapshot, decider: Decider, reason: str, now: dt.datetime) -> None:
-    from contracts.services import pin_set
+    from contracts.pins.services import pin_set
 
     pin = Pin.objects.select_related("alias", "organization").get(pk=migration.pin_id)
     pin_set(

@@ -15,9 +15,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contracts.api import ErrorSerializer, errors
-from contracts.auth import request_organization
-from contracts.diffs import (
+from contracts.diffs.render import render
+from contracts.diffs.selectors import (
     CONTENT_TYPES,
     FORMATS,
     diff_build,
@@ -25,9 +24,10 @@ from contracts.diffs import (
     diff_snapshots,
     pdf_renders_inline,
 )
-from contracts.diffs.render import render
 from contracts.diffs.tasks import FAILED, READY, diff_pdf_job_get, diff_pdf_job_start
-from portal.exceptions import ApplicationError, Conflict
+from contracts.errors import ApplicationError, Conflict
+from contracts.http import ErrorSerializer, errors
+from contracts.tenancy.auth import request_organization
 
 
 def parse_format(value: str | None) -> str:

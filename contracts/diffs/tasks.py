@@ -16,8 +16,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from contracts.errors import ApplicationError, NotFound
 from contracts.models import Organization
-from portal.exceptions import ApplicationError, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def _update(job_id: str, **changes: Any) -> dict[str, Any] | None:
 
 def diff_pdf_job_start(*, org: Organization, a: str, b: str) -> str:
     """Queue a PDF rendering of the diff a → b for `org`; returns the job id (valid for a day)."""
-    from contracts.diffs import diff_filename, diff_snapshots
+    from contracts.diffs.selectors import diff_filename, diff_snapshots
 
     diff_snapshots(a=a, b=b)  # 404 / 400 now rather than in the worker
     job_id = uuid.uuid4().hex
@@ -73,8 +73,8 @@ def diff_pdf_job_get(*, org: Organization, a: str, b: str, job_id: str) -> dict[
 
 def diff_pdf_render(*, job_id: str) -> dict[str, Any] | None:
     """Render the job's PDF to MEDIA_ROOT/diffs/<job>/<filename>, updating progress in the cache."""
-    from contracts.diffs import diff_build
     from contracts.diffs.render import render_pdf
+    from contracts.diffs.selectors import diff_build
 
     job = _update(job_id, status=RUNNING, progress=5)
     if job is None:

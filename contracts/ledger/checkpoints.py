@@ -15,7 +15,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from contracts import signing
-from contracts.ledger import canonical_json
+from contracts.canonical import canonical_json
 from contracts.models import LedgerCheckpoint, LedgerHead, Membership, Organization, Role
 from contracts.outbox import organization_mail_send
 
@@ -128,9 +128,3 @@ def checkpoint_deliver(*, checkpoint: LedgerCheckpoint) -> int:
         webhook_event="ledger.checkpoint", webhook_data={"checkpoint": checkpoint_as_dict(checkpoint)},
     )  # fmt: skip
     return len(recipients)
-
-
-def seed_checkpoints() -> list[str]:
-    """Demo data: a signed checkpoint of every demo ledger (idempotent: only when there is news)."""
-    checkpoints_create_due()
-    return []

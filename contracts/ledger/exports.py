@@ -26,7 +26,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from contracts import signing
-from contracts.ledger import HASHED_FIELDS
+from contracts.errors import ApplicationError, NotFound
+from contracts.ledger.chain import HASHED_FIELDS
 from contracts.ledger.verify_bundle_standalone import cell
 from contracts.models import (
     ConsentExport,
@@ -38,7 +39,6 @@ from contracts.models import (
     LedgerHead,
     Organization,
 )
-from portal.exceptions import ApplicationError, NotFound
 
 SIGNING_PURPOSE = "consent"
 EXPORT_FIELDS = (*HASHED_FIELDS, "prev_hash", "hash")

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from contracts.ledger import GENESIS_HASH, compute_hash, record_body
+from contracts.ledger.chain import GENESIS_HASH, compute_hash, record_body
 from contracts.models import ConsentRecord, LedgerHead, Organization
 
 

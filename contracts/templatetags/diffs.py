@@ -11,7 +11,7 @@ from typing import Any
 from django import template
 
 from contracts.diffs import render
-from contracts.evals import baseline_deltas
+from contracts.evals.selectors import baseline_deltas
 from contracts.models import Organization, Snapshot
 
 register = template.Library()

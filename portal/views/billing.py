@@ -11,7 +11,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from contracts import billing
+from contracts.billing import selectors as billing_selectors
+from contracts.billing import services as billing_services
+from contracts.billing import stripe as billing_stripe
 from portal.access import ADMIN_ONLY, org_view
 
 
@@ -38,11 +40,11 @@ def billing_page(request: HttpRequest) -> HttpResponse:
     org = request.org
     org.refresh_from_db(fields=["tier", "offered_terms", "stripe_customer_id"])
     context = {
-        "configured": billing.billing_configured(),
-        "can_simulate": settings.DEBUG and not billing.billing_configured(),
+        "configured": billing_stripe.billing_configured(),
+        "can_simulate": settings.DEBUG and not billing_stripe.billing_configured(),
         "is_admin": request.membership.role in ADMIN_ONLY,
-        "grants": billing.extended_support_list(org=org),
-        "options": billing.extended_support_options(org=org),
+        "grants": billing_selectors.extended_support_list(org=org),
+        "options": billing_selectors.extended_support_options(org=org),
         "offered_terms": org.offered_terms,
         "checkout": request.GET.get("checkout", ""),
     }
@@ -54,7 +56,7 @@ def billing_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 @org_view(roles=ADMIN_ONLY)
 def billing_portal(request: HttpRequest) -> HttpResponse:
-    url = billing.billing_portal_session_create(org=request.org, return_url=_billing_url(request))
+    url = billing_services.billing_portal_session_create(org=request.org, return_url=_billing_url(request))
     return HttpResponseRedirect(url, status=303)
 
 
@@ -62,7 +64,7 @@ def billing_portal(request: HttpRequest) -> HttpResponse:
 @org_view(roles=ADMIN_ONLY)
 def extended_support_checkout(request: HttpRequest) -> HttpResponse:
     back = _billing_url(request)
-    checkout = billing.extended_support_checkout_create(
+    checkout = billing_services.extended_support_checkout_create(
         org=request.org,
         snapshot_name=request.POST.get("snapshot", ""),
         actor=request.user,
@@ -75,7 +77,7 @@ def extended_support_checkout(request: HttpRequest) -> HttpResponse:
 @require_POST
 @org_view(roles=ADMIN_ONLY)
 def extended_support_simulate(request: HttpRequest) -> HttpResponse:
-    grant = billing.extended_support_simulate(
+    grant = billing_services.extended_support_simulate(
         org=request.org, snapshot_name=request.POST.get("snapshot", ""), actor=request.user
     )
     messages.success(

@@ -17,9 +17,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from contracts.bugs import selectors, services
 from contracts.bugs.api import FILING_ROLES
+from contracts.errors import ApplicationError
 from contracts.models import Alias, BugStatus, ModelFamily, Snapshot, SnapshotStatus
 from portal.access import org_view
-from portal.exceptions import ApplicationError
 
 COMMON_ZONES = (
     "UTC",

@@ -14,8 +14,10 @@ from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed
 from django.views.decorators.http import require_GET
 
-from contracts import selectors
+from contracts.catalog import selectors as catalog_selectors
+from contracts.consent.selectors import organization_terms_notice_days
 from contracts.models import ChangelogKind, ModelFamily, Snapshot
+from contracts.pins import selectors as pins_selectors
 from portal.access import org_view
 
 CHANGELOG_PAGE_SIZE = 15
@@ -37,12 +39,12 @@ def _config_rows(config: dict) -> list[tuple[str, str]]:
 @require_GET
 @org_view()
 def snapshot_detail(request: HttpRequest, snapshot_id: str) -> HttpResponse:
-    snapshot = selectors.snapshot_get(name=snapshot_id)
+    snapshot = catalog_selectors.snapshot_get(name=snapshot_id)
     now = timezone.now()
-    pins = selectors.pins_using_snapshot(org=request.org, snapshot=snapshot)
+    pins = pins_selectors.pins_using_snapshot(org=request.org, snapshot=snapshot)
     pin_changes = [
         change
-        for change in selectors.pin_history(org=request.org)
+        for change in pins_selectors.pin_history(org=request.org)
         if snapshot.pk in (change.from_snapshot_id, change.to_snapshot_id)
     ]
     lifecycle = [
@@ -57,10 +59,10 @@ def snapshot_detail(request: HttpRequest, snapshot_id: str) -> HttpResponse:
         "lifecycle": [(label, when, when is not None and when <= now) for label, when in lifecycle],
         "days_until_retirement": (snapshot.retires_at - now).days if snapshot.retires_at else None,
         "config_rows": _config_rows(snapshot.config or {}),
-        "changelog": list(selectors.changelog_list(org=request.org).filter(snapshot=snapshot)),
+        "changelog": list(catalog_selectors.changelog_list(org=request.org).filter(snapshot=snapshot)),
         "pins": pins,
         "pin_changes": pin_changes,
-        "moves": selectors.alias_moves_involving(snapshot=snapshot),
+        "moves": catalog_selectors.alias_moves_involving(snapshot=snapshot),
     }
     return render(request, "portal/snapshot.html", context)
 
@@ -253,9 +255,9 @@ def _milestones(snapshot: Snapshot, notice_days: int, scale: Scale) -> list[Mile
 
 
 def build_timelines(*, org, now: dt.datetime) -> tuple[list[FamilyTimeline], int, Scale | None]:
-    snapshots = selectors.snapshot_list()
-    pins = list(selectors.pin_list(org=org))
-    notice_days = selectors.organization_terms_notice_days(org=org)
+    snapshots = catalog_selectors.snapshot_list()
+    pins = list(pins_selectors.pin_list(org=org))
+    notice_days = organization_terms_notice_days(org=org)
     pinned: dict[int, list[str]] = {}
     for pin in pins:
         pinned.setdefault(pin.snapshot_id, []).append(pin.alias.name)
@@ -332,7 +334,7 @@ def _changelog_filters(request: HttpRequest) -> dict:
 @org_view()
 def changelog(request: HttpRequest) -> HttpResponse:
     filters = _changelog_filters(request)
-    paginator = Paginator(selectors.changelog_list(org=request.org, **filters), CHANGELOG_PAGE_SIZE)
+    paginator = Paginator(catalog_selectors.changelog_list(org=request.org, **filters), CHANGELOG_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     context = {
         "page": page,
@@ -358,7 +360,7 @@ def changelog_feed(request: HttpRequest) -> HttpResponse:
         feed_url=request.build_absolute_uri(),
         language="en",
     )
-    for entry in selectors.changelog_list(org=request.org, **filters)[:100]:
+    for entry in catalog_selectors.changelog_list(org=request.org, **filters)[:100]:
         snapshot_url = request.build_absolute_uri(
             reverse("portal:snapshot", kwargs={"org": request.org.slug, "snapshot_id": entry.snapshot.name})
         )

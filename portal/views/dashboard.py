@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from contracts import selectors
 from contracts.models import Membership, Pin, Role, SnapshotStatus, UpgradePolicy
+from contracts.pins import selectors
 from portal.access import org_view
 
 STATUS_CHOICES = [(value, label) for value, label in SnapshotStatus.choices if value != SnapshotStatus.DRAFT]

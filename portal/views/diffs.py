@@ -10,15 +10,16 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from contracts import evals
-from contracts.auth import client_ip
-from contracts.diffs import diff_build, diff_filename, diff_snapshots, pdf_renders_inline
 from contracts.diffs.api import download_response, parse_format
 from contracts.diffs.render import chart
+from contracts.diffs.selectors import diff_build, diff_filename, diff_snapshots, pdf_renders_inline
 from contracts.diffs.tasks import READY, diff_pdf_job_get, diff_pdf_job_start
+from contracts.errors import NotFound
+from contracts.evals import selectors as evals_selectors
+from contracts.evals import services as evals_services
 from contracts.models import Snapshot
+from contracts.tenancy.auth import client_ip
 from portal.access import ADMIN_ONLY, org_view
-from portal.exceptions import NotFound
 
 
 @require_GET
@@ -98,8 +99,8 @@ def diff_pdf_download(request: HttpRequest, a: str, b: str) -> HttpResponse:
 @require_GET
 @org_view()
 def baselines(request: HttpRequest) -> HttpResponse:
-    results = evals.eval_result_list(org=request.org)
-    current = {b.suite_id: b for b in evals.baseline_list(org=request.org)}
+    results = evals_selectors.eval_result_list(org=request.org)
+    current = {b.suite_id: b for b in evals_selectors.baseline_list(org=request.org)}
     suites: dict[int, dict] = {}
     for result in results:
         entry = suites.setdefault(result.suite_id, {"suite": result.suite, "results": [], "baseline": current.get(result.suite_id)})
@@ -114,8 +115,8 @@ def baselines(request: HttpRequest) -> HttpResponse:
 @require_POST
 @org_view(roles=ADMIN_ONLY)
 def baseline_mark(request: HttpRequest, result_id: int) -> HttpResponse:
-    result = evals.eval_result_get(org=request.org, result_id=result_id)
-    evals.baseline_mark(
+    result = evals_selectors.eval_result_get(org=request.org, result_id=result_id)
+    evals_services.baseline_mark(
         organization=request.org,
         result=result,
         actor=request.user,

@@ -13,12 +13,12 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from contracts.errors import ApplicationError
 from contracts.ledger import exports
+from contracts.ledger.api import export_file_response
 from contracts.ledger.checkpoints import checkpoint_as_dict, checkpoint_list
-from contracts.ledger.export_api import export_file_response
 from contracts.models import LedgerAction
 from portal.access import ADMIN_OR_LEGAL, org_view
-from portal.exceptions import ApplicationError
 
 
 def _context(request: HttpRequest, *, error: ApplicationError | None = None) -> dict:

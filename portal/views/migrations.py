@@ -17,11 +17,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from contracts.auth import client_ip
 from contracts.consent import selectors, services
+from contracts.errors import ApplicationError
 from contracts.models import LedgerAction, Migration, MigrationState
+from contracts.tenancy.auth import client_ip
 from portal.access import ADMIN_ONLY, org_view
-from portal.exceptions import ApplicationError
 
 ACTIONS = {
     "consent": ("Consent", "The pin moves now, or on the date you choose (before the deadline)."),

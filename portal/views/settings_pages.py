@@ -8,10 +8,13 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from contracts import selectors, services
+from contracts.errors import ApplicationError
 from contracts.models import UpgradePolicy
+from contracts.pins import selectors as pins_selectors
+from contracts.pins import services as pins_services
+from contracts.tenancy import selectors as tenancy_selectors
+from contracts.tenancy import services as tenancy_services
 from portal.access import ADMIN_ONLY, org_view
-from portal.exceptions import ApplicationError
 from portal.views.dashboard import annotate_pin
 
 
@@ -19,7 +22,7 @@ from portal.views.dashboard import annotate_pin
 @org_view()
 def settings_home(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    pins = [annotate_pin(pin, now) for pin in selectors.pin_list(org=request.org)]
+    pins = [annotate_pin(pin, now) for pin in pins_selectors.pin_list(org=request.org)]
     return render(
         request, "portal/settings.html", {"pins": pins, "policy_choices": UpgradePolicy.choices}
     )
@@ -28,10 +31,10 @@ def settings_home(request: HttpRequest) -> HttpResponse:
 @require_POST
 @org_view(roles=ADMIN_ONLY)
 def pin_policy(request: HttpRequest, pin_id: int) -> HttpResponse:
-    pin = selectors.pin_get(org=request.org, pin_id=pin_id)
+    pin = pins_selectors.pin_get(org=request.org, pin_id=pin_id)
     before = pin.policy
-    services.pin_policy_change(pin=pin, policy=request.POST.get("policy", ""), actor=request.user)
-    pin = annotate_pin(selectors.pin_get(org=request.org, pin_id=pin_id), timezone.now())
+    pins_services.pin_policy_change(pin=pin, policy=request.POST.get("policy", ""), actor=request.user)
+    pin = annotate_pin(pins_selectors.pin_get(org=request.org, pin_id=pin_id), timezone.now())
     changed = pin.policy != before
     if request.htmx:
         return render(
@@ -47,21 +50,21 @@ def pin_policy(request: HttpRequest, pin_id: int) -> HttpResponse:
 @require_GET
 @org_view(roles=ADMIN_ONLY)
 def api_keys(request: HttpRequest) -> HttpResponse:
-    return render(request, "portal/api_keys.html", {"keys": selectors.api_key_list(org=request.org)})
+    return render(request, "portal/api_keys.html", {"keys": tenancy_selectors.api_key_list(org=request.org)})
 
 
 @require_POST
 @org_view(roles=ADMIN_ONLY)
 def api_key_create(request: HttpRequest) -> HttpResponse:
     try:
-        key, raw = services.api_key_create(
+        key, raw = tenancy_services.api_key_create(
             organization=request.org, name=request.POST.get("name", ""), actor=request.user
         )
     except ApplicationError as error:
-        context = {"keys": selectors.api_key_list(org=request.org), "error": error}
+        context = {"keys": tenancy_selectors.api_key_list(org=request.org), "error": error}
         return render(request, "portal/api_keys.html", context, status=error.status_code)
     # The secret exists only in this response: rendered here, never redirected through a session.
-    context = {"keys": selectors.api_key_list(org=request.org), "new_key": key, "raw_key": raw}
+    context = {"keys": tenancy_selectors.api_key_list(org=request.org), "new_key": key, "raw_key": raw}
     response = render(request, "portal/api_keys.html", context, status=201)
     response["Cache-Control"] = "no-store"
     return response
@@ -70,6 +73,6 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 @org_view(roles=ADMIN_ONLY)
 def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
-    key = services.api_key_revoke(api_key=selectors.api_key_get(org=request.org, key_id=key_id), actor=request.user)
+    key = tenancy_services.api_key_revoke(api_key=tenancy_selectors.api_key_get(org=request.org, key_id=key_id), actor=request.user)
     messages.success(request, f"Key “{key.name}” ({key.prefix}…) is revoked; requests with it now fail.")
     return redirect("portal:api_keys", org=request.org.slug)

@@ -15,8 +15,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from contracts.diffs import diff_build
 from contracts.diffs.render import render_json, render_pdf
+from contracts.diffs.selectors import diff_build
 from tests.contracts.diff_support import big_diff_data, make_result, make_samples, make_suite
 
 pytestmark = pytest.mark.django_db

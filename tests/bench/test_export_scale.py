@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from contracts.ledger import GENESIS_HASH, compute_hash
+from contracts.ledger.chain import GENESIS_HASH, compute_hash
 from contracts.models import LedgerHead, Organization
 from tests.conftest import requires_postgres
 

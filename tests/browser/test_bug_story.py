@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from contracts import services
+from contracts.catalog import services
 from contracts.models import BugReport, Role, UpgradePolicy
 from tests import factories as f
 from tests.browser.conftest import login, screenshot

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts import evals
+from contracts.evals import services as evals
 from contracts.models import EvalResult, EvalSuite, GoldenSample, Organization, Snapshot
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.utils import timezone
 
-from contracts.ledger import ledger_append
+from contracts.ledger.chain import ledger_append
 from contracts.models import ContractTerms, LedgerAction, Organization
 
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)

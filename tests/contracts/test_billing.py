@@ -9,7 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from contracts import billing, selectors
+from contracts.billing import services as billing
+from contracts.errors import ApplicationError
 from contracts.models import (
     ConsentRecord,
     ContractTerms,
@@ -19,7 +20,7 @@ from contracts.models import (
     Organization,
     StripeEvent,
 )
-from portal.exceptions import ApplicationError
+from contracts.pins import selectors
 from tests import factories as f
 from tests.contracts import stripe_standin as standin
 
@@ -297,7 +298,7 @@ def test_another_organisation_gets_404_on_every_billing_page(offer, client, stri
 
 
 def test_demo_seeder_offers_extended_support_and_gives_globex_one_grant_idempotently(db):
-    from contracts.demo import SEEDERS
+    from portal.demo import SEEDERS
 
     for _ in range(2):
         for seeder in SEEDERS:

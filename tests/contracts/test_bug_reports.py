@@ -7,12 +7,12 @@ from django.core import mail
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts import services as catalog_services
 from contracts.bugs import selectors
 from contracts.bugs.receipts import receipt_issue
 from contracts.bugs.services import bug_report_file, bug_report_transition
+from contracts.errors import ApplicationError, Conflict, Forbidden
 from contracts.models import BugReport, BugReportEvent, BugStatus, Snapshot, SnapshotStatus
-from portal.exceptions import ApplicationError, Conflict, Forbidden
+from contracts.pins import services as catalog_services
 from tests import factories as f
 from tests.contracts.bug_support import POLICY, accept_terms, own_receipt_keys
 
@@ -191,7 +191,7 @@ def test_view_shows_the_accepted_terms_policy_word_for_word(world):
 
 def test_another_organisation_cannot_read_the_report(world):
     report = file(world)
-    from portal.exceptions import NotFound
+    from contracts.errors import NotFound
 
     with pytest.raises(NotFound):
         selectors.bug_report_get(org=world.other_org, report_id=report.pk)

@@ -14,9 +14,10 @@ import pytest
 import time_machine
 from django.core import mail
 
-from contracts import selectors, services
 from contracts.bugs.receipts import receipt_issue
+from contracts.catalog import services
 from contracts.models import BugReport, Role, UpgradePolicy
+from contracts.pins import selectors
 from tests import factories as f
 from tests.contracts.bug_support import POLICY, accept_terms, own_receipt_keys
 

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from contracts import services
+from contracts.catalog import services as catalog_services
+from contracts.errors import ApplicationError, Conflict
 from contracts.models import AliasMove, AppendOnlyError, PinChange, Snapshot, UpgradePolicy
-from portal.exceptions import ApplicationError, Conflict
+from contracts.pins import services as pins_services
+from contracts.tenancy import services as tenancy_services
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -12,30 +14,30 @@ pytestmark = pytest.mark.django_db
 
 def test_published_snapshot_refuses_digest_and_config_changes(world):
     with pytest.raises(Conflict) as exc:
-        services.snapshot_update(snapshot=world.old, data={"digest": "a" * 64})
+        catalog_services.snapshot_update(snapshot=world.old, data={"digest": "a" * 64})
     assert "digest" in exc.value.fields
     with pytest.raises(Conflict):
-        services.snapshot_update(snapshot=world.old, data={"config": {"context_window": 1}})
+        catalog_services.snapshot_update(snapshot=world.old, data={"config": {"context_window": 1}})
     world.old.refresh_from_db()
     assert world.old.config == {"context_window": 8192, "tokenizer": "tok-v1"}
 
 
 def test_draft_snapshot_can_change_until_published(world):
-    draft = services.snapshot_create(
+    draft = catalog_services.snapshot_create(
         family=world.family, name="chat-draft", digest="b" * 64, released_at=f.days(10)
     )
-    services.snapshot_update(snapshot=draft, data={"config": {"context_window": 4096}})
-    services.snapshot_publish(snapshot=draft)
+    catalog_services.snapshot_update(snapshot=draft, data={"config": {"context_window": 4096}})
+    catalog_services.snapshot_publish(snapshot=draft)
     with pytest.raises(Conflict):
-        services.snapshot_update(snapshot=draft, data={"config": {"context_window": 1}})
+        catalog_services.snapshot_update(snapshot=draft, data={"config": {"context_window": 1}})
     # Mutable facts may still change.
-    services.snapshot_update(snapshot=draft, data={"latency_p50_ms": 300})
+    catalog_services.snapshot_update(snapshot=draft, data={"latency_p50_ms": 300})
     assert Snapshot.objects.get(pk=draft.pk).latency_p50_ms == 300
 
 
 def test_bad_digest_is_refused_naming_the_field(world):
     with pytest.raises(ApplicationError) as exc:
-        services.snapshot_create(family=world.family, name="x", digest="nothex", released_at=f.days(0))
+        catalog_services.snapshot_create(family=world.family, name="x", digest="nothex", released_at=f.days(0))
     assert "digest" in exc.value.fields
     assert not Snapshot.objects.filter(name="x").exists()
 
@@ -45,7 +47,7 @@ def test_alias_move_records_history_and_moves_only_follow_pins(world):
     follower = world.other_org.pins.get()
     manual_before = world.pin.snapshot_id
     changes_before = PinChange.objects.count()
-    move = services.alias_move(alias=world.alias, to_snapshot=newest, reason="quality")
+    move = catalog_services.alias_move(alias=world.alias, to_snapshot=newest, reason="quality")
     assert move.from_snapshot == world.current and move.to_snapshot == newest
     follower.refresh_from_db()
     world.pin.refresh_from_db()
@@ -60,20 +62,20 @@ def test_alias_move_to_other_family_is_refused_and_writes_nothing(world):
     stranger = f.SnapshotFactory(family=f.FamilyFactory(slug="embed"), name="embed-1")
     moves = AliasMove.objects.count()
     with pytest.raises(ApplicationError) as exc:
-        services.alias_move(alias=world.alias, to_snapshot=stranger, reason="oops")
+        catalog_services.alias_move(alias=world.alias, to_snapshot=stranger, reason="oops")
     assert "to_snapshot" in exc.value.fields
     assert AliasMove.objects.count() == moves
 
 
 def test_pin_policy_change_is_recorded_with_actor(world):
-    services.pin_policy_change(pin=world.pin, policy=UpgradePolicy.ON_RETIREMENT, actor=world.admin)
+    pins_services.pin_policy_change(pin=world.pin, policy=UpgradePolicy.ON_RETIREMENT, actor=world.admin)
     change = PinChange.objects.filter(pin=world.pin).latest("id")
     assert (change.from_policy, change.to_policy, change.actor) == ("manual", "on-retirement", world.admin)
 
 
 def test_unknown_policy_is_refused(world):
     with pytest.raises(ApplicationError) as exc:
-        services.pin_policy_change(pin=world.pin, policy="sometimes")
+        pins_services.pin_policy_change(pin=world.pin, policy="sometimes")
     assert "policy" in exc.value.fields
 
 
@@ -93,7 +95,7 @@ def test_histories_are_append_only_in_the_models(world):
 def test_api_key_is_stored_hashed_with_visible_prefix(world):
     from contracts.models import ApiKey
 
-    key, raw = services.api_key_create(organization=world.org, name="ci")
+    key, raw = tenancy_services.api_key_create(organization=world.org, name="ci")
     assert raw.startswith("vcp_") and key.prefix == raw[:12]
     assert raw not in (key.key_hash, key.prefix)
     assert ApiKey.objects.get(pk=key.pk).key_hash == ApiKey.hash_key(raw)

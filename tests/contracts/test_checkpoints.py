@@ -6,8 +6,9 @@ import pytest
 from django.core import mail
 
 from contracts import signing
-from contracts.ledger import exports, ledger_append
+from contracts.ledger import exports
 from contracts.ledger import tasks as ledger_tasks
+from contracts.ledger.chain import ledger_append
 from contracts.ledger.checkpoints import (
     checkpoint_as_dict,
     checkpoint_create,

@@ -8,9 +8,9 @@ import pytest
 from django.db import connection
 
 from contracts.consent import services
+from contracts.errors import Conflict
 from contracts.ledger.verify import ledger_verify
 from contracts.models import ConsentRecord, MigrationState, PinChange, Role
-from portal.exceptions import Conflict
 from tests import factories as f
 from tests.conftest import requires_postgres
 from tests.contracts.ledger_helpers import decider, propose

@@ -227,7 +227,7 @@ def test_migration_list_queries_do_not_grow_with_the_number_of_migrations(world,
 
 
 def test_ledger_records_the_address_the_trusted_proxy_saw(settings, rf):
-    from contracts.auth import client_ip
+    from contracts.tenancy.auth import client_ip
 
     request = rf.get("/", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7", REMOTE_ADDR="10.0.0.2")
     settings.TRUSTED_PROXIES = 0

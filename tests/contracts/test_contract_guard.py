@@ -9,10 +9,10 @@ from django.contrib.messages.storage.fallback import FallbackStorage
 from django.test import RequestFactory
 from django.utils import timezone
 
-from contracts import services
 from contracts.admin import SnapshotAdmin
+from contracts.catalog import services
+from contracts.errors import Conflict
 from contracts.models import Migration, MigrationOrigin, MigrationState, Snapshot, UpgradePolicy
-from portal.exceptions import Conflict
 from tests import factories as f
 from tests.contracts.ledger_helpers import accept, make_terms
 

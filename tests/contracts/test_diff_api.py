@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from contracts import evals
+from contracts.evals import selectors as evals_selectors
+from contracts.evals import services as evals_services
 from contracts.models import ConsentRecord, LedgerAction, ProcurementBaseline
 from tests import factories as f
 from tests.contracts.diff_support import big_diff_data, make_result, make_samples, make_suite
@@ -162,7 +163,7 @@ def test_a_running_job_renders_a_progress_bar_polled_every_second(client, world,
 
 
 def test_admin_marks_a_baseline_on_the_baselines_page_and_members_cannot(client, world, pair):
-    result = evals.eval_result_list(org=world.org)[0]
+    result = evals_selectors.eval_result_list(org=world.org)[0]
     client.force_login(world.member)
     assert client.post(f"/o/acme/baselines/{result.pk}/").status_code == 403
     page = client.get("/o/acme/baselines/").content.decode()
@@ -178,9 +179,9 @@ def test_admin_marks_a_baseline_on_the_baselines_page_and_members_cannot(client,
 def test_baseline_fragment_warns_when_the_served_snapshot_falls_below_the_baseline(client, world, pair):
     from django.template import Context, Template
 
-    public = evals.eval_result_list(org=world.org)
+    public = evals_selectors.eval_result_list(org=world.org)
     base = next(r for r in public if r.suite.slug == "public-qa" and r.snapshot == world.old)
-    evals.baseline_mark(organization=world.org, result=base, actor=world.admin)
+    evals_services.baseline_mark(organization=world.org, result=base, actor=world.admin)
     html = Template("{% load diffs %}{% baseline_delta org snapshot compare_from=old %}").render(
         Context({"org": world.org, "snapshot": world.current, "old": world.old})
     )
@@ -232,7 +233,7 @@ def test_dashboard_and_migration_page_show_the_baseline_delta(client, world):
     suite = make_suite("qa")
     base = make_result(suite, world.old, accuracy=0.8)
     make_result(suite, world.current, accuracy=0.7)
-    evals.baseline_mark(organization=world.org, result=base, actor=world.admin)
+    evals_services.baseline_mark(organization=world.org, result=base, actor=world.admin)
     client.force_login(world.admin)
     dashboard = client.get("/o/acme/").content.decode()
     assert "Procurement baseline" in dashboard and "meets baseline" in dashboard

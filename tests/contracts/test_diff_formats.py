@@ -12,8 +12,8 @@ import pytest
 from markdown_it import MarkdownIt
 from pypdf import PdfReader
 
-from contracts.diffs import diff_build
 from contracts.diffs.render import render
+from contracts.diffs.selectors import diff_build
 from contracts.models import ChangelogEntry, ChangelogKind
 from tests import factories as f
 from tests.contracts.diff_support import make_result, make_samples, make_suite

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.diffs import compute, content_sha256, diff_build
+from contracts.diffs import compute
+from contracts.diffs.selectors import content_sha256, diff_build
+from contracts.errors import ApplicationError, NotFound
 from contracts.models import ChangelogEntry, ChangelogKind
-from portal.exceptions import ApplicationError, NotFound
 from tests import factories as f
 from tests.contracts.diff_support import big_diff_data, make_result, make_samples, make_suite
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from contracts import evals, services
+from contracts.errors import ApplicationError, Conflict, NotFound
+from contracts.evals import selectors as evals_selectors
+from contracts.evals import services as evals_services
 from contracts.models import (
     ApiKeyScope,
     ConsentRecord,
@@ -13,7 +15,7 @@ from contracts.models import (
     LedgerAction,
     ProcurementBaseline,
 )
-from portal.exceptions import ApplicationError, Conflict, NotFound
+from contracts.tenancy import services
 from tests import factories as f
 from tests.contracts.diff_support import make_result, make_suite, scores
 
@@ -32,7 +34,7 @@ def staff_key(world):
 
 
 def test_upload_stores_scores_per_metric_and_subset(world, suite):
-    result = evals.eval_result_upload(
+    result = evals_services.eval_result_upload(
         suite="qa", snapshot=world.current.name, scores=scores(accuracy=(0.8, {"hard": 0.6}), latency=420),
         cases=[{"id": "c1", "pass": True}],
     )
@@ -62,7 +64,7 @@ def test_upload_stores_scores_per_metric_and_subset(world, suite):
 def test_a_bad_upload_is_refused_naming_the_field_and_stores_nothing(world, suite, kwargs, field):
     upload = {"suite": "qa", "snapshot": world.current.name, "scores": scores(accuracy=0.8, latency=400), **kwargs}
     with pytest.raises(ApplicationError) as refused:
-        evals.eval_result_upload(**upload)
+        evals_services.eval_result_upload(**upload)
     assert refused.value.status_code == 400
     assert field in refused.value.fields
     assert EvalResult.objects.count() == 0
@@ -77,26 +79,26 @@ def test_a_second_upload_for_the_same_suite_and_snapshot_is_a_conflict(world, su
 
 def test_golden_sample_upload_is_all_or_nothing(world):
     with pytest.raises(ApplicationError) as refused:
-        evals.golden_samples_upload(
+        evals_services.golden_samples_upload(
             snapshot=world.current,
             samples=[{"prompt_id": "ok", "output": "fine"}, {"prompt_id": "ok", "output": "dup"}, {"output": 3}],
         )
     assert {"samples[1].prompt_id", "samples[2].prompt_id", "samples[2].output"} <= set(refused.value.fields)
     assert GoldenSample.objects.count() == 0
-    evals.golden_samples_upload(snapshot=world.current, samples=[{"prompt_id": "ok", "output": "v1"}])
-    evals.golden_samples_upload(snapshot=world.current, samples=[{"prompt_id": "ok", "output": "v2"}])
+    evals_services.golden_samples_upload(snapshot=world.current, samples=[{"prompt_id": "ok", "output": "v1"}])
+    evals_services.golden_samples_upload(snapshot=world.current, samples=[{"prompt_id": "ok", "output": "v2"}])
     assert list(GoldenSample.objects.values_list("output", flat=True)) == ["v2"]
 
 
 def test_marking_a_baseline_writes_a_ledger_record_naming_suite_result_and_snapshot(world, suite):
     result = make_result(suite, world.old, accuracy=0.8, latency=400)
-    baseline = evals.baseline_mark(organization=world.org, result=result, actor=world.admin, ip="10.0.0.1")
+    baseline = evals_services.baseline_mark(organization=world.org, result=result, actor=world.admin, ip="10.0.0.1")
     record = ConsentRecord.objects.get(organization=world.org, action=LedgerAction.BASELINE)
     assert record.details["suite"] == "qa" and record.details["result_id"] == result.pk
     assert record.details["snapshot"] == world.old.name == record.to_snapshot
     assert record.actor_email == world.admin.email and baseline.marked_by == world.admin
     newer = make_result(suite, world.current, accuracy=0.81, latency=390)
-    evals.baseline_mark(organization=world.org, result=newer, actor=world.admin)
+    evals_services.baseline_mark(organization=world.org, result=newer, actor=world.admin)
     assert ProcurementBaseline.objects.get(organization=world.org).result == newer
     assert ConsentRecord.objects.filter(action=LedgerAction.BASELINE).count() == 2
 
@@ -105,28 +107,28 @@ def test_a_suite_of_another_organisation_cannot_be_a_baseline(world):
     foreign = make_suite("globex-only", owner=world.other_org)
     result = make_result(foreign, world.old, accuracy=0.8)
     with pytest.raises(NotFound):
-        evals.baseline_mark(organization=world.org, result=result, actor=world.admin)
+        evals_services.baseline_mark(organization=world.org, result=result, actor=world.admin)
     with pytest.raises(NotFound):
-        evals.eval_result_get(org=world.org, result_id=result.pk)
+        evals_selectors.eval_result_get(org=world.org, result_id=result.pk)
     assert not ProcurementBaseline.objects.exists() and not ConsentRecord.objects.exists()
 
 
 def test_served_snapshot_below_baseline_beyond_tolerance_is_flagged(world, suite):
     base = make_result(suite, world.old, accuracy=0.80, latency=400)
     make_result(suite, world.current, accuracy=0.77, latency=420)
-    evals.baseline_mark(organization=world.org, result=base, actor=world.admin)
-    (on_old,) = evals.baseline_deltas(org=world.org)  # acme is served world.old
+    evals_services.baseline_mark(organization=world.org, result=base, actor=world.admin)
+    (on_old,) = evals_selectors.baseline_deltas(org=world.org)  # acme is served world.old
     assert on_old.meets_baseline and on_old.is_baseline_snapshot
-    (on_current,) = evals.baseline_deltas(org=world.org, snapshots=[world.current])
+    (on_current,) = evals_selectors.baseline_deltas(org=world.org, snapshots=[world.current])
     assert not on_current.meets_baseline
     assert [m["metric"] for m in on_current.regressions] == ["accuracy"]  # latency +20 is within 50
 
 
 def test_an_unmeasured_snapshot_is_not_shown_to_meet_the_baseline(world, suite):
     base = make_result(suite, world.old, accuracy=0.80, latency=400)
-    evals.baseline_mark(organization=world.org, result=base, actor=world.admin)
+    evals_services.baseline_mark(organization=world.org, result=base, actor=world.admin)
     newest = f.SnapshotFactory(family=world.family, name="chat-2025-12-01")
-    (delta,) = evals.baseline_deltas(org=world.org, snapshots=[newest])
+    (delta,) = evals_selectors.baseline_deltas(org=world.org, snapshots=[newest])
     assert not delta.measured and not delta.meets_baseline
 
 

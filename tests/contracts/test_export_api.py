@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from contracts import signing
 from contracts.ledger import exports
 from contracts.models import ApiKeyScope, ConsentExport, ExportStatus
-from contracts.services import api_key_create
+from contracts.tenancy.services import api_key_create
 from tests.contracts.export_helpers import seed_ledger
 
 pytestmark = pytest.mark.django_db

@@ -122,7 +122,7 @@ def test_one_altered_record_is_named_with_its_field(bundle, tmp_path):
 
 def test_a_rehashed_record_breaks_the_link_and_the_checkpoint(bundle, tmp_path):
     """Even a forger who recomputes the record's hash cannot keep the next link or the signed checkpoint."""
-    from contracts.ledger import compute_hash
+    from contracts.ledger.chain import compute_hash
 
     lines = [json.loads(line) for line in read_member(bundle, "records.ndjson").decode().splitlines()]
     forged = lines[5]

@@ -14,10 +14,11 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts.ledger import GENESIS_HASH, compute_hash, exports, record_body
+from contracts.errors import ApplicationError
+from contracts.ledger import exports
+from contracts.ledger.chain import GENESIS_HASH, compute_hash, record_body
 from contracts.ledger.verify_bundle_standalone import cell
 from contracts.models import ConsentExport, ExportStatus
-from portal.exceptions import ApplicationError
 from tests.conftest import requires_postgres
 from tests.contracts.export_helpers import T0, seed_ledger
 
@@ -126,7 +127,7 @@ def test_streaming_reads_in_chunks_with_a_constant_number_of_queries(world, monk
     with CaptureQueriesContext(connection) as few:
         stream(world, "csv")
     seed_ledger_more = 12
-    from contracts.ledger import ledger_append
+    from contracts.ledger.chain import ledger_append
 
     for _ in range(seed_ledger_more):
         ledger_append(organization=world.org, action="consent")
@@ -190,7 +191,7 @@ TRICKY_MICROSECONDS = [0, 120000, 1, 999999, 10, 500000]
 
 @requires_postgres
 def test_postgres_copy_csv_says_exactly_what_the_python_csv_says(world):
-    from contracts.ledger import ledger_append
+    from contracts.ledger.chain import ledger_append
 
     for i, details in enumerate(TRICKY_DETAILS):
         ledger_append(
@@ -210,7 +211,7 @@ def test_postgres_copy_csv_says_exactly_what_the_python_csv_says(world):
 
 @requires_postgres
 def test_postgres_falls_back_to_python_for_numbers_it_would_print_differently(world):
-    from contracts.ledger import ledger_append
+    from contracts.ledger.chain import ledger_append
 
     ledger_append(organization=world.org, action="consent", details={"tiny": 1.5e-7})
     assert not exports.pg_copy_usable(world.org, exports.ExportFilters())

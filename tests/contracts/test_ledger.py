@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, InternalError, connection, transaction
 
-from contracts.ledger import GENESIS_HASH, ledger_append, record_body
+from contracts.ledger.chain import GENESIS_HASH, ledger_append, record_body
 from contracts.ledger.verify import ledger_verify
 from contracts.models import AppendOnlyError, ConsentRecord, LedgerAction, LedgerHead
 from tests.conftest import requires_postgres

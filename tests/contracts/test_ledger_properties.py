@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from contracts.ledger import GENESIS_HASH, HASHED_FIELDS, compute_hash, ledger_append
+from contracts.ledger.chain import GENESIS_HASH, HASHED_FIELDS, compute_hash, ledger_append
 from contracts.ledger.verify import ledger_verify, verify_chain
 from contracts.models import LedgerAction
 

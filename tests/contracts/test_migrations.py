@@ -6,8 +6,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from contracts import services as catalog
+from contracts.catalog import services as catalog
 from contracts.consent import selectors, services, tasks
+from contracts.errors import ApplicationError, Conflict, Forbidden
 from contracts.ledger.verify import ledger_verify
 from contracts.models import (
     ConsentRecord,
@@ -21,7 +22,6 @@ from contracts.models import (
     Snapshot,
     UpgradePolicy,
 )
-from portal.exceptions import ApplicationError, Conflict, Forbidden
 from tests import factories as f
 from tests.contracts.ledger_helpers import accept, counts, decider, make_terms, propose
 
@@ -390,13 +390,16 @@ def test_the_admin_propose_action_offers_a_closed_migration_again(world, admin_c
 
 @pytest.mark.django_db
 def test_demo_seed_is_idempotent_and_leaves_intact_chains():
+    from contracts.catalog.demo import seed_catalog
     from contracts.consent.demo import seed_terms_and_migrations
-    from contracts.demo import seed_catalog, seed_organizations
     from contracts.models import Organization
+    from contracts.pins.demo import seed_pins
+    from contracts.tenancy.demo import seed_organizations
 
     for _ in range(2):
         seed_catalog()
         seed_organizations()
+        seed_pins()
         seed_terms_and_migrations()
     acme = Organization.objects.get(slug="acme")
     states = sorted(Migration.objects.filter(organization=acme).values_list("state", flat=True))

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from contracts import signing
 from contracts.bugs import receipts
 from contracts.bugs.receipts import receipt_issue, receipt_verify
+from contracts.errors import ApplicationError
 from contracts.models import BugReport
-from portal.exceptions import ApplicationError
 from tests import factories as f
 from tests.contracts.bug_support import own_receipt_keys
 

@@ -6,9 +6,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from contracts import selectors, services
+from contracts.catalog import services as catalog_services
+from contracts.errors import NotFound
 from contracts.models import PinChange, UpgradePolicy
-from portal.exceptions import NotFound
+from contracts.pins import selectors
+from contracts.pins import services as pins_services
+from contracts.tenancy import services as tenancy_services
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +36,7 @@ def test_time_travel_follows_pin_history_then_alias_history(world):
     assert selectors.resolve(org=lonely, alias="v1-chat", at=f.days(-95)).snapshot["id"] == world.old.name
     assert selectors.resolve(org=lonely, alias="v1-chat", at=f.days(-85)).snapshot["id"] == world.current.name
     # acme pinned old at -150; move it to current now and look back.
-    services.pin_set(organization=world.org, alias=world.alias, snapshot=world.current, reason="upgrade")
+    pins_services.pin_set(organization=world.org, alias=world.alias, snapshot=world.current, reason="upgrade")
     assert selectors.resolve(org=world.org, alias="v1-chat", at=f.days(-10)).snapshot["id"] == world.old.name
     assert selectors.resolve(org=world.org, alias="v1-chat").snapshot["id"] == world.current.name
     # Before the pin existed, the alias history answers.
@@ -59,7 +62,7 @@ def test_warm_resolve_over_the_api_makes_zero_queries(world, api):
 def test_pin_change_is_seen_by_the_next_resolve(world, api):
     url = "/api/v1/resolve/v1-chat/"
     assert api.get(url, key=world.key).json()["snapshot"]["id"] == world.old.name
-    services.pin_set(organization=world.org, alias=world.alias, snapshot=world.current, reason="upgrade")
+    pins_services.pin_set(organization=world.org, alias=world.alias, snapshot=world.current, reason="upgrade")
     assert api.get(url, key=world.key).json()["snapshot"]["id"] == world.current.name
 
 
@@ -67,7 +70,7 @@ def test_alias_move_is_seen_by_the_next_resolve_of_a_follower(world, api):
     newest = f.SnapshotFactory(family=world.family, name="chat-2025-09-01", released_at=f.days(-5))
     url = "/api/v1/resolve/v1-chat/"
     assert api.get(url, key=world.other_key).json()["snapshot"]["id"] == world.current.name
-    services.alias_move(alias=world.alias, to_snapshot=newest, reason="new default")
+    catalog_services.alias_move(alias=world.alias, to_snapshot=newest, reason="new default")
     assert api.get(url, key=world.other_key).json()["snapshot"]["id"] == newest.name
 
 
@@ -124,7 +127,7 @@ def test_revoked_and_unknown_keys_get_401(world, api):
     from contracts.models import ApiKey
 
     assert api.get("/api/v1/pins/", key=world.key).status_code == 200
-    services.api_key_revoke(api_key=ApiKey.objects.get(key_hash=ApiKey.hash_key(world.key)))
+    tenancy_services.api_key_revoke(api_key=ApiKey.objects.get(key_hash=ApiKey.hash_key(world.key)))
     response = api.get("/api/v1/pins/", key=world.key)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "authentication_failed"
@@ -155,7 +158,7 @@ def test_throttle_limits_a_key(world, api, settings):
 
 
 def test_policy_is_part_of_time_travel(world):
-    services.pin_policy_change(pin=world.pin, policy=UpgradePolicy.FOLLOW)
+    pins_services.pin_policy_change(pin=world.pin, policy=UpgradePolicy.FOLLOW)
     assert selectors.resolve(org=world.org, alias="v1-chat").policy == UpgradePolicy.FOLLOW
 
 
@@ -177,7 +180,7 @@ def test_revoked_key_is_refused_by_the_warm_path_at_once(world, api):
 
     assert api.get("/api/v1/resolve/v1-chat/", key=world.key).status_code == 200
     assert api.get("/api/v1/resolve/v1-chat/", key=world.key).status_code == 200
-    services.api_key_revoke(api_key=ApiKey.objects.get(key_hash=ApiKey.hash_key(world.key)))
+    tenancy_services.api_key_revoke(api_key=ApiKey.objects.get(key_hash=ApiKey.hash_key(world.key)))
     assert api.get("/api/v1/resolve/v1-chat/", key=world.key).status_code == 401
 
 

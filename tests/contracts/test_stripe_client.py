@@ -7,9 +7,10 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from contracts import billing
+from contracts.billing import services as billing_services
+from contracts.billing import stripe as billing_stripe
+from contracts.errors import ApplicationError
 from contracts.models import Organization
-from portal.exceptions import ApplicationError
 from tests import factories as f
 from tests.contracts import stripe_standin as standin
 
@@ -34,7 +35,7 @@ def offer(world):
 
 
 def checkout(world, *, at=None):
-    return billing.extended_support_checkout_create(
+    return billing_services.extended_support_checkout_create(
         org=world.org,
         snapshot_name=world.old.name,
         actor=world.admin,
@@ -45,7 +46,7 @@ def checkout(world, *, at=None):
 
 
 def test_client_comes_from_settings_and_talks_to_the_configured_base_address(stripe_api):
-    client = billing.stripe_client()
+    client = billing_stripe.stripe_client()
     customer = client.v1.customers.create(params={"name": "Probe"}, options={"idempotency_key": "probe-1"})
     assert customer.id.startswith("cus_test_")
     [request] = stripe_api.requests
@@ -55,9 +56,9 @@ def test_client_comes_from_settings_and_talks_to_the_configured_base_address(str
 
 def test_without_a_secret_key_billing_is_not_configured(settings):
     settings.STRIPE_SECRET_KEY = ""
-    assert billing.billing_configured() is False
-    with pytest.raises(billing.BillingNotConfigured):
-        billing.stripe_client()
+    assert billing_stripe.billing_configured() is False
+    with pytest.raises(billing_stripe.BillingNotConfigured):
+        billing_stripe.stripe_client()
 
 
 def test_checkout_sends_price_customer_metadata_urls_and_deterministic_idempotency_keys(offer, stripe_api):
@@ -79,7 +80,7 @@ def test_checkout_sends_price_customer_metadata_urls_and_deterministic_idempoten
     assert form["metadata[until]"] == offer.old.extended_support_until.isoformat()
     assert form["subscription_data[metadata][snapshot]"] == offer.old.name
     assert form["success_url"].endswith("?checkout=success")
-    attempt = int(at.timestamp()) // billing.CHECKOUT_ATTEMPT_SECONDS
+    attempt = int(at.timestamp()) // billing_services.CHECKOUT_ATTEMPT_SECONDS
     key = session.headers["Idempotency-Key"]
     assert key.startswith(f"vcp-es-checkout-{offer.org.pk}-{offer.old.pk}-{attempt}-")
     assert key == redirect.idempotency_key
@@ -98,7 +99,7 @@ def test_a_repeated_checkout_in_the_same_attempt_reuses_the_key_and_gets_the_sam
 def test_the_next_attempt_window_sends_a_new_key(offer, stripe_api):
     at = timezone.now()
     first = checkout(offer, at=at)
-    later = checkout(offer, at=at + dt.timedelta(seconds=billing.CHECKOUT_ATTEMPT_SECONDS))
+    later = checkout(offer, at=at + dt.timedelta(seconds=billing_services.CHECKOUT_ATTEMPT_SECONDS))
     assert first.idempotency_key != later.idempotency_key
     assert first.session_id != later.session_id
 
@@ -113,7 +114,7 @@ def test_changed_parameters_never_reuse_an_idempotency_key(offer, stripe_api):
 
 
 def test_customer_portal_session_names_the_customer_and_return_url_with_a_key(world, stripe_api):
-    url = billing.billing_portal_session_create(org=world.org, return_url="http://testserver/o/acme/billing/")
+    url = billing_services.billing_portal_session_create(org=world.org, return_url="http://testserver/o/acme/billing/")
     [portal] = stripe_api.posts("/v1/billing_portal/sessions")
     assert portal.form["return_url"] == "http://testserver/o/acme/billing/"
     assert portal.form["customer"].startswith("cus_test_")
@@ -121,7 +122,7 @@ def test_customer_portal_session_names_the_customer_and_return_url_with_a_key(wo
     assert url.startswith(stripe_api.url + "/portal/")
 
 
-@pytest.mark.parametrize(("status", "error"), [(400, billing.StripeRefused), (503, billing.StripeUnavailable)])
+@pytest.mark.parametrize(("status", "error"), [(400, billing_stripe.StripeRefused), (503, billing_stripe.StripeUnavailable)])
 def test_a_stripe_error_becomes_a_502_application_error_and_writes_nothing(offer, stripe_api, status, error):
     stripe_api.fail_with = status
     with pytest.raises(error) as exc:

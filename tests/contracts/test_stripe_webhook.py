@@ -9,6 +9,7 @@ import time
 import pytest
 from django.test import Client
 
+from contracts.billing import services as billing
 from contracts.models import (
     ConsentRecord,
     ContractTerms,
@@ -367,7 +368,6 @@ def test_two_concurrent_deliveries_of_one_event_store_it_once(settings):
 
     from django.db import connection
 
-    from contracts import billing
 
     settings.STRIPE_WEBHOOK_SECRET = standin.WEBHOOK_SECRET
     body = standin.event("invoice.paid", {"id": "in_race"}, event_id="evt_race")

@@ -5,9 +5,9 @@ import hashlib
 import pytest
 
 from contracts.consent import selectors, services
+from contracts.errors import ApplicationError, Conflict, Forbidden
 from contracts.ledger.verify import ledger_verify
 from contracts.models import ConsentRecord, ContractTerms, LedgerAction, Role
-from portal.exceptions import ApplicationError, Conflict, Forbidden
 from tests import factories as f
 from tests.contracts.ledger_helpers import accept, decider, make_terms
 

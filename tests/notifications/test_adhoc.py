@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from contracts.errors import ApplicationError
 from notifications.models import Notice, NoticeStatus
 from notifications.services import notice_send_adhoc
-from portal.exceptions import ApplicationError
 
 pytestmark = pytest.mark.django_db
 

@@ -147,7 +147,7 @@ def test_an_acknowledged_notice_does_not_escalate(world, deprecated):
 
 
 def test_malformed_contact_address_is_refused_naming_the_field_and_writes_nothing(world):
-    from portal.exceptions import ApplicationError
+    from contracts.errors import ApplicationError
 
     with pytest.raises(ApplicationError) as error:
         services.contact_add(organization=world.org, email="no at sign")

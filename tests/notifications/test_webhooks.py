@@ -9,9 +9,9 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from contracts.errors import ApplicationError
 from notifications import services, tasks
 from notifications.models import Channel, DeliveryStatus, Notice, WebhookDelivery
-from portal.exceptions import ApplicationError
 from tests import factories as f
 from tests.notifications.conftest import deprecate, free_port
 
@@ -154,7 +154,7 @@ def test_an_attempt_in_flight_is_not_duplicated_by_a_second_task(world, webhook_
 def test_signed_ledger_checkpoint_reaches_a_subscribed_endpoint_once(
     world, webhook_receiver, django_capture_on_commit_callbacks
 ):
-    from contracts.ledger import ledger_append
+    from contracts.ledger.chain import ledger_append
     from contracts.ledger.checkpoints import checkpoint_create, checkpoint_deliver, checkpoint_verify
 
     endpoint = services.webhook_endpoint_create(

@@ -10,7 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from contracts import models, services
+from contracts import models
+from contracts.catalog import services
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

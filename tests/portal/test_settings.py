@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 
 from contracts import models
+from contracts.tenancy import services
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -151,7 +152,6 @@ def test_keys_page_is_for_admins_and_foreign_keys_are_404(world, client):
 
 def test_staff_keys_are_not_listed_to_customers(world, client):
     f.UserFactory(username="staffer", is_staff=True)
-    from contracts import services
 
     services.api_key_create(organization=None, name="vendor staff key", scope=models.ApiKeyScope.STAFF)
     client.force_login(world.admin)

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from contracts import models, services
+from contracts import models
+from contracts.catalog import services
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

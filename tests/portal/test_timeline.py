@@ -10,7 +10,8 @@ import re
 import pytest
 from django.utils import timezone
 
-from contracts import models, services
+from contracts import models
+from contracts.catalog import services
 from portal.views.catalog import build_timelines
 from tests import factories as f
 

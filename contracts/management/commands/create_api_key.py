@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from contracts import services
+from contracts.errors import ApplicationError
 from contracts.models import Organization
-from portal.exceptions import ApplicationError
+from contracts.tenancy import services
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.exceptions import ApplicationError
+from contracts.errors import ApplicationError
 
 
 class Command(BaseCommand):

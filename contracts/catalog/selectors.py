@@ -1,0 +1,125 @@
+"""Reads of the catalog: snapshots, aliases and their history, the changelog."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Min, Q, QuerySet
+from django.utils import timezone
+
+from contracts.errors import NotFound
+from contracts.models import (
+    Alias,
+    AliasMove,
+    ChangelogEntry,
+    Organization,
+    Pin,
+    Snapshot,
+)
+
+
+def snapshot_list(*, family: str | None = None, status: str | None = None) -> list[Snapshot]:
+    qs = (
+        Snapshot.objects.filter(published_at__isnull=False)
+        .select_related("family", "replacement")
+        .order_by("family__slug", "released_at")
+    )
+    if family:
+        qs = qs.filter(family__slug=family)
+    snapshots = list(qs)
+    if status:
+        now = timezone.now()
+        snapshots = [s for s in snapshots if s.status_at(now) == status]
+    return snapshots
+
+
+def snapshot_get(*, name: str) -> Snapshot:
+    snapshot = (
+        Snapshot.objects.filter(name=name, published_at__isnull=False)
+        .select_related("family", "replacement")
+        .first()
+    )
+    if snapshot is None:
+        raise NotFound(f"No snapshot {name!r}.")
+    return snapshot
+
+
+def alias_get(*, name: str) -> Alias:
+    alias = Alias.objects.select_related("family", "target").filter(name=name).first()
+    if alias is None:
+        raise NotFound(f"No alias {name!r}.")
+    return alias
+
+
+def alias_history(*, name: str) -> tuple[Alias, list[AliasMove]]:
+    alias = alias_get(name=name)
+    moves = list(
+        AliasMove.objects.filter(alias=alias)
+        .select_related("from_snapshot", "to_snapshot")
+        .order_by("moved_at", "id")
+    )
+    return alias, moves
+
+
+def alias_moves_involving(*, snapshot: Snapshot) -> list[AliasMove]:
+    return list(
+        AliasMove.objects.filter(Q(from_snapshot=snapshot) | Q(to_snapshot=snapshot))
+        .select_related("alias", "from_snapshot", "to_snapshot")
+        .order_by("moved_at", "id")
+    )
+
+
+def snapshot_summary(snapshot: Snapshot, *, at: dt.datetime | None = None) -> dict[str, Any]:
+    """The facts a caller needs about a served snapshot (also what the resolve cache holds)."""
+
+    def iso(value: dt.datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": snapshot.name,
+        "family": snapshot.family.slug,
+        "digest": snapshot.digest,
+        "status": snapshot.status_at(at),
+        "released_at": iso(snapshot.released_at),
+        "deprecated_at": iso(snapshot.deprecated_at),
+        "retires_at": iso(snapshot.retires_at),
+        "retention_until": iso(snapshot.retention_until),
+        "replacement": snapshot.replacement.name if snapshot.replacement_id else None,
+        "deprecation_notice_url": snapshot.deprecation_notice_url or None,
+        "config": snapshot.config,
+    }
+
+
+def changelog_list(
+    *,
+    org: Organization,
+    family: str | None = None,
+    kind: str | None = None,
+    affecting_pins: bool = False,
+) -> QuerySet[ChangelogEntry]:
+    """Changelog entries of published snapshots, newest first.
+
+    `affecting_pins`: only entries of snapshots in the families of this organisation's pins that are
+    newer than the pinned snapshot (the oldest pinned one when a family has several pins).
+    """
+    qs = (
+        ChangelogEntry.objects.filter(snapshot__published_at__isnull=False)
+        .select_related("snapshot", "snapshot__family")
+        .order_by("-published_at", "-id")
+    )
+    if family:
+        qs = qs.filter(snapshot__family__slug=family)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if affecting_pins:
+        oldest = (
+            Pin.objects.filter(organization=org)
+            .values("snapshot__family_id")
+            .annotate(oldest=Min("snapshot__released_at"))
+        )
+        condition = Q(pk__in=[])
+        for row in oldest:
+            condition |= Q(snapshot__family_id=row["snapshot__family_id"], snapshot__released_at__gt=row["oldest"])
+        qs = qs.filter(condition)
+    return qs

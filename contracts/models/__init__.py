@@ -1,0 +1,73 @@
+"""The models of every area, one module per area; import them from here."""
+
+from contracts.models.base import AppendOnlyError, AppendOnlyModel, AppendOnlyQuerySet
+from contracts.models.billing import ExtendedSupport, StripeEvent
+from contracts.models.bugs import BugReport, BugReportEvent, BugStatus
+from contracts.models.catalog import (
+    Alias,
+    AliasMove,
+    ChangelogEntry,
+    ChangelogKind,
+    ModelFamily,
+    Snapshot,
+    SnapshotStatus,
+)
+from contracts.models.consent import (
+    OPEN_MIGRATION_STATES,
+    ContractTerms,
+    Migration,
+    MigrationOrigin,
+    MigrationState,
+)
+from contracts.models.evals import EvalResult, EvalSuite, GoldenSample, ProcurementBaseline
+from contracts.models.ledger import (
+    ConsentExport,
+    ConsentRecord,
+    ExportStatus,
+    LedgerAction,
+    LedgerCheckpoint,
+    LedgerHead,
+)
+from contracts.models.pins import Pin, PinChange, UpgradePolicy
+from contracts.models.tenancy import ApiKey, ApiKeyScope, Membership, Organization, Role
+
+__all__ = [
+    "OPEN_MIGRATION_STATES",
+    "Alias",
+    "AliasMove",
+    "ApiKey",
+    "ApiKeyScope",
+    "AppendOnlyError",
+    "AppendOnlyModel",
+    "AppendOnlyQuerySet",
+    "BugReport",
+    "BugReportEvent",
+    "BugStatus",
+    "ChangelogEntry",
+    "ChangelogKind",
+    "ConsentExport",
+    "ConsentRecord",
+    "ContractTerms",
+    "EvalResult",
+    "EvalSuite",
+    "ExportStatus",
+    "ExtendedSupport",
+    "GoldenSample",
+    "LedgerAction",
+    "LedgerCheckpoint",
+    "LedgerHead",
+    "Membership",
+    "Migration",
+    "MigrationOrigin",
+    "MigrationState",
+    "ModelFamily",
+    "Organization",
+    "Pin",
+    "PinChange",
+    "ProcurementBaseline",
+    "Role",
+    "Snapshot",
+    "SnapshotStatus",
+    "StripeEvent",
+    "UpgradePolicy",
+]

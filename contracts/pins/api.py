@@ -1,0 +1,121 @@
+"""REST API of pins and resolve, with the RFC 9745 / RFC 8594 lifecycle headers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.urls import reverse
+from django.utils.http import http_date
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from contracts.http import errors
+from contracts.instants import parse_instant
+from contracts.models import SnapshotStatus
+from contracts.pins import hotpath, selectors
+from contracts.tenancy.auth import request_organization
+
+
+class PinListApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Pin"
+
+        id = serializers.IntegerField()
+        alias = serializers.CharField(source="alias.name")
+        snapshot = serializers.CharField(source="snapshot.name")
+        status = serializers.CharField(source="snapshot.status")
+        policy = serializers.CharField()
+        retires_at = serializers.DateTimeField(source="snapshot.retires_at", allow_null=True)
+        open_migrations = serializers.IntegerField()
+        updated_at = serializers.DateTimeField()
+
+    @extend_schema(operation_id="pins_list", responses={200: OutputSerializer(many=True), **errors(401)})
+    def get(self, request: Request) -> Response:
+        org = request_organization(request)
+        return Response(self.OutputSerializer(selectors.pin_list(org=org), many=True).data)
+
+
+def lifecycle_headers(snapshot: dict[str, Any], request: Request) -> dict[str, str]:
+    """Deprecation (RFC 9745), Sunset (RFC 8594) and Link headers for a deprecated snapshot."""
+    if not snapshot.get("deprecated_at") or snapshot["status"] not in (
+        SnapshotStatus.DEPRECATED,
+        SnapshotStatus.RETIRED,
+        SnapshotStatus.PURGED,
+    ):
+        return {}
+    deprecated_at = dt.datetime.fromisoformat(snapshot["deprecated_at"])
+    headers = {"Deprecation": f"@{int(deprecated_at.timestamp())}"}
+    links = []
+    notice = snapshot.get("deprecation_notice_url") or request.build_absolute_uri(
+        reverse("api:snapshot-changelog", kwargs={"snapshot_id": snapshot["id"]})
+    )
+    links.append(f'<{notice}>; rel="deprecation"; type="application/json"')
+    if snapshot.get("retires_at"):
+        headers["Sunset"] = http_date(dt.datetime.fromisoformat(snapshot["retires_at"]).timestamp())
+    if snapshot.get("replacement"):
+        successor = request.build_absolute_uri(
+            reverse("api:snapshot-detail", kwargs={"snapshot_id": snapshot["replacement"]})
+        )
+        links.append(f'<{successor}>; rel="successor-version"')
+    headers["Link"] = ", ".join(links)
+    return headers
+
+
+class ResolveApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Resolution"
+
+        alias = serializers.CharField()
+        organization = serializers.CharField()
+        at = serializers.DateTimeField(allow_null=True)
+        source = serializers.ChoiceField(choices=["pin", "alias-default"])
+        policy = serializers.CharField(allow_null=True)
+        extended_support_until = serializers.DateTimeField(
+            allow_null=True, help_text="End of this organisation's paid extended support of the snapshot, if any."
+        )
+        snapshot = inline_serializer(
+            "ResolvedSnapshot",
+            fields={
+                "id": serializers.CharField(),
+                "family": serializers.CharField(),
+                "digest": serializers.CharField(),
+                "status": serializers.CharField(),
+                "released_at": serializers.DateTimeField(),
+                "deprecated_at": serializers.DateTimeField(allow_null=True),
+                "retires_at": serializers.DateTimeField(allow_null=True),
+                "retention_until": serializers.DateTimeField(allow_null=True),
+                "replacement": serializers.CharField(allow_null=True),
+                "deprecation_notice_url": serializers.CharField(allow_null=True),
+                "config": serializers.JSONField(),
+            },
+        )
+
+    def dispatch(self, request, *args, **kwargs):
+        # The warm path answers without DRF's machinery; anything unusual falls through to get().
+        return hotpath.resolve_response(request, kwargs["alias"]) or super().dispatch(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="resolve_alias",
+        parameters=[
+            OpenApiParameter(
+                "at",
+                OpenApiTypes.DATETIME,
+                description="Resolve as of this instant (ISO 8601 with time zone) instead of now.",
+            )
+        ],
+        responses={200: OutputSerializer, **errors(400, 401, 404)},
+    )
+    def get(self, request: Request, alias: str) -> Response:
+        org = request_organization(request)
+        at_raw = request.query_params.get("at")
+        at = parse_instant(at_raw, field="at") if at_raw is not None else None
+        resolution = selectors.resolve(org=org, alias=alias, at=at)
+        payload = resolution.as_dict()
+        return Response(payload, headers=lifecycle_headers(payload["snapshot"], request))

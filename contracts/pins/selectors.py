@@ -1,0 +1,207 @@
+"""Reads of an organisation's pins, and resolution: which snapshot serves (or served) an alias."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from contracts.catalog.selectors import alias_get, snapshot_summary
+from contracts.errors import NotFound
+from contracts.models import (
+    OPEN_MIGRATION_STATES,
+    Alias,
+    AliasMove,
+    ExtendedSupport,
+    Organization,
+    Pin,
+    PinChange,
+    Snapshot,
+)
+from contracts.pins.cache import resolve_cache_key, resolve_generation
+
+
+def pin_list(*, org: Organization) -> QuerySet[Pin]:
+    return (
+        Pin.objects.filter(organization=org)
+        .select_related("alias", "alias__family", "snapshot", "snapshot__family", "snapshot__replacement")
+        .annotate(open_migrations=Count("migrations", filter=Q(migrations__state__in=OPEN_MIGRATION_STATES)))
+        .order_by("alias__name")
+    )
+
+
+def pin_get(*, org: Organization, pin_id: int) -> Pin:
+    pin = pin_list(org=org).filter(pk=pin_id).first()
+    if pin is None:
+        raise NotFound("No such pin in this organisation.")
+    return pin
+
+
+def pin_history(*, org: Organization, alias: Alias | None = None) -> list[PinChange]:
+    qs = PinChange.objects.filter(organization=org).select_related(
+        "alias", "from_snapshot", "to_snapshot", "actor"
+    )
+    if alias is not None:
+        qs = qs.filter(alias=alias)
+    return list(qs.order_by("-changed_at", "-id"))
+
+
+@dataclass(frozen=True)
+class Resolution:
+    alias: str
+    organization: str
+    snapshot: dict[str, Any]
+    source: str  # "pin" or "alias-default"
+    policy: str | None
+    at: dt.datetime | None
+    extended_support_until: str | None = None  # a paid grant keeps this snapshot served until then
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "alias": self.alias,
+            "organization": self.organization,
+            "at": self.at.isoformat() if self.at else None,
+            "source": self.source,
+            "policy": self.policy,
+            "snapshot": self.snapshot,
+            "extended_support_until": self.extended_support_until,
+        }
+
+
+def _extended_support_until(*, org: Organization, snapshot: Snapshot, at: dt.datetime) -> dt.datetime | None:
+    """End of the organisation's extended-support grant on a snapshot active at `at` (billing)."""
+    if snapshot.deprecated_at is None:
+        return None  # grants exist only for deprecated snapshots: no query for the others
+    return (
+        ExtendedSupport.objects.filter(organization=org, snapshot=snapshot, starts_at__lte=at, until__gt=at)
+        .order_by("-until")
+        .values_list("until", flat=True)
+        .first()
+    )
+
+
+def _seconds_until_next_boundary(snapshot: Snapshot, now: dt.datetime) -> int:
+    """Status is a function of time: never cache a resolution across a lifecycle date."""
+    ttl = settings.RESOLVE_CACHE_SECONDS
+    for boundary in (snapshot.released_at, snapshot.deprecated_at, snapshot.retires_at, snapshot.retention_until):
+        if boundary and boundary > now:
+            ttl = min(ttl, int((boundary - now).total_seconds()))
+    return max(ttl, 1)
+
+
+def resolve(*, org: Organization, alias: str, at: dt.datetime | None = None) -> Resolution:
+    """The snapshot that serves `org` on `alias` now, or served it at instant `at`.
+
+    Now: the organisation's pin, else the alias default; cached until the next pin change, catalog
+    change or lifecycle date. At a past instant: the last PinChange at or before it, else the last
+    AliasMove at or before it.
+    """
+    if at is None:
+        generation = resolve_generation()
+        key = resolve_cache_key(org_id=org.pk, alias_name=alias, generation=generation)
+        cached = cache.get(key)
+        # The entry carries its own expiry too: a lifecycle date is reached by the clock, not by a write.
+        if cached is not None and cached.pop("expires_at", 0) > timezone.now().timestamp():
+            return Resolution(at=None, **cached)
+        resolution, ttl = _resolve_now(org=org, alias_name=alias)
+        cached = resolution.as_dict()
+        cached.pop("at")
+        cached["expires_at"] = timezone.now().timestamp() + ttl
+        cache.set(key, cached, ttl)
+        return resolution
+    return _resolve_at(org=org, alias_name=alias, at=at)
+
+
+def _resolve_now(*, org: Organization, alias_name: str) -> tuple[Resolution, int]:
+    now = timezone.now()
+    pin = (
+        Pin.objects.filter(organization=org, alias__name=alias_name)
+        .select_related("alias", "snapshot", "snapshot__family", "snapshot__replacement")
+        .first()
+    )
+    if pin is not None:
+        snapshot, source, policy = pin.snapshot, "pin", pin.policy
+    else:
+        alias = (
+            Alias.objects.filter(name=alias_name)
+            .select_related("target", "target__family", "target__replacement")
+            .first()
+        )
+        if alias is None:
+            raise NotFound(f"No alias {alias_name!r}.")
+        snapshot, source, policy = alias.target, "alias-default", None
+    grant_until = _extended_support_until(org=org, snapshot=snapshot, at=now) if pin is not None else None
+    resolution = Resolution(
+        alias=alias_name,
+        organization=org.slug,
+        snapshot=snapshot_summary(snapshot, at=now),
+        source=source,
+        policy=policy,
+        at=None,
+        extended_support_until=grant_until.isoformat() if grant_until else None,
+    )
+    ttl = _seconds_until_next_boundary(snapshot, now)
+    if grant_until:
+        ttl = max(1, min(ttl, int((grant_until - now).total_seconds())))
+    return resolution, ttl
+
+
+def _resolve_at(*, org: Organization, alias_name: str, at: dt.datetime) -> Resolution:
+    alias = alias_get(name=alias_name)
+    if at < alias.created_at:
+        raise NotFound(
+            f"Alias {alias_name!r} did not exist at {at.isoformat()}; it was created "
+            f"{alias.created_at.isoformat()}.",
+            fields={"at": f"Must be at or after {alias.created_at.isoformat()}."},
+        )
+    change = (
+        PinChange.objects.filter(organization=org, alias=alias, changed_at__lte=at)
+        .select_related("to_snapshot", "to_snapshot__family", "to_snapshot__replacement")
+        .order_by("-changed_at", "-id")
+        .first()
+    )
+    if change is not None:
+        grant_until = _extended_support_until(org=org, snapshot=change.to_snapshot, at=at)
+        return Resolution(
+            alias=alias_name,
+            organization=org.slug,
+            snapshot=snapshot_summary(change.to_snapshot, at=at),
+            source="pin",
+            policy=change.to_policy,
+            at=at,
+            extended_support_until=grant_until.isoformat() if grant_until else None,
+        )
+    move = (
+        AliasMove.objects.filter(alias=alias, moved_at__lte=at)
+        .select_related("to_snapshot", "to_snapshot__family", "to_snapshot__replacement")
+        .order_by("-moved_at", "-id")
+        .first()
+    )
+    if move is None:
+        raise NotFound(
+            f"Alias {alias_name!r} had no target at {at.isoformat()}.",
+            fields={"at": "Before the alias's first target."},
+        )
+    return Resolution(
+        alias=alias_name,
+        organization=org.slug,
+        snapshot=snapshot_summary(move.to_snapshot, at=at),
+        source="alias-default",
+        policy=None,
+        at=at,
+    )
+
+
+def resolve_snapshot_at(*, org: Organization, alias: str, at: dt.datetime) -> Snapshot:
+    """The Snapshot model instance that served `org` on `alias` at `at` (bug reports use this)."""
+    resolution = _resolve_at(org=org, alias_name=alias, at=at)
+    return Snapshot.objects.select_related("family").get(name=resolution.snapshot["id"])
+
+
+def pins_using_snapshot(*, org: Organization, snapshot: Snapshot) -> list[Pin]:
+    return list(pin_list(org=org).filter(snapshot=snapshot))

@@ -1,0 +1,114 @@
+"""Writes of pins: setting the snapshot an organisation is served and changing its upgrade policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from contracts.errors import ApplicationError
+from contracts.models import (
+    Alias,
+    Organization,
+    Pin,
+    PinChange,
+    Snapshot,
+    UpgradePolicy,
+)
+from contracts.pins.cache import resolve_cache_invalidate_pin
+
+
+@transaction.atomic
+def pin_set(
+    *,
+    organization: Organization,
+    alias: Alias,
+    snapshot: Snapshot,
+    actor: AbstractBaseUser | None = None,
+    reason: str = "",
+    policy: str | None = None,
+    at: dt.datetime | None = None,
+) -> Pin:
+    """Point an organisation's pin for an alias at a snapshot (creating the pin if needed)."""
+    at = at or timezone.now()
+    if snapshot.family_id != alias.family_id:
+        raise ApplicationError(
+            f"{snapshot.name} is not in the {alias.family.slug} family of {alias.name}.",
+            fields={"snapshot": "Must be a snapshot of the alias's family."},
+        )
+    if not snapshot.is_published:
+        raise ApplicationError(f"{snapshot.name} is not published.", fields={"snapshot": "Not published."})
+    if policy is not None and policy not in UpgradePolicy.values:
+        raise ApplicationError(
+            f"Unknown upgrade policy {policy!r}.",
+            fields={"policy": f"One of: {', '.join(UpgradePolicy.values)}."},
+        )
+    pin = Pin.objects.select_for_update().filter(organization=organization, alias=alias).first()
+    if pin is None:
+        pin = Pin.objects.create(
+            organization=organization,
+            alias=alias,
+            snapshot=snapshot,
+            policy=policy or UpgradePolicy.MANUAL,
+            created_at=at,
+            updated_at=at,
+        )
+        from_snapshot, from_policy = None, ""
+    else:
+        from_snapshot, from_policy = pin.snapshot, pin.policy
+        if pin.snapshot_id == snapshot.pk and (policy is None or policy == pin.policy):
+            return pin
+        pin.snapshot = snapshot
+        pin.policy = policy or pin.policy
+        pin.updated_at = at
+        pin.save(update_fields=["snapshot", "policy", "updated_at"])
+    PinChange.objects.create(
+        pin=pin,
+        organization=organization,
+        alias=alias,
+        from_snapshot=from_snapshot,
+        to_snapshot=snapshot,
+        from_policy=from_policy,
+        to_policy=pin.policy,
+        changed_at=at,
+        reason=reason,
+        actor=actor,
+    )
+    resolve_cache_invalidate_pin(org_id=organization.pk, alias_name=alias.name)
+    return pin
+
+
+@transaction.atomic
+def pin_policy_change(
+    *, pin: Pin, policy: str, actor: AbstractBaseUser | None = None, at: dt.datetime | None = None
+) -> Pin:
+    """Change how a pin may move; recorded as a PinChange with the actor."""
+    if policy not in UpgradePolicy.values:
+        raise ApplicationError(
+            f"Unknown upgrade policy {policy!r}.",
+            fields={"policy": f"One of: {', '.join(UpgradePolicy.values)}."},
+        )
+    at = at or timezone.now()
+    pin = Pin.objects.select_for_update().select_related("alias", "organization").get(pk=pin.pk)
+    if pin.policy == policy:
+        return pin
+    from_policy = pin.policy
+    pin.policy = policy
+    pin.updated_at = at
+    pin.save(update_fields=["policy", "updated_at"])
+    PinChange.objects.create(
+        pin=pin,
+        organization=pin.organization,
+        alias=pin.alias,
+        from_snapshot=pin.snapshot,
+        to_snapshot=pin.snapshot,
+        from_policy=from_policy,
+        to_policy=policy,
+        changed_at=at,
+        reason="policy changed",
+        actor=actor,
+    )
+    resolve_cache_invalidate_pin(org_id=pin.organization_id, alias_name=pin.alias.name)
+    return pin

@@ -1,0 +1,62 @@
+"""Writes of tenancy: organisation API keys."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from contracts.errors import ApplicationError
+from contracts.models import (
+    ApiKey,
+    ApiKeyScope,
+    Organization,
+)
+from contracts.pins.cache import resolve_cache_invalidate_all
+from contracts.tenancy.auth import api_key_cache_key
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    organization: Organization | None,
+    name: str,
+    actor: AbstractBaseUser | None = None,
+    scope: str = ApiKeyScope.ORGANIZATION,
+    raw_key: str | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its secret, which is never stored and shown only now."""
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ApplicationError("A key needs a name of 1 to 100 characters.", fields={"name": "1 to 100 characters."})
+    if scope == ApiKeyScope.ORGANIZATION and organization is None:
+        raise ApplicationError("An organisation key needs an organisation.", fields={"organization": "Required."})
+    raw = raw_key or settings.API_KEY_PREFIX + secrets.token_urlsafe(32)
+    prefix = raw[: len(settings.API_KEY_PREFIX) + 8]
+    key = ApiKey.objects.create(
+        organization=organization,
+        scope=scope,
+        name=name,
+        prefix=prefix,
+        key_hash=ApiKey.hash_key(raw),
+        created_by=actor,
+    )
+    return key, raw
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, actor: AbstractBaseUser | None = None) -> ApiKey:
+    api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    cache_key = api_key_cache_key(api_key.key_hash)
+    cache.delete(cache_key)
+    transaction.on_commit(lambda: cache.delete(cache_key))
+    # Processes keep copies of key identities keyed by the generation (contracts.hotpath).
+    resolve_cache_invalidate_all()
+    return api_key
