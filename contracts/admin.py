@@ -51,7 +51,15 @@ class ChangelogInline(admin.TabularInline):
 
 @admin.register(models.Snapshot)
 class SnapshotAdmin(ServiceAdmin):
-    list_display = ("name", "family", "status", "released_at", "deprecated_at", "retires_at", "retention_until")
+    list_display = (
+        "name",
+        "family",
+        "status",
+        "released_at",
+        "deprecated_at",
+        "retires_at",
+        "retention_until",
+    )
     list_filter = ("family",)
     search_fields = ("name", "digest")
     inlines = [ChangelogInline]
@@ -65,7 +73,11 @@ class SnapshotAdmin(ServiceAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            data = {f: form.cleaned_data[f] for f in form.cleaned_data if f not in ("family", "name", "digest", "config", "released_at")}
+            data = {
+                f: form.cleaned_data[f]
+                for f in form.cleaned_data
+                if f not in ("family", "name", "digest", "config", "released_at")
+            }
             self.run_service(
                 request,
                 catalog_services.snapshot_create,
@@ -171,7 +183,11 @@ class PinAdmin(ServiceAdmin):
     list_filter = ("policy", "organization", "alias")
 
     def get_readonly_fields(self, request, obj=None):
-        return ("created_at", "updated_at") if obj is None else ("organization", "alias", "created_at", "updated_at")
+        return (
+            ("created_at", "updated_at")
+            if obj is None
+            else ("organization", "alias", "created_at", "updated_at")
+        )
 
     def save_model(self, request, obj, form, change):
         if not change or "snapshot" in form.changed_data:
@@ -188,12 +204,22 @@ class PinAdmin(ServiceAdmin):
             if pin is not None:
                 obj.pk = pin.pk
         elif "policy" in form.changed_data:
-            self.run_service(request, pins_services.pin_policy_change, pin=obj, policy=obj.policy, actor=request.user)
+            self.run_service(
+                request, pins_services.pin_policy_change, pin=obj, policy=obj.policy, actor=request.user
+            )
 
 
 @admin.register(models.PinChange)
 class PinChangeAdmin(ReadOnlyAdmin):
-    list_display = ("organization", "alias", "from_snapshot", "to_snapshot", "to_policy", "changed_at", "reason")
+    list_display = (
+        "organization",
+        "alias",
+        "from_snapshot",
+        "to_snapshot",
+        "to_policy",
+        "changed_at",
+        "reason",
+    )
     list_filter = ("organization", "alias")
 
 
@@ -241,8 +267,16 @@ class ApiKeyAdmin(ServiceAdmin):
 class ContractTermsAdmin(ServiceAdmin):
     """New versions go through terms_create (which computes body_sha256); published ones are frozen."""
 
-    list_display = ("version", "title", "tier", "effective_at", "min_notice_days", "max_deferral_days",
-                    "rollback_window_hours", "body_sha256")
+    list_display = (
+        "version",
+        "title",
+        "tier",
+        "effective_at",
+        "min_notice_days",
+        "max_deferral_days",
+        "rollback_window_hours",
+        "body_sha256",
+    )
     list_filter = ("tier",)
     readonly_fields = ("body_sha256", "created_at")
 
@@ -276,8 +310,17 @@ class ContractTermsAdmin(ServiceAdmin):
 class MigrationAdmin(ServiceAdmin):
     """Staff propose a migration (add form: pin, target, note) or re-propose closed ones (action)."""
 
-    list_display = ("id", "organization", "pin", "from_snapshot", "to_snapshot", "state", "origin", "deadline",
-                    "proposed_at")
+    list_display = (
+        "id",
+        "organization",
+        "pin",
+        "from_snapshot",
+        "to_snapshot",
+        "state",
+        "origin",
+        "deadline",
+        "proposed_at",
+    )
     list_filter = ("state", "origin", "organization")
     actions = ["propose"]
 
@@ -330,18 +373,33 @@ class MigrationAdmin(ServiceAdmin):
         for migration in queryset.select_related("pin", "to_snapshot"):
             if migration.is_open:
                 continue
-            if self.run_service(
-                request, migration_propose, pin=migration.pin, to_snapshot=migration.to_snapshot,
-                note=f"Proposed again by {request.user} (was #{migration.pk}).", actor=request.user,
-            ) is not None:
+            if (
+                self.run_service(
+                    request,
+                    migration_propose,
+                    pin=migration.pin,
+                    to_snapshot=migration.to_snapshot,
+                    note=f"Proposed again by {request.user} (was #{migration.pk}).",
+                    actor=request.user,
+                )
+                is not None
+            ):
                 proposed += 1
         self.message_user(request, f"Proposed {proposed} migration(s).")
 
 
 @admin.register(models.ConsentRecord)
 class ConsentRecordAdmin(ReadOnlyAdmin):
-    list_display = ("organization", "seq", "action", "actor_email", "migration", "terms_version", "created_at",
-                    "hash")
+    list_display = (
+        "organization",
+        "seq",
+        "action",
+        "actor_email",
+        "migration",
+        "terms_version",
+        "created_at",
+        "hash",
+    )
     list_filter = ("action", "organization")
     search_fields = ("hash", "actor_email")
 
@@ -357,9 +415,21 @@ class LedgerHeadAdmin(ReadOnlyAdmin):
 
 @admin.register(models.ExtendedSupport)
 class ExtendedSupportAdmin(ReadOnlyAdmin):
-    list_display = ("organization", "snapshot", "starts_at", "until", "cancelled_at", "stripe_subscription_id")
+    list_display = (
+        "organization",
+        "snapshot",
+        "starts_at",
+        "until",
+        "cancelled_at",
+        "stripe_subscription_id",
+    )
     list_filter = ("organization", "snapshot")
-    search_fields = ("organization__slug", "snapshot__name", "stripe_checkout_session_id", "stripe_subscription_id")
+    search_fields = (
+        "organization__slug",
+        "snapshot__name",
+        "stripe_checkout_session_id",
+        "stripe_subscription_id",
+    )
 
 
 @admin.register(models.StripeEvent)
@@ -387,8 +457,17 @@ class BugReportEventInline(admin.TabularInline):
 
 @admin.register(models.BugReport)
 class BugReportAdmin(ReadOnlyAdmin):
-    list_display = ("id", "organization", "alias", "snapshot", "owning_team", "status", "resolved_by", "created_at",
-                    "triage_link")
+    list_display = (
+        "id",
+        "organization",
+        "alias",
+        "snapshot",
+        "owning_team",
+        "status",
+        "resolved_by",
+        "created_at",
+        "triage_link",
+    )
     list_filter = ("status", "resolved_by", "snapshot__family", "organization")
     search_fields = ("response_id", "snapshot__name", "organization__slug", "reporter_email")
     inlines = [BugReportEventInline]
@@ -398,7 +477,9 @@ class BugReportAdmin(ReadOnlyAdmin):
         from django.urls import reverse
         from django.utils.html import format_html
 
-        return format_html('<a href="{}">open</a>', reverse("portal:staff_bug_detail", kwargs={"report_id": obj.pk}))
+        return format_html(
+            '<a href="{}">open</a>', reverse("portal:staff_bug_detail", kwargs={"report_id": obj.pk})
+        )
 
 
 @admin.register(models.BugReportEvent)
@@ -410,7 +491,6 @@ class BugReportEventAdmin(ReadOnlyAdmin):
 # --------------------------------------------------------------------------------------------
 # Evals, golden samples, procurement baselines (uploads go through contracts.evals)
 # --------------------------------------------------------------------------------------------
-
 
 
 @admin.register(models.EvalSuite)
@@ -483,6 +563,15 @@ class LedgerCheckpointAdmin(ReadOnlyAdmin):
 
 @admin.register(models.ConsentExport)
 class ConsentExportAdmin(ReadOnlyAdmin):
-    list_display = ("pk", "organization", "format", "status", "progress", "record_count", "requested_by", "created_at")
+    list_display = (
+        "pk",
+        "organization",
+        "format",
+        "status",
+        "progress",
+        "record_count",
+        "requested_by",
+        "created_at",
+    )
     list_filter = ("format", "status", "organization")
     readonly_fields = ("file_sha256", "filters", "error", "file_path", "expires_at")

@@ -72,7 +72,9 @@ def public_key(purpose: str, key_id: str) -> Ed25519PublicKey | None:
 
 def public_key_pem(purpose: str, key_id: str | None = None) -> str:
     key = public_key(purpose, key_id or current_key_id(purpose))
-    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
 
 
 def verify(purpose: str, key_id: str, payload: bytes, signature_b64: str) -> bool:

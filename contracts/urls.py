@@ -16,7 +16,11 @@ app_name = "api"
 urlpatterns = [
     path("snapshots/", catalog_api.SnapshotListApi.as_view(), name="snapshot-list"),
     path("snapshots/<slug:snapshot_id>/", catalog_api.SnapshotDetailApi.as_view(), name="snapshot-detail"),
-    path("snapshots/<slug:snapshot_id>/changelog/", catalog_api.SnapshotChangelogApi.as_view(), name="snapshot-changelog"),
+    path(
+        "snapshots/<slug:snapshot_id>/changelog/",
+        catalog_api.SnapshotChangelogApi.as_view(),
+        name="snapshot-changelog",
+    ),
     path("aliases/<slug:name>/history/", catalog_api.AliasHistoryApi.as_view(), name="alias-history"),
     path("pins/", pins_api.PinListApi.as_view(), name="pin-list"),
     path("diffs/<slug:a>...<slug:b>/", diff_api.DiffApi.as_view(), name="diff"),
@@ -31,11 +35,19 @@ urlpatterns = [
     path("migrations/", consent_api.MigrationListApi.as_view(), name="migration-list"),
     path("migrations/<int:migration_id>/", consent_api.MigrationDetailApi.as_view(), name="migration-detail"),
     path(
-        "migrations/<int:migration_id>/consent/", consent_api.MigrationConsentApi.as_view(), name="migration-consent"
+        "migrations/<int:migration_id>/consent/",
+        consent_api.MigrationConsentApi.as_view(),
+        name="migration-consent",
     ),
-    path("migrations/<int:migration_id>/defer/", consent_api.MigrationDeferApi.as_view(), name="migration-defer"),
     path(
-        "migrations/<int:migration_id>/decline/", consent_api.MigrationDeclineApi.as_view(), name="migration-decline"
+        "migrations/<int:migration_id>/defer/",
+        consent_api.MigrationDeferApi.as_view(),
+        name="migration-defer",
+    ),
+    path(
+        "migrations/<int:migration_id>/decline/",
+        consent_api.MigrationDeclineApi.as_view(),
+        name="migration-decline",
     ),
     path(
         "migrations/<int:migration_id>/rollback/",
@@ -45,7 +57,11 @@ urlpatterns = [
     path("consents/", consent_api.ConsentListApi.as_view(), name="consent-list"),
     path("consents/verify/", consent_api.ConsentVerifyApi.as_view(), name="consent-verify"),
     path("consents/export/", export_api.ConsentExportApi.as_view(), name="consent-export"),
-    path("consents/exports/<int:export_id>/", export_api.ConsentExportStatusApi.as_view(), name="consent-export-status"),
+    path(
+        "consents/exports/<int:export_id>/",
+        export_api.ConsentExportStatusApi.as_view(),
+        name="consent-export-status",
+    ),
     path(
         "consents/exports/<int:export_id>/download/",
         export_api.ConsentExportDownloadApi.as_view(),

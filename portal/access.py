@@ -19,7 +19,9 @@ from contracts.models import Membership, Role
 
 def membership_for(*, user, org_slug: str) -> Membership:
     membership = (
-        Membership.objects.select_related("organization").filter(user=user, organization__slug=org_slug).first()
+        Membership.objects.select_related("organization")
+        .filter(user=user, organization__slug=org_slug)
+        .first()
     )
     if membership is None:
         raise Http404("No such organisation.")

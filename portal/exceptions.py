@@ -54,9 +54,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, drf_exceptions.ValidationError):
         fields = _flatten(exc.detail) if isinstance(exc.detail, dict) else {}
         if isinstance(fields, dict) and fields:
-            message = "; ".join(
-                f"{name}: {value}" for name, value in fields.items()
-            )
+            message = "; ".join(f"{name}: {value}" for name, value in fields.items())
         else:
             message = str(_flatten(exc.detail))
         response.data = envelope("invalid", message, fields if isinstance(fields, dict) else {})

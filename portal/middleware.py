@@ -24,6 +24,9 @@ class ApplicationErrorMiddleware:
             return JsonResponse(error_envelope(exception), status=exception.status_code)
         template = "portal/_error.html" if getattr(request, "htmx", False) else "portal/error.html"
         response = TemplateResponse(
-            request, template, {"error": exception, "status": exception.status_code}, status=exception.status_code
+            request,
+            template,
+            {"error": exception, "status": exception.status_code},
+            status=exception.status_code,
         )
         return response.render()

@@ -21,18 +21,28 @@ portal_patterns = (
         path("o/<slug:org>/bugs/<int:report_id>/", bug_views.bug_detail, name="bug_detail"),
         path("staff/bugs/", bug_views.staff_bug_queue, name="staff_bugs"),
         path("staff/bugs/<int:report_id>/", bug_views.staff_bug_detail, name="staff_bug_detail"),
-        path("staff/bugs/<int:report_id>/status/", bug_views.staff_bug_transition, name="staff_bug_transition"),
+        path(
+            "staff/bugs/<int:report_id>/status/", bug_views.staff_bug_transition, name="staff_bug_transition"
+        ),
         path("o/<slug:org>/", views.dashboard, name="dashboard"),
         path("o/<slug:org>/exports/", export_views.exports_page, name="exports"),
         path("o/<slug:org>/exports/download/", export_views.download, name="export_stream"),
         path("o/<slug:org>/exports/new/", export_views.export_new, name="export_new"),
         path("o/<slug:org>/exports/<int:export_id>/", export_views.export_row, name="export_row"),
-        path("o/<slug:org>/exports/<int:export_id>/download/", export_views.export_download, name="export_download"),
+        path(
+            "o/<slug:org>/exports/<int:export_id>/download/",
+            export_views.export_download,
+            name="export_download",
+        ),
         path(".well-known/consent-signing-key.pem", export_views.signing_key, name="consent_signing_key"),
         path("o/<slug:org>/diff/", diff_views.diff_pick, name="diff_pick"),
         path("o/<slug:org>/diff/<slug:a>...<slug:b>/", diff_views.diff_page, name="diff"),
         path("o/<slug:org>/diff/<slug:a>...<slug:b>/pdf/", diff_views.diff_pdf, name="diff_pdf"),
-        path("o/<slug:org>/diff/<slug:a>...<slug:b>/pdf/download/", diff_views.diff_pdf_download, name="diff_pdf_download"),
+        path(
+            "o/<slug:org>/diff/<slug:a>...<slug:b>/pdf/download/",
+            diff_views.diff_pdf_download,
+            name="diff_pdf_download",
+        ),
         path("o/<slug:org>/baselines/", diff_views.baselines, name="baselines"),
         path("o/<slug:org>/baselines/<int:result_id>/", diff_views.baseline_mark, name="baseline_mark"),
         path("orgs/", account.org_switch, name="org_switch"),
@@ -45,15 +55,23 @@ portal_patterns = (
         path("o/<slug:org>/settings/keys/", settings_pages.api_keys, name="api_keys"),
         path("o/<slug:org>/billing/", billing_views.billing_page, name="billing"),
         path("o/<slug:org>/billing/portal/", billing_views.billing_portal, name="billing_portal"),
-        path("o/<slug:org>/billing/checkout/", billing_views.extended_support_checkout, name="billing_checkout"),
-        path("o/<slug:org>/billing/simulate/", billing_views.extended_support_simulate, name="billing_simulate"),
+        path(
+            "o/<slug:org>/billing/checkout/", billing_views.extended_support_checkout, name="billing_checkout"
+        ),
+        path(
+            "o/<slug:org>/billing/simulate/", billing_views.extended_support_simulate, name="billing_simulate"
+        ),
         path("o/<slug:org>/settings/keys/new/", settings_pages.api_key_create, name="api_key_create"),
         path(
-            "o/<slug:org>/settings/keys/<int:key_id>/revoke/", settings_pages.api_key_revoke, name="api_key_revoke"
+            "o/<slug:org>/settings/keys/<int:key_id>/revoke/",
+            settings_pages.api_key_revoke,
+            name="api_key_revoke",
         ),
         path("o/<slug:org>/migrations/", migration_views.migration_list, name="migrations"),
         path(
-            "o/<slug:org>/migrations/<int:migration_id>/", migration_views.migration_detail, name="migration_detail"
+            "o/<slug:org>/migrations/<int:migration_id>/",
+            migration_views.migration_detail,
+            name="migration_detail",
         ),
         path(
             "o/<slug:org>/migrations/<int:migration_id>/consent/",
@@ -61,7 +79,9 @@ portal_patterns = (
             name="migration_consent",
         ),
         path(
-            "o/<slug:org>/migrations/<int:migration_id>/defer/", migration_views.migration_defer, name="migration_defer"
+            "o/<slug:org>/migrations/<int:migration_id>/defer/",
+            migration_views.migration_defer,
+            name="migration_defer",
         ),
         path(
             "o/<slug:org>/migrations/<int:migration_id>/decline/",
@@ -118,7 +138,11 @@ portal_patterns = (
             name="notification_calendar_revoke",
         ),
         path("notices/ack/<str:token>/", notification_views.notice_ack, name="notice-ack"),
-        path("notices/unsubscribe/<str:token>/", notification_views.notice_unsubscribe, name="notice-unsubscribe"),
+        path(
+            "notices/unsubscribe/<str:token>/",
+            notification_views.notice_unsubscribe,
+            name="notice-unsubscribe",
+        ),
     ],
     "portal",
 )
@@ -134,7 +158,9 @@ urlpatterns = [
     # only needs to admit the inline <style> of that one page.
     path(
         "api/docs/",
-        csp_update({"style-src": ["'unsafe-inline'"]})(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        csp_update({"style-src": ["'unsafe-inline'"]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+        ),
         name="api-docs",
     ),
     path("healthz", views.healthz, name="healthz"),

@@ -96,13 +96,26 @@ def world(db) -> World:
     admin = f.MembershipFactory(organization=org, role=models.Role.ADMIN, user__username="acme-admin").user
     member = f.MembershipFactory(organization=org, role=models.Role.MEMBER, user__username="acme-member").user
     legal = f.MembershipFactory(organization=org, role=models.Role.LEGAL, user__username="acme-legal").user
-    outsider = f.MembershipFactory(organization=other, role=models.Role.ADMIN, user__username="globex-admin").user
+    outsider = f.MembershipFactory(
+        organization=other, role=models.Role.ADMIN, user__username="globex-admin"
+    ).user
     alias.refresh_from_db()
     pin = f.make_pin(org=org, alias=alias, snapshot=old, at=f.days(-150))
     f.make_pin(org=other, alias=alias, snapshot=current, policy=models.UpgradePolicy.FOLLOW, at=f.days(-80))
     return World(
-        org=org, other_org=other, admin=admin, member=member, legal=legal, outsider=outsider, family=family,
-        old=old, current=current, alias=alias, pin=pin, key=f.make_key(org), other_key=f.make_key(other),
+        org=org,
+        other_org=other,
+        admin=admin,
+        member=member,
+        legal=legal,
+        outsider=outsider,
+        family=family,
+        old=old,
+        current=current,
+        alias=alias,
+        pin=pin,
+        key=f.make_key(org),
+        other_key=f.make_key(other),
     )
 
 

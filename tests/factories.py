@@ -81,8 +81,12 @@ def make_alias(*, name: str, target: models.Snapshot, at: dt.datetime | None = N
 
 
 def make_pin(
-    *, org: models.Organization, alias: models.Alias, snapshot: models.Snapshot | None = None,
-    policy: str = models.UpgradePolicy.MANUAL, at: dt.datetime | None = None,
+    *,
+    org: models.Organization,
+    alias: models.Alias,
+    snapshot: models.Snapshot | None = None,
+    policy: str = models.UpgradePolicy.MANUAL,
+    at: dt.datetime | None = None,
 ) -> models.Pin:
     return pins_services.pin_set(
         organization=org, alias=alias, snapshot=snapshot or alias.target, policy=policy, at=at or days(-50)

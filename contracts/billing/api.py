@@ -29,7 +29,9 @@ class StripeWebhookApi(APIView):
             ref_name = "StripeWebhookReceipt"
 
         received = serializers.BooleanField()
-        duplicate = serializers.BooleanField(help_text="True when this event id was already stored (a replay).")
+        duplicate = serializers.BooleanField(
+            help_text="True when this event id was already stored (a replay)."
+        )
         event_id = serializers.CharField()
 
     @extend_schema(
@@ -68,7 +70,9 @@ class ExtendedSupportCheckoutApi(APIView):
         class Meta:
             ref_name = "ExtendedSupportCheckoutInput"
 
-        snapshot = serializers.SlugField(max_length=100, help_text="The deprecated snapshot, e.g. chat-2025-06-01.")
+        snapshot = serializers.SlugField(
+            max_length=100, help_text="The deprecated snapshot, e.g. chat-2025-06-01."
+        )
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -104,4 +108,6 @@ class ExtendedSupportCheckoutApi(APIView):
             success_url=billing_url + "?checkout=success",
             cancel_url=billing_url + "?checkout=cancelled",
         )
-        return Response(self.OutputSerializer({"checkout_url": checkout.url, "session_id": checkout.session_id}).data)
+        return Response(
+            self.OutputSerializer({"checkout_url": checkout.url, "session_id": checkout.session_id}).data
+        )

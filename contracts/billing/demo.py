@@ -35,8 +35,10 @@ def seed_billing() -> list[str]:
     slug, snapshot_name, session_id = GRANT
     org = Organization.objects.filter(slug=slug).first()
     snapshot = Snapshot.objects.filter(name=snapshot_name).first()
-    if org is not None and snapshot is not None and not ExtendedSupport.objects.filter(
-        stripe_checkout_session_id=session_id
-    ).exists():
+    if (
+        org is not None
+        and snapshot is not None
+        and not ExtendedSupport.objects.filter(stripe_checkout_session_id=session_id).exists()
+    ):
         billing.extended_support_grant(organization=org, snapshot=snapshot, checkout_session_id=session_id)
     return []

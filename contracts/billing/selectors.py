@@ -36,7 +36,9 @@ def extended_support_active(
 
 
 def extended_support_list(*, org: Organization) -> list[ExtendedSupport]:
-    return list(ExtendedSupport.objects.filter(organization=org).select_related("snapshot").order_by("-until"))
+    return list(
+        ExtendedSupport.objects.filter(organization=org).select_related("snapshot").order_by("-until")
+    )
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,9 @@ def extended_support_options(*, org: Organization, at: dt.datetime | None = None
     """Every deprecated or retired snapshot the organisation's pins are on (two queries)."""
     at = at or timezone.now()
     by_snapshot: dict[int, tuple[Snapshot, list[str]]] = {}
-    for pin in Pin.objects.filter(organization=org).select_related("snapshot", "alias").order_by("alias__name"):
+    for pin in (
+        Pin.objects.filter(organization=org).select_related("snapshot", "alias").order_by("alias__name")
+    ):
         if pin.snapshot.status_at(at) in PURCHASABLE_STATUSES:
             by_snapshot.setdefault(pin.snapshot_id, (pin.snapshot, []))[1].append(pin.alias.name)
     grants: dict[int, ExtendedSupport] = {}
@@ -98,7 +102,9 @@ def extended_support_options(*, org: Organization, at: dt.datetime | None = None
     return options
 
 
-def extended_support_option(*, org: Organization, snapshot_name: str, at: dt.datetime | None = None) -> PurchaseOption:
+def extended_support_option(
+    *, org: Organization, snapshot_name: str, at: dt.datetime | None = None
+) -> PurchaseOption:
     """The purchase option for one snapshot; refuses (404/409) when it cannot be bought."""
     at = at or timezone.now()
     snapshot = Snapshot.objects.filter(name=snapshot_name, published_at__isnull=False).first()
@@ -124,6 +130,7 @@ def tier_terms(*, tier: str, at: dt.datetime | None = None) -> ContractTerms | N
     """The newest terms a tier offers (in force now; a future version only when none is)."""
     at = at or timezone.now()
     terms = ContractTerms.objects.filter(tier=tier)
-    return terms.filter(effective_at__lte=at).order_by("-effective_at").first() or terms.order_by(
-        "effective_at"
-    ).first()
+    return (
+        terms.filter(effective_at__lte=at).order_by("-effective_at").first()
+        or terms.order_by("effective_at").first()
+    )

@@ -133,7 +133,9 @@ def extended_support_checkout_create(
     return CheckoutRedirect(url=session.url, session_id=session.id, idempotency_key=key)
 
 
-def billing_portal_session_create(*, org: Organization, return_url: str, at: dt.datetime | None = None) -> str:
+def billing_portal_session_create(
+    *, org: Organization, return_url: str, at: dt.datetime | None = None
+) -> str:
     """A link to Stripe's customer portal (invoices, payment methods) for the organisation."""
     at = at or timezone.now()
     client = stripe_client()
@@ -236,7 +238,11 @@ def extended_support_cancel(
 ) -> ExtendedSupport:
     """End a grant at `ends_at` (the paid period's end), with a ledger record and a notice."""
     at = at or timezone.now()
-    grant = ExtendedSupport.objects.select_for_update().select_related("organization", "snapshot").get(pk=grant.pk)
+    grant = (
+        ExtendedSupport.objects.select_for_update()
+        .select_related("organization", "snapshot")
+        .get(pk=grant.pk)
+    )
     if grant.cancelled_at is not None:
         return grant
     grant.until = min(grant.until, ends_at)
@@ -270,7 +276,9 @@ def extended_support_cancel(
     return grant
 
 
-def extended_support_simulate(*, org: Organization, snapshot_name: str, actor: AbstractBaseUser) -> ExtendedSupport:
+def extended_support_simulate(
+    *, org: Organization, snapshot_name: str, actor: AbstractBaseUser
+) -> ExtendedSupport:
     """The embedded demo's purchase (no Stripe): same checks, then the same grant service."""
     if billing_configured() or not settings.DEBUG:
         raise Conflict(
@@ -328,14 +336,25 @@ def stripe_event_receive(*, payload: bytes, signature: str | None) -> tuple[Stri
     except stripe.SignatureVerificationError as exc:
         raise ApplicationError(
             f"Stripe-Signature does not verify: {exc.user_message or exc}.",
-            fields={"Stripe-Signature": f"Wrong signature or timestamp outside {settings.STRIPE_WEBHOOK_TOLERANCE} s."},
+            fields={
+                "Stripe-Signature": f"Wrong signature or timestamp outside {settings.STRIPE_WEBHOOK_TOLERANCE} s."
+            },
             code="bad_signature",
         ) from exc
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApplicationError("The body is not a JSON Stripe event.", fields={"body": "Expected JSON."}) from exc
+        raise ApplicationError(
+            "The body is not a JSON Stripe event.", fields={"body": "Expected JSON."}
+        ) from exc
     event_id, event_type = (data.get("id"), data.get("type")) if isinstance(data, dict) else (None, None)
-    if not isinstance(event_id, str) or not event_id or len(event_id) > 200 or not isinstance(event_type, str):
-        raise ApplicationError("The body is not a Stripe event.", fields={"body": "Needs string id and type."})
+    if (
+        not isinstance(event_id, str)
+        or not event_id
+        or len(event_id) > 200
+        or not isinstance(event_type, str)
+    ):
+        raise ApplicationError(
+            "The body is not a Stripe event.", fields={"body": "Needs string id and type."}
+        )
     return _stripe_event_store(event_id=event_id, event_type=event_type[:100], data=data)
 
 
@@ -392,7 +411,10 @@ def _on_checkout_session(*, session_id: str) -> None:
     metadata = session.get("metadata") or {}
     if metadata.get("purpose") != PURPOSE_EXTENDED_SUPPORT:
         return
-    if session.get("status") != "complete" or session.get("payment_status") not in ("paid", "no_payment_required"):
+    if session.get("status") != "complete" or session.get("payment_status") not in (
+        "paid",
+        "no_payment_required",
+    ):
         return  # not paid yet: checkout.session.async_payment_succeeded will come
     org = Organization.objects.filter(pk=metadata.get("org_id") or 0).first()
     snapshot = Snapshot.objects.filter(name=metadata.get("snapshot") or "").first()
@@ -432,7 +454,9 @@ def _on_checkout_session(*, session_id: str) -> None:
 def _cancel_grants(*, subscription: Any, grants: list[ExtendedSupport]) -> None:
     ends_at = subscription_period_end(subscription) or timezone.now()
     for grant in grants:
-        extended_support_cancel(grant=grant, ends_at=ends_at, reason=f"subscription {subscription.get('id')} ended")
+        extended_support_cancel(
+            grant=grant, ends_at=ends_at, reason=f"subscription {subscription.get('id')} ended"
+        )
 
 
 def _on_subscription(*, subscription_id: str) -> None:
@@ -443,16 +467,21 @@ def _on_subscription(*, subscription_id: str) -> None:
     if metadata.get("purpose") == PURPOSE_EXTENDED_SUPPORT:
         if status in ENDED_SUBSCRIPTION_STATUSES:
             grants = list(
-                ExtendedSupport.objects.filter(stripe_subscription_id=subscription_id, cancelled_at__isnull=True)
+                ExtendedSupport.objects.filter(
+                    stripe_subscription_id=subscription_id, cancelled_at__isnull=True
+                )
             )
             # No grant yet (deletion delivered before the checkout): the checkout handler re-reads.
             _cancel_grants(subscription=subscription, grants=grants)
         return
     customer = subscription.get("customer")
     customer_id = customer if isinstance(customer, str) else (customer or {}).get("id", "")
-    org = Organization.objects.filter(
-        Q(stripe_customer_id=customer_id) if customer_id else Q(pk__in=[])
-    ).first() or Organization.objects.filter(pk=metadata.get("org_id") or 0).first()
+    org = (
+        Organization.objects.filter(
+            Q(stripe_customer_id=customer_id) if customer_id else Q(pk__in=[])
+        ).first()
+        or Organization.objects.filter(pk=metadata.get("org_id") or 0).first()
+    )
     if org is None:
         raise ApplicationError(
             f"No organisation has Stripe customer {customer_id!r}.", fields={"customer": "Unknown customer."}

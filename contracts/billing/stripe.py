@@ -93,7 +93,9 @@ def subscription_tier(subscription: Any) -> str | None:
     """The tier a subscription's prices name (price metadata `tier`, else STRIPE_PRICE_TIERS)."""
     for item in (subscription.get("items") or {}).get("data") or []:
         price = item.get("price") or {}
-        tier = (price.get("metadata") or {}).get("tier") or settings.STRIPE_PRICE_TIERS.get(price.get("id", ""))
+        tier = (price.get("metadata") or {}).get("tier") or settings.STRIPE_PRICE_TIERS.get(
+            price.get("id", "")
+        )
         if tier:
             return str(tier)[:32]
     return None

@@ -34,7 +34,9 @@ class ReceiptSerializer(serializers.Serializer):
     response_id = serializers.CharField()
     time = serializers.CharField(help_text="ISO 8601 instant in UTC.")
     key_id = serializers.CharField(help_text="Id of the Ed25519 key that signed it.")
-    signature = serializers.CharField(help_text="Base64 Ed25519 signature over the canonical JSON of the rest.")
+    signature = serializers.CharField(
+        help_text="Base64 Ed25519 signature over the canonical JSON of the rest."
+    )
 
 
 class BugSnapshotSerializer(serializers.Serializer):
@@ -164,7 +166,9 @@ class BugReportFileApi(APIView):
             help_text="Who gets the status e-mails; defaults to the signed-in user. Give it when filing with a key.",
         )
         receipt = serializers.JSONField(
-            required=False, allow_null=True, help_text="The output receipt returned with the response, verbatim."
+            required=False,
+            allow_null=True,
+            help_text="The output receipt returned with the response, verbatim.",
         )
         prompt = serializers.CharField(max_length=services.MAX_TEXT_CHARS, required=False, allow_blank=True)
         output = serializers.CharField(max_length=services.MAX_TEXT_CHARS, required=False, allow_blank=True)
@@ -191,11 +195,15 @@ class BugReportFileApi(APIView):
             **values,
         )
         view = selectors.bug_report_view(org=org, report_id=report.pk)
-        return Response(BugReportOutputSerializer(bug_report_payload(view)).data, status=status.HTTP_201_CREATED)
+        return Response(
+            BugReportOutputSerializer(bug_report_payload(view)).data, status=status.HTTP_201_CREATED
+        )
 
 
 class BugReportDetailApi(APIView):
-    @extend_schema(operation_id="bug_reports_retrieve", responses={200: BugReportOutputSerializer, **errors(401, 404)})
+    @extend_schema(
+        operation_id="bug_reports_retrieve", responses={200: BugReportOutputSerializer, **errors(401, 404)}
+    )
     def get(self, request: Request, report_id: int) -> Response:
         org = request_organization(request)
         view = selectors.bug_report_view(org=org, report_id=report_id)
@@ -236,7 +244,9 @@ class ReceiptVerifyApi(APIView):
                 "This receipt was issued to another organisation.",
                 fields={"receipt": "Issued to another organisation."},
             )
-        snapshot = Snapshot.objects.select_related("family", "replacement").filter(name=payload["snapshot"]).first()
+        snapshot = (
+            Snapshot.objects.select_related("family", "replacement").filter(name=payload["snapshot"]).first()
+        )
         if snapshot is None:
             raise ApplicationError(
                 f"The receipt names snapshot {payload['snapshot']!r}, which does not exist.",

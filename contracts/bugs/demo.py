@@ -46,7 +46,9 @@ def seed_bug_reports() -> list[str]:
     bug_report_file(
         organization=org,
         reporter=reporter,
-        receipt=receipt_issue(organization=org, alias="v1-chat", snapshot=served, response_id=DEMO_REPORTS[1], at=at),
+        receipt=receipt_issue(
+            organization=org, alias="v1-chat", snapshot=served, response_id=DEMO_REPORTS[1], at=at
+        ),
         prompt='Return {"ok": true} as JSON.',
         output='{"ok": true,}',
         expected='{"ok": true}',

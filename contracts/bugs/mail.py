@@ -24,8 +24,12 @@ def _message(*, report: BugReport, kind: str, event: BugReportEvent | None) -> t
     context = {"view": view, "report": report, "event": event, "site_url": settings.SITE_URL}
     if kind == "filed":
         recipient = report.snapshot.family.owning_team_email
-        context["url"] = settings.SITE_URL + reverse("portal:staff_bug_detail", kwargs={"report_id": report.pk})
-        subject = f"[bug #{report.pk}] {report.organization.slug}: {report.alias.name} on {report.snapshot.name}"
+        context["url"] = settings.SITE_URL + reverse(
+            "portal:staff_bug_detail", kwargs={"report_id": report.pk}
+        )
+        subject = (
+            f"[bug #{report.pk}] {report.organization.slug}: {report.alias.name} on {report.snapshot.name}"
+        )
         template = "contracts/bugs/email/filed.txt"
     else:
         recipient = report.reporter_email

@@ -90,11 +90,15 @@ def receipt_verify(receipt: Any) -> dict[str, Any]:
     for field in RECEIPT_FIELDS[1:]:
         value = receipt[field]
         if not isinstance(value, str) or not value or len(value) > MAX_FIELD_CHARS or "\x00" in value:
-            raise _refuse(f"Receipt field {field!r} must be a non-empty string of at most {MAX_FIELD_CHARS} characters.")
+            raise _refuse(
+                f"Receipt field {field!r} must be a non-empty string of at most {MAX_FIELD_CHARS} characters."
+            )
     payload = {field: receipt[field] for field in PAYLOAD_FIELDS}
     if not signing.verify(PURPOSE, receipt["key_id"], canonical_json(payload), receipt["signature"]):
         if signing.public_key(PURPOSE, receipt["key_id"]) is None:
-            raise _refuse(f"Receipt signed with unknown key {receipt['key_id']!r}: forged or not issued here.")
+            raise _refuse(
+                f"Receipt signed with unknown key {receipt['key_id']!r}: forged or not issued here."
+            )
         raise _refuse("Receipt signature does not match its contents: it was forged or altered.")
     try:
         at = dt.datetime.fromisoformat(payload["time"].replace("Z", "+00:00"))

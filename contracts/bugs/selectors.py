@@ -57,7 +57,13 @@ def bug_policy_terms(*, org: Organization) -> ContractTerms | None:
 
 def _reports() -> QuerySet[BugReport]:
     return BugReport.objects.select_related(
-        "organization", "alias", "snapshot", "snapshot__family", "snapshot__replacement", "fixed_in", "reporter"
+        "organization",
+        "alias",
+        "snapshot",
+        "snapshot__family",
+        "snapshot__replacement",
+        "fixed_in",
+        "reporter",
     )
 
 
@@ -73,7 +79,9 @@ def bug_report_get(*, org: Organization, report_id: int) -> BugReport:
 
 
 def bug_report_events(*, report: BugReport) -> list[BugReportEvent]:
-    return list(BugReportEvent.objects.filter(report=report).select_related("actor").order_by("created_at", "id"))
+    return list(
+        BugReportEvent.objects.filter(report=report).select_related("actor").order_by("created_at", "id")
+    )
 
 
 @dataclass(frozen=True)

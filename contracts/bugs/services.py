@@ -42,7 +42,9 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 
 def _check_text(**texts: str) -> None:
     too_long = {
-        name: f"At most {MAX_TEXT_CHARS} characters." for name, value in texts.items() if len(value) > MAX_TEXT_CHARS
+        name: f"At most {MAX_TEXT_CHARS} characters."
+        for name, value in texts.items()
+        if len(value) > MAX_TEXT_CHARS
     }
     if too_long:
         raise ApplicationError(f"{', '.join(too_long)} too long.", fields=too_long)
@@ -95,7 +97,9 @@ def _from_receipt(
     if observed_at is not None and abs(observed_at - payload["time"]) > RECEIPT_TIME_TOLERANCE:
         raise ApplicationError(
             f"The receipt was issued at {payload['time'].isoformat()}, not {observed_at.isoformat()}.",
-            fields={"observed_at": f"The receipt says {payload['time'].isoformat()}; leave observed_at empty."},
+            fields={
+                "observed_at": f"The receipt says {payload['time'].isoformat()}; leave observed_at empty."
+            },
         )
     snapshot = Snapshot.objects.select_related("family").filter(name=payload["snapshot"]).first()
     if snapshot is None:
@@ -131,7 +135,11 @@ def bug_report_file(
     response_id = (response_id or "").strip()
     alias = (alias or "").strip()
     _check_text(
-        prompt=prompt, output=output, expected=expected, alias=alias, response_id=response_id,
+        prompt=prompt,
+        output=output,
+        expected=expected,
+        alias=alias,
+        response_id=response_id,
         reporter_email=reporter_email,
     )
     if len(response_id) > MAX_RESPONSE_ID_CHARS:
@@ -143,7 +151,11 @@ def bug_report_file(
     stored_receipt = None
     if receipt is not None:
         snapshot, alias, observed_at, response_id, stored_receipt = _from_receipt(
-            organization=organization, receipt=receipt, alias=alias, observed_at=observed_at, response_id=response_id
+            organization=organization,
+            receipt=receipt,
+            alias=alias,
+            observed_at=observed_at,
+            response_id=response_id,
         )
         _check_observed_at(observed_at, now=now)
         alias_obj = _alias(alias)
@@ -258,7 +270,9 @@ def bug_report_transition(
         note = terms.retired_bug_policy
     if status == BugStatus.FIXED:
         if fixed_in is None:
-            raise ApplicationError("Name the snapshot that fixes it.", fields={"fixed_in": "Required for fixed."})
+            raise ApplicationError(
+                "Name the snapshot that fixes it.", fields={"fixed_in": "Required for fixed."}
+            )
         if fixed_in.family_id != report.snapshot.family_id or not fixed_in.is_published:
             raise ApplicationError(
                 f"{fixed_in.name} is not a published snapshot of the {report.snapshot.family.slug} family.",
@@ -271,7 +285,11 @@ def bug_report_transition(
     report.updated_at = now
     report.save(update_fields=update_fields)
     event = BugReportEvent.objects.create(
-        report=report, status=status, note=note, actor=actor if getattr(actor, "pk", None) else None, created_at=now
+        report=report,
+        status=status,
+        note=note,
+        actor=actor if getattr(actor, "pk", None) else None,
+        created_at=now,
     )
     mail.bug_report_notify(report=report, kind="status", event=event)
     return report

@@ -69,11 +69,31 @@ CATALOG = {
 
 
 CHANGELOG = [
-    ("chat-2024-11-15", ChangelogKind.BEHAVIOUR, "Shorter default answers", "Default max_tokens lowered to 1024."),
+    (
+        "chat-2024-11-15",
+        ChangelogKind.BEHAVIOUR,
+        "Shorter default answers",
+        "Default max_tokens lowered to 1024.",
+    ),
     ("chat-2025-06-01", ChangelogKind.BREAKING, "New tokenizer", "Token counts differ by up to 12 %."),
-    ("chat-2025-06-01", ChangelogKind.SAFETY, "Refusal policy v3", "Medical dosage questions answered with sources."),
-    ("chat-2025-09-29", ChangelogKind.COST, "Price cut", "Input price down from 0.60 to 0.50 per million tokens."),
-    ("chat-2025-09-29", ChangelogKind.FIX, "JSON mode fix", "Trailing commas no longer emitted in JSON mode."),
+    (
+        "chat-2025-06-01",
+        ChangelogKind.SAFETY,
+        "Refusal policy v3",
+        "Medical dosage questions answered with sources.",
+    ),
+    (
+        "chat-2025-09-29",
+        ChangelogKind.COST,
+        "Price cut",
+        "Input price down from 0.60 to 0.50 per million tokens.",
+    ),
+    (
+        "chat-2025-09-29",
+        ChangelogKind.FIX,
+        "JSON mode fix",
+        "Trailing commas no longer emitted in JSON mode.",
+    ),
     ("embed-2025-08-20", ChangelogKind.BEHAVIOUR, "Normalised vectors", "Vectors are L2-normalised."),
     ("code-2025-10-05", ChangelogKind.BREAKING, "Tool-call format", "Tool calls use the v2 schema."),
 ]
@@ -86,7 +106,9 @@ def seed_catalog() -> list[str]:
             slug=slug,
             defaults={"name": spec["name"], "owning_team": spec["team"], "owning_team_email": spec["email"]},
         )
-        for name, released, deprecated, retires, retention, _repl, ctx, p_in, p_out, latency in spec["snapshots"]:
+        for name, released, deprecated, retires, retention, _repl, ctx, p_in, p_out, latency in spec[
+            "snapshots"
+        ]:
             if Snapshot.objects.filter(name=name).exists():
                 continue
             services.snapshot_create(
@@ -132,6 +154,8 @@ def seed_catalog() -> list[str]:
     for snapshot_name, kind, title, body in CHANGELOG:
         snapshot = Snapshot.objects.get(name=snapshot_name)
         ChangelogEntry.objects.get_or_create(
-            snapshot=snapshot, title=title, defaults={"kind": kind, "body": body, "published_at": snapshot.released_at}
+            snapshot=snapshot,
+            title=title,
+            defaults={"kind": kind, "body": body, "published_at": snapshot.released_at},
         )
     return []

@@ -120,6 +120,8 @@ def changelog_list(
         )
         condition = Q(pk__in=[])
         for row in oldest:
-            condition |= Q(snapshot__family_id=row["snapshot__family_id"], snapshot__released_at__gt=row["oldest"])
+            condition |= Q(
+                snapshot__family_id=row["snapshot__family_id"], snapshot__released_at__gt=row["oldest"]
+            )
         qs = qs.filter(condition)
     return qs

@@ -111,9 +111,12 @@ def alias_create(
     at = at or timezone.now()
     if target.family_id != family.pk:
         raise ApplicationError(
-            f"{target.name} is not a snapshot of the {family.slug} family.", fields={"target": "Wrong family."}
+            f"{target.name} is not a snapshot of the {family.slug} family.",
+            fields={"target": "Wrong family."},
         )
-    alias = Alias.objects.create(name=name, family=family, target=target, created_at=at, description=description)
+    alias = Alias.objects.create(
+        name=name, family=family, target=target, created_at=at, description=description
+    )
     AliasMove.objects.create(
         alias=alias, from_snapshot=None, to_snapshot=target, moved_at=at, reason="created", actor=actor
     )
@@ -143,9 +146,16 @@ def alias_move(
             f"{to_snapshot.name} is not published.", fields={"to_snapshot": "Publish it first."}
         )
     if to_snapshot.pk == alias.target_id:
-        raise Conflict(f"{alias.name} already points at {to_snapshot.name}.", fields={"to_snapshot": "Unchanged."})
+        raise Conflict(
+            f"{alias.name} already points at {to_snapshot.name}.", fields={"to_snapshot": "Unchanged."}
+        )
     move = AliasMove.objects.create(
-        alias=alias, from_snapshot=alias.target, to_snapshot=to_snapshot, moved_at=at, reason=reason, actor=actor
+        alias=alias,
+        from_snapshot=alias.target,
+        to_snapshot=to_snapshot,
+        moved_at=at,
+        reason=reason,
+        actor=actor,
     )
     alias.target = to_snapshot
     alias.save(update_fields=["target"])

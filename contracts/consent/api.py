@@ -21,7 +21,9 @@ from contracts.ledger.verify import ledger_verify
 from contracts.models import ConsentRecord, LedgerAction, Migration, MigrationState
 from contracts.tenancy.auth import KeyPrincipal, client_ip, request_organization, request_role
 
-CONFLICT = {409: OpenApiResponse(ErrorSerializer, description="Already decided, expired, or outside the window.")}
+CONFLICT = {
+    409: OpenApiResponse(ErrorSerializer, description="Already decided, expired, or outside the window.")
+}
 ERRORS.setdefault(409, CONFLICT[409])
 
 
@@ -145,10 +147,14 @@ class MigrationConsentApi(APIView):
             ref_name = "MigrationConsentInput"
 
         at = BoundedDateTimeField(
-            required=False, allow_null=True, help_text="Schedule the move for this instant (before the deadline)."
+            required=False,
+            allow_null=True,
+            help_text="Schedule the move for this instant (before the deadline).",
         )
         terms_sha256 = serializers.RegexField(
-            r"^[0-9a-f]{64}$", required=False, help_text="The terms sha256 the decider was shown (409 if changed)."
+            r"^[0-9a-f]{64}$",
+            required=False,
+            help_text="The terms sha256 the decider was shown (409 if changed).",
         )
 
     @extend_schema(

@@ -40,7 +40,9 @@ def _day(days: float) -> dt.datetime:
 
 def _admin(slug: str):
     user = get_user_model().objects.filter(username=f"{slug}-{Role.ADMIN}").first()
-    return services.Decider(user=user, ip="203.0.113.10", user_agent="seed_demo (Demo browser)", role=Role.ADMIN)
+    return services.Decider(
+        user=user, ip="203.0.113.10", user_agent="seed_demo (Demo browser)", role=Role.ADMIN
+    )
 
 
 @transaction.atomic
@@ -58,7 +60,9 @@ def seed_terms_and_migrations() -> list[str]:
             version=version,
             title=title,
             tier=tier,
-            body=TERMS_BODY.format(title=f"{title}, version {version}", retired_bug_policy=BUG_POLICY, **params),
+            body=TERMS_BODY.format(
+                title=f"{title}, version {version}", retired_bug_policy=BUG_POLICY, **params
+            ),
             effective_at=_day(effective),
             retired_bug_policy=BUG_POLICY,
             **params,

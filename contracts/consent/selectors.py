@@ -27,7 +27,9 @@ from contracts.models import (
 def terms_current(*, tier: str, at: dt.datetime | None = None) -> ContractTerms | None:
     """The newest terms of a tier already in effect at `at` (now by default)."""
     at = at or timezone.now()
-    return ContractTerms.objects.filter(tier=tier, effective_at__lte=at).order_by("-effective_at", "-id").first()
+    return (
+        ContractTerms.objects.filter(tier=tier, effective_at__lte=at).order_by("-effective_at", "-id").first()
+    )
 
 
 def terms_in_force(*, org: Organization, at: dt.datetime | None = None) -> ContractTerms:

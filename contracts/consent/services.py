@@ -105,7 +105,9 @@ def terms_create(
     """
     version = (version or "").strip()
     if not version or len(version) > 32:
-        raise ApplicationError("A terms version needs 1 to 32 characters.", fields={"version": "1 to 32 characters."})
+        raise ApplicationError(
+            "A terms version needs 1 to 32 characters.", fields={"version": "1 to 32 characters."}
+        )
     if not (body or "").strip():
         raise ApplicationError("Terms need a body.", fields={"body": "Required."})
     if ContractTerms.objects.filter(version=version).exists():
@@ -163,7 +165,9 @@ def terms_accept(
             fields={"terms": "Body hash mismatch."},
         )
     if org.accepted_terms_id == terms.pk:
-        raise Conflict(f"{org.name} has already accepted terms {terms.version}.", fields={"terms": "Already accepted."})
+        raise Conflict(
+            f"{org.name} has already accepted terms {terms.version}.", fields={"terms": "Already accepted."}
+        )
     previous = org.accepted_terms.version if org.accepted_terms_id else ""
     record = ledger_append(
         organization=org,
@@ -236,7 +240,8 @@ def migration_propose(
     from_snapshot = Snapshot.objects.get(pk=pin.snapshot_id)
     if to_snapshot.pk == from_snapshot.pk:
         raise Conflict(
-            f"The pin is already on {to_snapshot.name}.", fields={"to_snapshot": "Same as the pinned snapshot."}
+            f"The pin is already on {to_snapshot.name}.",
+            fields={"to_snapshot": "Same as the pinned snapshot."},
         )
     if to_snapshot.family_id != from_snapshot.family_id or not to_snapshot.is_published:
         raise ApplicationError(
@@ -271,7 +276,11 @@ def migration_propose(
 
 
 def migrations_propose_for_alias_move(
-    *, alias: Alias, to_snapshot: Snapshot, actor: AbstractBaseUser | None = None, now: dt.datetime | None = None
+    *,
+    alias: Alias,
+    to_snapshot: Snapshot,
+    actor: AbstractBaseUser | None = None,
+    now: dt.datetime | None = None,
 ) -> list[Migration]:
     """After an alias moved: offer the new default to every manual / on-retirement pin not on it."""
     now = now or timezone.now()
@@ -300,9 +309,9 @@ def migrations_propose_for_deprecation(
     now = now or timezone.now()
     proposed = []
     if snapshot.retires_at:
-        Migration.objects.filter(
-            from_snapshot=snapshot, state__in=OPEN_MIGRATION_STATES
-        ).filter(Q(deadline__isnull=True) | Q(deadline__gt=snapshot.retires_at)).update(deadline=snapshot.retires_at)
+        Migration.objects.filter(from_snapshot=snapshot, state__in=OPEN_MIGRATION_STATES).filter(
+            Q(deadline__isnull=True) | Q(deadline__gt=snapshot.retires_at)
+        ).update(deadline=snapshot.retires_at)
     if snapshot.replacement_id is None:
         return proposed
     replacement = Snapshot.objects.get(pk=snapshot.replacement_id)
@@ -378,7 +387,9 @@ def _record(
         terms_version=terms.version,
         terms_sha256=terms.body_sha256,
         diff_sha256=selectors.diff_sha256(
-            org=migration.organization, from_snapshot=migration.from_snapshot, to_snapshot=migration.to_snapshot
+            org=migration.organization,
+            from_snapshot=migration.from_snapshot,
+            to_snapshot=migration.to_snapshot,
         ),
         details=details or {},
         ip=decider.ip,
@@ -439,7 +450,14 @@ def migration_consent(
         migration.scheduled_for = scheduled_for
         details = {"scheduled_for": _iso(scheduled_for)}
     migration.save(update_fields=["state", "decided_at", "decided_by", "applied_at", "scheduled_for"])
-    return _record(migration=migration, action=LedgerAction.CONSENT, decider=decider, terms=terms, now=now, details=details)
+    return _record(
+        migration=migration,
+        action=LedgerAction.CONSENT,
+        decider=decider,
+        terms=terms,
+        now=now,
+        details=details,
+    )
 
 
 @transaction.atomic
@@ -561,11 +579,17 @@ def migration_rollback(
 
 
 @transaction.atomic
-def migration_apply_scheduled(*, migration: Migration, now: dt.datetime | None = None) -> ConsentRecord | None:
+def migration_apply_scheduled(
+    *, migration: Migration, now: dt.datetime | None = None
+) -> ConsentRecord | None:
     """Apply a consent whose scheduled date has come (system action). None when nothing is due."""
     now = now or timezone.now()
     locked = Migration.objects.select_for_update().filter(pk=migration.pk).first()
-    if locked is None or locked.state != MigrationState.CONSENTED or (locked.scheduled_for and locked.scheduled_for > now):
+    if (
+        locked is None
+        or locked.state != MigrationState.CONSENTED
+        or (locked.scheduled_for and locked.scheduled_for > now)
+    ):
         return None
     terms = selectors.terms_in_force(org=locked.organization, at=now)
     _apply(migration=locked, decider=SYSTEM_DECIDER, now=now, reason="scheduled consent applied")
@@ -592,12 +616,25 @@ def migration_force(*, migration: Migration, now: dt.datetime | None = None) -> 
     organisation's admins. None when not due, or when the organisation bought extended support."""
     now = now or timezone.now()
     locked = Migration.objects.select_for_update().filter(pk=migration.pk).first()
-    if locked is None or locked.state not in UNDECIDED_STATES or locked.deadline is None or locked.deadline > now:
+    if (
+        locked is None
+        or locked.state not in UNDECIDED_STATES
+        or locked.deadline is None
+        or locked.deadline > now
+    ):
         return None
-    if has_extended_support(organization_id=locked.organization_id, snapshot_id=locked.from_snapshot_id, now=now):
+    if has_extended_support(
+        organization_id=locked.organization_id, snapshot_id=locked.from_snapshot_id, now=now
+    ):
         return None
     terms = selectors.terms_in_force(org=locked.organization, at=now)
-    _move_pin(migration=locked, to=locked.to_snapshot, decider=SYSTEM_DECIDER, reason="forced at retirement", now=now)
+    _move_pin(
+        migration=locked,
+        to=locked.to_snapshot,
+        decider=SYSTEM_DECIDER,
+        reason="forced at retirement",
+        now=now,
+    )
     previous_state = locked.state
     locked.state = MigrationState.FORCED
     locked.applied_at = now
@@ -620,7 +657,9 @@ def migrations_apply_due(*, now: dt.datetime | None = None) -> list[int]:
     """Apply every scheduled consent that is due; returns the migration ids applied."""
     now = now or timezone.now()
     applied = []
-    due = Migration.objects.filter(state=MigrationState.CONSENTED, scheduled_for__lte=now).values_list("pk", flat=True)
+    due = Migration.objects.filter(state=MigrationState.CONSENTED, scheduled_for__lte=now).values_list(
+        "pk", flat=True
+    )
     for migration_id in list(due):
         if migration_apply_scheduled(migration=Migration(pk=migration_id), now=now) is not None:
             applied.append(migration_id)
@@ -638,4 +677,3 @@ def migrations_force_due(*, now: dt.datetime | None = None) -> list[int]:
         if migration_force(migration=Migration(pk=migration_id), now=now) is not None:
             forced.append(migration_id)
     return forced
-

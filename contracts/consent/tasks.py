@@ -11,13 +11,15 @@ from celery import shared_task
 from contracts.consent import services
 
 
-@shared_task(name="contracts.consent.apply_scheduled", autoretry_for=(Exception,), max_retries=3,
-             retry_backoff=30)
+@shared_task(
+    name="contracts.consent.apply_scheduled", autoretry_for=(Exception,), max_retries=3, retry_backoff=30
+)
 def apply_scheduled_consents() -> list[int]:
     return services.migrations_apply_due()
 
 
-@shared_task(name="contracts.consent.force_at_retirement", autoretry_for=(Exception,), max_retries=3,
-             retry_backoff=30)
+@shared_task(
+    name="contracts.consent.force_at_retirement", autoretry_for=(Exception,), max_retries=3, retry_backoff=30
+)
 def force_at_retirement() -> list[int]:
     return services.migrations_force_due()

@@ -34,7 +34,8 @@ def parse_format(value: str | None) -> str:
     fmt = (value or "json").lower()
     if fmt not in FORMATS:
         raise ApplicationError(
-            f"format must be one of {', '.join(FORMATS)}.", fields={"format": f"One of: {', '.join(FORMATS)}."}
+            f"format must be one of {', '.join(FORMATS)}.",
+            fields={"format": f"One of: {', '.join(FORMATS)}."},
         )
     return fmt
 
@@ -43,7 +44,9 @@ def download_response(document: dict[str, Any], fmt: str, *, attachment: bool = 
     """The rendered diff with its content type and a filename like diff_a...b.pdf."""
     response = HttpResponse(render(document, fmt), content_type=CONTENT_TYPES[fmt])
     disposition = "attachment" if attachment else "inline"
-    response["Content-Disposition"] = f'{disposition}; filename="{diff_filename(document["a"]["id"], document["b"]["id"], fmt)}"'
+    response["Content-Disposition"] = (
+        f'{disposition}; filename="{diff_filename(document["a"]["id"], document["b"]["id"], fmt)}"'
+    )
     response["X-Content-SHA256"] = document["content_sha256"]
     return response
 
@@ -102,7 +105,9 @@ class DiffApi(APIView):
                 description="With format=pdf: a job id from a 202 answer; 200 with the PDF once it is ready.",
             ),
             OpenApiParameter("a", OpenApiTypes.STR, OpenApiParameter.PATH, description="Snapshot id (from)."),
-            OpenApiParameter("b", OpenApiTypes.STR, OpenApiParameter.PATH, description="Snapshot id (to), same family."),
+            OpenApiParameter(
+                "b", OpenApiTypes.STR, OpenApiParameter.PATH, description="Snapshot id (to), same family."
+            ),
         ],
         responses={
             (200, "application/json"): DIFF_SCHEMA_REF,
@@ -127,7 +132,10 @@ class DiffApi(APIView):
             path = Path(job.get("path") or "")
             if job["status"] == READY and path.is_file():
                 return FileResponse(
-                    path.open("rb"), as_attachment=True, filename=job["filename"], content_type="application/pdf"
+                    path.open("rb"),
+                    as_attachment=True,
+                    filename=job["filename"],
+                    content_type="application/pdf",
                 )
             if job["status"] == FAILED:
                 raise Conflict(f"The PDF could not be rendered: {job['error']}", fields={"job": job["error"]})

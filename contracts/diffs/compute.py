@@ -36,7 +36,9 @@ def _delta(before: float | None, after: float | None) -> float | None:
 # --------------------------------------------------------------------------------------------
 
 
-def config_diff(before: Mapping[str, Any], after: Mapping[str, Any], *, prefix: str = "") -> list[dict[str, Any]]:
+def config_diff(
+    before: Mapping[str, Any], after: Mapping[str, Any], *, prefix: str = ""
+) -> list[dict[str, Any]]:
     """Every key path that was added, removed or changed; nested objects are walked key by key.
 
     Lists and scalars are compared as whole values. Paths are dotted (`default_sampling.top_p`).

@@ -118,7 +118,10 @@ def render_markdown(document: dict[str, Any]) -> bytes:
     if document["config"]:
         lines += _table(
             ["Key", "Change", a, b],
-            [[f"`{c['path']}`", c["change"], fmt_value(c["before"]), fmt_value(c["after"])] for c in document["config"]],
+            [
+                [f"`{c['path']}`", c["change"], fmt_value(c["before"]), fmt_value(c["after"])]
+                for c in document["config"]
+            ],
         )
     else:
         lines += ["No config changes.", ""]
@@ -128,7 +131,13 @@ def render_markdown(document: dict[str, Any]) -> bytes:
         lines += _table(
             ["Figure", "Unit", a, b, "Change"],
             [
-                [f["label"], f["unit"], fmt_number(f["before"]), fmt_number(f["after"]), fmt_signed(f["delta"])]
+                [
+                    f["label"],
+                    f["unit"],
+                    fmt_number(f["before"]),
+                    fmt_number(f["after"]),
+                    fmt_signed(f["delta"]),
+                ]
                 for f in document["figures"]
             ],
         )
@@ -138,7 +147,9 @@ def render_markdown(document: dict[str, Any]) -> bytes:
     lines += ["## Changelog between the snapshots", ""]
     if document["changelog"]:
         for entry in document["changelog"]:
-            lines.append(f"- **{entry['snapshot']}** ({entry['kind']}): {entry['title']} — {_cell(entry['body'])}")
+            lines.append(
+                f"- **{entry['snapshot']}** ({entry['kind']}): {entry['title']} — {_cell(entry['body'])}"
+            )
         lines.append("")
     else:
         lines += ["No changelog entries between these snapshots.", ""]
@@ -152,13 +163,27 @@ def render_markdown(document: dict[str, Any]) -> bytes:
         for metric in suite["metrics"]:
             flag = "REGRESSION" if metric["regression"] else metric["status"]
             rows.append(
-                [metric["metric"], "", fmt_number(metric["before"]), fmt_number(metric["after"]),
-                 fmt_signed(metric["delta"]), fmt_number(metric["tolerance"]), flag]
+                [
+                    metric["metric"],
+                    "",
+                    fmt_number(metric["before"]),
+                    fmt_number(metric["after"]),
+                    fmt_signed(metric["delta"]),
+                    fmt_number(metric["tolerance"]),
+                    flag,
+                ]
             )
             for subset in metric["subsets"]:
                 rows.append(
-                    ["", subset["subset"], fmt_number(subset["before"]), fmt_number(subset["after"]),
-                     fmt_signed(subset["delta"]), "", "REGRESSION" if subset["regression"] else subset["status"]]
+                    [
+                        "",
+                        subset["subset"],
+                        fmt_number(subset["before"]),
+                        fmt_number(subset["after"]),
+                        fmt_signed(subset["delta"]),
+                        "",
+                        "REGRESSION" if subset["regression"] else subset["status"],
+                    ]
                 )
         lines += _table(["Metric", "Subset", a, b, "Delta", "Tolerance", "Verdict"], rows)
 
@@ -255,7 +280,9 @@ def render_pdf(document: dict[str, Any], *, progress: Callable[[int], None] | No
             progress(value)
 
     # Block layout instead of tables for the evals: WeasyPrint lays out long tables slowly.
-    html = render_to_string("contracts/diffs/pdf/diff.html", {**report_context(document), "print_layout": True})
+    html = render_to_string(
+        "contracts/diffs/pdf/diff.html", {**report_context(document), "print_layout": True}
+    )
     report(30)
     laid_out = HTML(string=html).render()
     report(80)

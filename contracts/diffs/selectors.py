@@ -147,8 +147,15 @@ def diff_build(*, org: Organization, a: str, b: str, now: dt.datetime | None = N
         EvalResult.objects.filter(snapshot_id__in={snap_a.pk, snap_b.pk})
         .filter(Q(suite__owner__isnull=True) | Q(suite__owner_id=org.pk))
         .select_related("suite")
-        .only("snapshot_id", "scores", "suite__slug", "suite__name", "suite__owner_id",
-              "suite__tolerances", "suite__lower_is_better")
+        .only(
+            "snapshot_id",
+            "scores",
+            "suite__slug",
+            "suite__name",
+            "suite__owner_id",
+            "suite__tolerances",
+            "suite__lower_is_better",
+        )
     )
     specs = {r.suite.slug: suite_spec(r.suite) for r in results}
     scores_a = {r.suite.slug: r.scores for r in results if r.snapshot_id == snap_a.pk}

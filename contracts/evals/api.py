@@ -22,7 +22,9 @@ from contracts.tenancy.auth import (
     request_role,
 )
 
-CONFLICT = OpenApiResponse(ErrorSerializer, description="A result for this suite and snapshot already exists.")
+CONFLICT = OpenApiResponse(
+    ErrorSerializer, description="A result for this suite and snapshot already exists."
+)
 
 
 def _actor(request: Request):
@@ -53,7 +55,9 @@ class EvalUploadApi(APIView):
         scores = serializers.JSONField(
             help_text='{metric: {"score": number, "subsets": {name: number}}}; every metric of the suite.'
         )
-        cases = serializers.JSONField(required=False, allow_null=True, help_text="Optional per-case outcomes (list).")
+        cases = serializers.JSONField(
+            required=False, allow_null=True, help_text="Optional per-case outcomes (list)."
+        )
 
     @extend_schema(
         operation_id="evals_upload",
@@ -105,7 +109,9 @@ class GoldenSampleInputSerializer(serializers.Serializer):
         ref_name = "GoldenSampleInput"
 
     prompt_id = serializers.CharField(max_length=100)
-    prompt = serializers.CharField(required=False, allow_blank=True, max_length=100_000, trim_whitespace=False)
+    prompt = serializers.CharField(
+        required=False, allow_blank=True, max_length=100_000, trim_whitespace=False
+    )
     output = serializers.CharField(allow_blank=True, max_length=100_000, trim_whitespace=False)
 
 
@@ -134,5 +140,7 @@ class GoldenSampleUploadApi(APIView):
         snapshot = selectors.snapshot_get(name=snapshot_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        stored = evals_services.golden_samples_upload(snapshot=snapshot, samples=data.validated_data["samples"])
+        stored = evals_services.golden_samples_upload(
+            snapshot=snapshot, samples=data.validated_data["samples"]
+        )
         return Response({"snapshot": snapshot.name, "stored": len(stored)}, status=201)

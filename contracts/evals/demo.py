@@ -14,7 +14,13 @@ from contracts.models import EvalResult, EvalSuite, Organization, ProcurementBas
 SUITES = [
     ("mmlu-lite", "MMLU (lite)", None, {"accuracy": 0.01}, []),
     ("json-mode", "JSON mode conformance", None, {"valid_json": 0.005, "schema_match": 0.01}, []),
-    ("safety-refusals", "Safety refusals", None, {"harmful_refusal": 0.01, "false_refusal": 0.02}, ["false_refusal"]),
+    (
+        "safety-refusals",
+        "Safety refusals",
+        None,
+        {"harmful_refusal": 0.01, "false_refusal": 0.02},
+        ["false_refusal"],
+    ),
     ("acme-clinical-qa", "Acme clinical QA", "acme", {"accuracy": 0.02, "citation_rate": 0.02}, []),
     ("globex-risk-memo", "Globex risk memos", "globex", {"factuality": 0.02}, []),
 ]
@@ -118,7 +124,9 @@ def seed_evals() -> list[str]:
                 continue
             if EvalResult.objects.filter(suite__slug=suite_slug, snapshot__name=snapshot_name).exists():
                 continue
-            evals.eval_result_upload(suite=suite_slug, snapshot=snapshot_name, scores=_scores(suite_slug, metrics))
+            evals.eval_result_upload(
+                suite=suite_slug, snapshot=snapshot_name, scores=_scores(suite_slug, metrics)
+            )
     for index, snapshot_name in enumerate(("chat-2025-06-01", "chat-2025-09-29")):
         snapshot = snapshots.get(snapshot_name)
         if snapshot is None or snapshot.golden_samples.exists():

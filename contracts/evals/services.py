@@ -55,7 +55,7 @@ def validate_scores(*, suite: EvalSuite, scores: Any) -> dict[str, str]:
     """Field errors of a scores object: {metric: {"score": number, "subsets": {name: number}}}."""
     errors: dict[str, str] = {}
     if not isinstance(scores, dict) or not scores:
-        return {"scores": "Must be a non-empty object: {metric: {\"score\": number, \"subsets\": {...}}}."}
+        return {"scores": 'Must be a non-empty object: {metric: {"score": number, "subsets": {...}}}.'}
     if len(scores) > MAX_METRICS:
         return {"scores": f"At most {MAX_METRICS} metrics."}
     declared = set(suite.tolerances or {}) | set(suite.lower_is_better or [])
@@ -70,7 +70,7 @@ def validate_scores(*, suite: EvalSuite, scores: Any) -> dict[str, str]:
             errors[path] = f"Not a metric of suite {suite.slug} (known: {', '.join(sorted(declared))})."
             continue
         if not isinstance(entry, dict):
-            errors[path] = "Must be an object with a numeric \"score\"."
+            errors[path] = 'Must be an object with a numeric "score".'
             continue
         if "score" not in entry:
             errors[f"{path}.score"] = "Missing: a number is required."
@@ -127,7 +127,9 @@ def eval_result_upload(
     if EvalResult.objects.filter(suite=suite_obj, snapshot=snapshot_obj).exists():
         raise Conflict(
             f"{suite_obj.slug} already has a result on {snapshot_obj.name}.",
-            fields={"snapshot": "A result for this suite and snapshot exists; results are evidence and are not replaced."},
+            fields={
+                "snapshot": "A result for this suite and snapshot exists; results are evidence and are not replaced."
+            },
         )
     normalised = {
         metric: {
@@ -150,7 +152,9 @@ def golden_samples_upload(*, snapshot: Snapshot, samples: Any) -> list[GoldenSam
     """Create or replace golden samples (prompt id → output) of one snapshot, all or nothing."""
     errors: dict[str, str] = {}
     if not isinstance(samples, list) or not samples:
-        raise ApplicationError("samples must be a non-empty list.", fields={"samples": "Non-empty list required."})
+        raise ApplicationError(
+            "samples must be a non-empty list.", fields={"samples": "Non-empty list required."}
+        )
     if len(samples) > MAX_SAMPLES:
         raise ApplicationError(
             f"At most {MAX_SAMPLES} samples per upload.", fields={"samples": f"At most {MAX_SAMPLES}."}

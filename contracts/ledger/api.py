@@ -49,7 +49,9 @@ def export_scope(request: Request) -> Organization | None:
         return None
     org = request_organization(request)
     if org is None:
-        raise NotFound("No organisation found for this request (use ?org=<slug>).", fields={"org": slug or ""})
+        raise NotFound(
+            "No organisation found for this request (use ?org=<slug>).", fields={"org": slug or ""}
+        )
     if user.is_staff:
         return org
     role = request_role(request)
@@ -74,7 +76,9 @@ def status_payload(export: ConsentExport) -> dict:
         "expires_at": export.expires_at,
         "error": export.error,
         "status_url": reverse("api:consent-export-status", kwargs={"export_id": export.pk}),
-        "download_url": reverse("api:consent-export-download", kwargs={"export_id": export.pk}) if ready else None,
+        "download_url": reverse("api:consent-export-download", kwargs={"export_id": export.pk})
+        if ready
+        else None,
     }
 
 
@@ -101,7 +105,9 @@ class ExportStatusSerializer(serializers.Serializer):
 FILTER_PARAMETERS = [
     OpenApiParameter("format", str, enum=list(exports.FORMATS), required=True, description="Export format."),
     OpenApiParameter("from", OpenApiTypes.STR, description="ISO 8601 date or date-time (inclusive)."),
-    OpenApiParameter("to", OpenApiTypes.STR, description="ISO 8601 date (whole day) or date-time (inclusive)."),
+    OpenApiParameter(
+        "to", OpenApiTypes.STR, description="ISO 8601 date (whole day) or date-time (inclusive)."
+    ),
     OpenApiParameter("snapshot", str, description="Records moving from or to this snapshot."),
     OpenApiParameter("action", str, description="One ledger action, e.g. consent."),
     OpenApiParameter("terms_version", str, description="Records given under this terms version."),
@@ -119,7 +125,9 @@ class ConsentExportApi(APIView):
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, streamed."),
             (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="NDJSON, streamed."),
-            202: OpenApiResponse(ExportStatusSerializer, description="PDF or bundle queued: poll status_url."),
+            202: OpenApiResponse(
+                ExportStatusSerializer, description="PDF or bundle queued: poll status_url."
+            ),
             **errors(400, 401, 403, 404, 429),
         },
     )
@@ -171,7 +179,9 @@ class ConsentExportDownloadApi(APIView):
         operation_id="consents_export_download",
         responses={
             (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The PDF."),
-            (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The evidence bundle."),
+            (200, "application/zip"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The evidence bundle."
+            ),
             409: OpenApiResponse(ErrorSerializer, description="Not ready yet, failed or expired."),
             **errors(401, 403, 404, 429),
         },
@@ -187,8 +197,14 @@ def export_file_response(export: ConsentExport) -> FileResponse:
 
     from django.conf import settings
 
-    if export.format not in exports.BUILT_FORMATS or export.status != ExportStatus.READY or not export.file_path:
-        raise Conflict(f"Export #{export.pk} is {export.status}, not a ready file.", fields={"status": export.status})
+    if (
+        export.format not in exports.BUILT_FORMATS
+        or export.status != ExportStatus.READY
+        or not export.file_path
+    ):
+        raise Conflict(
+            f"Export #{export.pk} is {export.status}, not a ready file.", fields={"status": export.status}
+        )
     path = Path(settings.MEDIA_ROOT) / export.file_path
     if not path.exists():
         raise Conflict(f"The file of export #{export.pk} is gone.", fields={"status": "expired"})
@@ -196,4 +212,3 @@ def export_file_response(export: ConsentExport) -> FileResponse:
         path.open("rb"), as_attachment=True, filename=exports.export_filename(export),
         content_type=exports.CONTENT_TYPES[export.format],
     )  # fmt: skip
-

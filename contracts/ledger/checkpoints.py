@@ -66,7 +66,9 @@ def checkpoint_create(*, org: Organization, at: dt.datetime | None = None) -> Le
     if head.seq <= last:
         return None
     created_at = (at or timezone.now()).replace(microsecond=0)
-    payload = checkpoint_payload(org_slug=org.slug, seq=head.seq, head_hash=head.head_hash, created_at=created_at)
+    payload = checkpoint_payload(
+        org_slug=org.slug, seq=head.seq, head_hash=head.head_hash, created_at=created_at
+    )
     key_id, signature = signing.sign(SIGNING_PURPOSE, payload)
     checkpoint = LedgerCheckpoint.objects.create(
         organization=org, seq=head.seq, head_hash=head.head_hash, created_at=created_at,
@@ -101,9 +103,7 @@ def checkpoint_message(checkpoint: LedgerCheckpoint) -> tuple[str, str]:
         "Keep this message: it is signed (Ed25519) by the vendor, so any later rewrite of the history up to "
         "this record would contradict it. Verify it with the public key at "
         "/.well-known/consent-signing-key.pem?kid=" + data["key_id"] + " over the canonical JSON of "
-        "organization, seq, head_hash and created_at.\n\n"
-        + canonical_json(data).decode()
-        + "\n"
+        "organization, seq, head_hash and created_at.\n\n" + canonical_json(data).decode() + "\n"
     )
     return subject, body
 

@@ -116,7 +116,8 @@ def export_format_parse(value: str | None) -> str:
     fmt = (value or "").strip().lower()
     if fmt not in FORMATS:
         raise ApplicationError(
-            f"Unknown format {value!r}: use one of {', '.join(FORMATS)}.", fields={"format": f"one of {list(FORMATS)}"}
+            f"Unknown format {value!r}: use one of {', '.join(FORMATS)}.",
+            fields={"format": f"one of {list(FORMATS)}"},
         )
     return fmt
 
@@ -138,7 +139,9 @@ def export_filters_parse(params: Mapping[str, Any]) -> ExportFilters:
         if len(value) > limit:
             raise ApplicationError(f"'{name}' is too long.", fields={name: f"at most {limit} characters"})
         if any(ord(char) < 32 for char in value):
-            raise ApplicationError(f"'{name}' holds control characters.", fields={name: "printable text only"})
+            raise ApplicationError(
+                f"'{name}' holds control characters.", fields={name: "printable text only"}
+            )
     return ExportFilters(date_from, date_to, snapshot, action, terms_version)
 
 
@@ -147,7 +150,9 @@ def export_filters_parse(params: Mapping[str, Any]) -> ExportFilters:
 # --------------------------------------------------------------------------------------------
 
 
-def export_queryset(*, org: Organization | None, filters: ExportFilters, max_pk: int | None = None) -> QuerySet:
+def export_queryset(
+    *, org: Organization | None, filters: ExportFilters, max_pk: int | None = None
+) -> QuerySet:
     """The records an export covers, in chain order. `org=None` means every organisation (staff)."""
     qs = ConsentRecord.objects.all()
     if org is not None:
@@ -241,7 +246,10 @@ def ndjson_chunks(rows: Iterable[tuple], *, batch: int = CHUNK) -> Iterator[byte
         yield "\n".join(lines).encode()
 
 
-SERIALISERS: dict[str, Callable[[Iterable[tuple]], Iterator[bytes]]] = {"csv": csv_chunks, "ndjson": ndjson_chunks}
+SERIALISERS: dict[str, Callable[[Iterable[tuple]], Iterator[bytes]]] = {
+    "csv": csv_chunks,
+    "ndjson": ndjson_chunks,
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,9 +286,7 @@ DETAILS_SQL = (
     "THEN pg_temp.vcp_canonical_json(v) ELSE v::text END, ',' ORDER BY k COLLATE \"C\") || '}' "
     "FROM jsonb_each(r.details) AS e(k, v)) ELSE pg_temp.vcp_canonical_json(r.details) END"
 )
-RISKY_NUMBER_PATH = (
-    'lax $.** ? (@.type() == "number" && @ != @.floor() && (@.abs() < 0.0001 || @.abs() >= 10000000000000000))'
-)
+RISKY_NUMBER_PATH = 'lax $.** ? (@.type() == "number" && @ != @.floor() && (@.abs() < 0.0001 || @.abs() >= 10000000000000000))'
 # Python's isoformat(): "YYYY-MM-DDTHH:MM:SS", then ".ffffff" (six digits) unless zero. The server's
 # ISO text drops trailing zeros of the fraction, so it is padded back; cheaper than to_char per row.
 # Needs DateStyle ISO, which pg_csv_chunks sets for its transaction.
@@ -324,7 +330,9 @@ def pg_copy_usable(org: Organization | None, filters: ExportFilters) -> bool:
         return not cursor.fetchone()[0]
 
 
-def pg_csv_chunks(org: Organization | None, filters: ExportFilters, counter: _Counter, *, block: int = 1 << 16):
+def pg_csv_chunks(
+    org: Organization | None, filters: ExportFilters, counter: _Counter, *, block: int = 1 << 16
+):
     """CSV bytes straight from COPY. Cells parse (csv module) to what csv_chunks writes."""
     from django.db import connection
 
@@ -403,7 +411,9 @@ def export_filename(export: ConsentExport) -> str:
     return f"consents-{slug}-{export.pk}.{EXTENSIONS[export.format]}"
 
 
-def export_stream(*, export: ConsentExport, org: Organization | None, filters: ExportFilters) -> Iterator[bytes]:
+def export_stream(
+    *, export: ConsentExport, org: Organization | None, filters: ExportFilters
+) -> Iterator[bytes]:
     """The bytes of a CSV/NDJSON export; hashes them on the way and logs the result at the end.
 
     On PostgreSQL the read runs in one transaction (so the server-side cursor needs no WITH HOLD
@@ -466,10 +476,14 @@ def chain_heads(*, org: Organization | None) -> dict[str, dict[str, Any]]:
     heads = LedgerHead.objects.select_related("organization")
     if org is not None:
         heads = heads.filter(organization=org)
-    return {h.organization.slug: {"seq": h.seq, "hash": h.head_hash} for h in heads.order_by("organization__slug")}
+    return {
+        h.organization.slug: {"seq": h.seq, "hash": h.head_hash} for h in heads.order_by("organization__slug")
+    }
 
 
-def checkpoints_for(*, org: Organization | None, ranges: Mapping[str, tuple[int, int]]) -> list[dict[str, Any]]:
+def checkpoints_for(
+    *, org: Organization | None, ranges: Mapping[str, tuple[int, int]]
+) -> list[dict[str, Any]]:
     """Signed checkpoints whose sequence lies inside each organisation's exported range."""
     out = []
     for slug, (first, last) in sorted(ranges.items()):
@@ -495,7 +509,11 @@ class _HashingWriter:
 
 
 def bundle_write(
-    *, out, org: Organization | None, filters: ExportFilters, progress: Progress | None = None,
+    *,
+    out,
+    org: Organization | None,
+    filters: ExportFilters,
+    progress: Progress | None = None,
     generated_at: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Write the evidence bundle (a zip) to the binary file `out`; returns the signed manifest."""
@@ -522,7 +540,10 @@ def bundle_write(
             yield row
 
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        for name, serialise, track in (("records.ndjson", ndjson_chunks, True), ("records.csv", csv_chunks, False)):
+        for name, serialise, track in (
+            ("records.ndjson", ndjson_chunks, True),
+            ("records.csv", csv_chunks, False),
+        ):
             with transaction.atomic(), zf.open(name, "w", force_zip64=True) as raw:
                 writer = _HashingWriter(raw)
                 for chunk in serialise(tick(export_records(qs, org=org), track)):
@@ -530,7 +551,10 @@ def bundle_write(
             files[name] = {"sha256": writer.sha.hexdigest(), "bytes": writer.size}
         for terms in terms_for(qs):
             data = terms.body.encode()
-            files[f"terms/{terms.version}.md"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+            files[f"terms/{terms.version}.md"] = {
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "bytes": len(data),
+            }
             zf.writestr(f"terms/{terms.version}.md", data)
         checkpoints = checkpoints_for(org=org, ranges={slug: (r[0], r[1]) for slug, r in ranges.items()})
         data = json.dumps(checkpoints, indent=2, ensure_ascii=False).encode()
@@ -634,8 +658,13 @@ def pdf_lines(rows: Iterable[tuple], *, with_org: bool = False) -> str:
 
 
 def pdf_write(
-    *, out, org: Organization | None, filters: ExportFilters, progress: Progress | None = None,
-    chunk_size: int = 1000, generated_at: dt.datetime | None = None,
+    *,
+    out,
+    org: Organization | None,
+    filters: ExportFilters,
+    progress: Progress | None = None,
+    chunk_size: int = 1000,
+    generated_at: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Write the PDF to the binary file `out`: cover, records table (chunks of `chunk_size` records
     rendered as separate documents, so WeasyPrint's memory stays bounded), terms appendix."""
@@ -648,7 +677,11 @@ def pdf_write(
     base = export_queryset(org=org, filters=filters)
     qs = export_queryset(org=org, filters=filters, max_pk=export_bound(base))
     total = qs.count()
-    orgs = [org] if org else list(Organization.objects.filter(pk__in=qs.values("organization_id")).order_by("slug"))
+    orgs = (
+        [org]
+        if org
+        else list(Organization.objects.filter(pk__in=qs.values("organization_id")).order_by("slug"))
+    )
     verification = [(o, ledger_verify(org=o)) for o in orgs]
     heads = chain_heads(org=org)
     terms = terms_for(qs)
@@ -657,7 +690,9 @@ def pdf_write(
         "heads": heads, "verification": verification, "terms": terms,
     }  # fmt: skip
     writer = PdfWriter()
-    writer.append(PdfReader(io.BytesIO(_html_to_pdf(render_to_string("contracts/exports/pdf_cover.html", context)))))
+    writer.append(
+        PdfReader(io.BytesIO(_html_to_pdf(render_to_string("contracts/exports/pdf_cover.html", context))))
+    )
     if progress:
         progress(5)
     done = 0
@@ -665,14 +700,21 @@ def pdf_write(
         for batch in _chunked(export_records(qs, org=org), chunk_size):
             html = render_to_string(
                 "contracts/exports/pdf_records.html",
-                {**context, "header": ("organization     " if org is None else "") + PDF_HEADER,
-                 "lines": pdf_lines(batch, with_org=org is None), "first": done + 1, "last": done + len(batch)},
+                {
+                    **context,
+                    "header": ("organization     " if org is None else "") + PDF_HEADER,
+                    "lines": pdf_lines(batch, with_org=org is None),
+                    "first": done + 1,
+                    "last": done + len(batch),
+                },
             )
             writer.append(PdfReader(io.BytesIO(_html_to_pdf(html))))
             done += len(batch)
             if progress:
                 progress(min(95, 5 + 90 * done // max(total, 1)))
-    writer.append(PdfReader(io.BytesIO(_html_to_pdf(render_to_string("contracts/exports/pdf_appendix.html", context)))))
+    writer.append(
+        PdfReader(io.BytesIO(_html_to_pdf(render_to_string("contracts/exports/pdf_appendix.html", context))))
+    )
     writer.add_metadata({"/Title": f"Consent history: {org.name if org else 'all organisations'}"})
     writer.write(out)
     return {"record_count": total, "pages": len(writer.pages)}

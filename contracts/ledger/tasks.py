@@ -47,7 +47,9 @@ def export_build(export_id: int) -> str:
     try:
         with open(partial, "wb") as out:
             if export.format == "bundle":
-                result = exports.bundle_write(out=out, org=org, filters=filters, progress=_progress(export_id))
+                result = exports.bundle_write(
+                    out=out, org=org, filters=filters, progress=_progress(export_id)
+                )
             else:
                 result = exports.pdf_write(out=out, org=org, filters=filters, progress=_progress(export_id))
         partial.replace(path)
@@ -55,7 +57,9 @@ def export_build(export_id: int) -> str:
         partial.unlink(missing_ok=True)
         log.exception("export %s failed", export_id)
         ConsentExport.objects.filter(pk=export_id).update(
-            status=ExportStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
+            status=ExportStatus.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
         )
         raise
     with open(path, "rb") as handle:
@@ -93,7 +97,9 @@ def ledger_checkpoints_daily() -> int:
     return len(checkpoints_create_due())
 
 
-@shared_task(name="contracts.ledger.checkpoint_deliver", autoretry_for=(OSError,), retry_backoff=60, max_retries=5)
+@shared_task(
+    name="contracts.ledger.checkpoint_deliver", autoretry_for=(OSError,), retry_backoff=60, max_retries=5
+)
 def checkpoint_deliver(checkpoint_id: int) -> int:
     from contracts.ledger import checkpoints
 

@@ -58,7 +58,14 @@ def verify_chain(
             reason = f"record #{seq} does not link to the hash of record #{seq - 1}"
             return VerifyResult(False, count, seq - 1, expected_prev, seq, reason)
         if compute_hash(body, prev_hash) != own_hash:
-            return VerifyResult(False, count, seq - 1, expected_prev, seq, f"record #{seq} was altered: its hash does not match its content")
+            return VerifyResult(
+                False,
+                count,
+                seq - 1,
+                expected_prev,
+                seq,
+                f"record #{seq} was altered: its hash does not match its content",
+            )
         expected_prev = own_hash
         expected_seq += 1
         count += 1
@@ -76,9 +83,7 @@ def verify_chain(
 
 def ledger_verify(*, org: Organization) -> VerifyResult:
     """Verify an organisation's chain in the database, and that the head matches its last record."""
-    records = (
-        ConsentRecord.objects.filter(organization=org).order_by("seq").iterator(chunk_size=2000)
-    )
+    records = ConsentRecord.objects.filter(organization=org).order_by("seq").iterator(chunk_size=2000)
     head = LedgerHead.objects.filter(organization=org).values_list("seq", "head_hash").first()
     return verify_chain(
         ((record_body(record, org_slug=org.slug), record.prev_hash, record.hash) for record in records),

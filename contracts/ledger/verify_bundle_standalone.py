@@ -3,6 +3,7 @@
 Needs Python 3.11+ and `cryptography`. KEYS.pem: /.well-known/consent-signing-key.pem?all=1 (PEMs,
 each after '# kid: <key id>'). Checks the signature, file hashes, record hashes and links, CSV against
 NDJSON, terms against terms_sha256 and the checkpoints; names the file, record and field of each problem."""
+
 import base64, csv, hashlib, io, itertools, json, re, sys, zipfile  # noqa: E401, I001
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
@@ -39,48 +40,78 @@ def verify_bundle(path, keys):
         raw = z.read("manifest.json")
         manifest = json.loads(raw)
         if not signature_ok(keys, manifest.get("key_id"), raw, z.read("manifest.sig").decode().strip()):
-            problems.append(f"manifest.sig: signature of manifest.json does not verify with key {manifest.get('key_id')}")
+            problems.append(
+                f"manifest.sig: signature of manifest.json does not verify with key {manifest.get('key_id')}"
+            )
         files = manifest.get("files", {})
         for name in sorted((names | set(files)) - {"manifest.json", "manifest.sig"}):
             if name not in files or name not in names:
-                problems.append(f"{name}: {'not listed in' if name in names else 'missing but listed in'} the manifest")
+                problems.append(
+                    f"{name}: {'not listed in' if name in names else 'missing but listed in'} the manifest"
+                )
             elif hashlib.file_digest(z.open(name), "sha256").hexdigest() != files[name]["sha256"]:
                 problems.append(f"{name}: sha256 differs from the manifest: the file was changed")
         terms = {n[6:-3]: hashlib.sha256(z.read(n)).hexdigest() for n in names if n.startswith("terms/")}
-        cps = {(c["organization"], c["seq"]): c for c in json.loads(z.read("checkpoints.json") if "checkpoints.json" in names else "[]")}
+        cps = {
+            (c["organization"], c["seq"]): c
+            for c in json.loads(z.read("checkpoints.json") if "checkpoints.json" in names else "[]")
+        }
         for c in cps.values():
             payload = canonical({k: c[k] for k in ("organization", "seq", "head_hash", "created_at")})
             if not signature_ok(keys, c.get("key_id"), payload, c.get("signature", "")):
-                problems.append(f"checkpoints.json: checkpoint {c['organization']}#{c['seq']} signature does not verify")
+                problems.append(
+                    f"checkpoints.json: checkpoint {c['organization']}#{c['seq']} signature does not verify"
+                )
         last, seen, n = {}, {}, 0
-        ndjson = (json.loads(line) for line in io.TextIOWrapper(z.open("records.ndjson"), "utf-8") if line.strip())
+        ndjson = (
+            json.loads(line) for line in io.TextIOWrapper(z.open("records.ndjson"), "utf-8") if line.strip()
+        )
         rows = csv.DictReader(io.TextIOWrapper(z.open("records.csv"), "utf-8", newline=""))
         for n, (rec, row) in enumerate(itertools.zip_longest(ndjson, rows), 1):
             if rec is None or row is None:
-                problems.append(f"records.{'ndjson' if rec is None else 'csv'}: has no record {n}: the files differ in length")
+                problems.append(
+                    f"records.{'ndjson' if rec is None else 'csv'}: has no record {n}: the files differ in length"
+                )
                 break
-            org, seq, prev_hash, own_hash = rec.get("organization"), rec.get("seq"), rec.get("prev_hash"), rec.get("hash")
+            org, seq, prev_hash, own_hash = (
+                rec.get("organization"),
+                rec.get("seq"),
+                rec.get("prev_hash"),
+                rec.get("hash"),
+            )
             where = f"records.ndjson line {n} (record {org}#{seq})"
             if diff := sorted(k for k in set(rec) | set(row) if cell(rec.get(k)) != row.get(k)):
-                problems.append(f"records.csv row {n} (record {org}#{seq}): field {', '.join(diff)} differs from records.ndjson")
+                problems.append(
+                    f"records.csv row {n} (record {org}#{seq}): field {', '.join(diff)} differs from records.ndjson"
+                )
             body = {k: v for k, v in rec.items() if k not in ("prev_hash", "hash")}
             if hashlib.sha256(canonical(body) + str(prev_hash).encode()).hexdigest() != own_hash:
                 problems.append(f"{where}: hash does not match the record's content: the record was altered")
             before = last.get(org)
             if before and seq <= before[0]:
                 problems.append(f"{where}: out of order, after record #{before[0]}")
-            elif (seq == 1 and prev_hash != GENESIS) or (before and seq == before[0] + 1 and prev_hash != before[1]):
+            elif (seq == 1 and prev_hash != GENESIS) or (
+                before and seq == before[0] + 1 and prev_hash != before[1]
+            ):
                 problems.append(f"{where}: prev_hash does not link to record #{seq - 1}")
-            if rec.get("terms_version") and rec["terms_version"] in terms and terms[rec["terms_version"]] != rec.get("terms_sha256"):
+            if (
+                rec.get("terms_version")
+                and rec["terms_version"] in terms
+                and terms[rec["terms_version"]] != rec.get("terms_sha256")
+            ):
                 problems.append(f"{where}: terms_sha256 differs from terms/{rec['terms_version']}.md")
             if (org, seq) in cps and cps[(org, seq)]["head_hash"] != own_hash:
-                problems.append(f"{where}: hash differs from signed checkpoint {org}#{seq}: history was rewritten")
+                problems.append(
+                    f"{where}: hash differs from signed checkpoint {org}#{seq}: history was rewritten"
+                )
             last[org], seen[org] = (seq, own_hash), seen.get(org, 0) + 1
         if n != manifest.get("record_count"):
             problems.append(f"records.ndjson: {n} records, manifest.json says {manifest.get('record_count')}")
         for org, info in manifest.get("organizations", {}).items():
             if last.get(org) and info["last_seq"] == info["head_seq"] and last[org][1] != info["head_hash"]:
-                problems.append(f"records.ndjson: last record {org}#{info['last_seq']} differs from the chain head in manifest.json")
+                problems.append(
+                    f"records.ndjson: last record {org}#{info['last_seq']} differs from the chain head in manifest.json"
+                )
     return problems
 
 

@@ -17,7 +17,9 @@ from contracts.models.tenancy import Organization
 class ContractTerms(models.Model):
     version = models.CharField(max_length=32, unique=True)
     title = models.CharField(max_length=200)
-    tier = models.CharField(max_length=32, default="standard", help_text="Contract tier offering these terms.")
+    tier = models.CharField(
+        max_length=32, default="standard", help_text="Contract tier offering these terms."
+    )
     body = models.TextField()
     body_sha256 = models.CharField(max_length=64, editable=False)
     effective_at = models.DateTimeField()

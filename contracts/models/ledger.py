@@ -52,7 +52,9 @@ class ConsentRecord(AppendOnlyModel):
     to_snapshot = models.CharField(max_length=100, blank=True)
     terms_version = models.CharField(max_length=32, blank=True)
     terms_sha256 = models.CharField(max_length=64, blank=True)
-    diff_sha256 = models.CharField(max_length=64, blank=True, help_text="sha256 of the diff the actor was shown.")
+    diff_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="sha256 of the diff the actor was shown."
+    )
     details = models.JSONField(default=dict, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=500, blank=True)

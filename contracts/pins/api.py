@@ -78,7 +78,8 @@ class ResolveApi(APIView):
         source = serializers.ChoiceField(choices=["pin", "alias-default"])
         policy = serializers.CharField(allow_null=True)
         extended_support_until = serializers.DateTimeField(
-            allow_null=True, help_text="End of this organisation's paid extended support of the snapshot, if any."
+            allow_null=True,
+            help_text="End of this organisation's paid extended support of the snapshot, if any.",
         )
         snapshot = inline_serializer(
             "ResolvedSnapshot",
@@ -99,7 +100,9 @@ class ResolveApi(APIView):
 
     def dispatch(self, request, *args, **kwargs):
         # The warm path answers without DRF's machinery; anything unusual falls through to get().
-        return hotpath.resolve_response(request, kwargs["alias"]) or super().dispatch(request, *args, **kwargs)
+        return hotpath.resolve_response(request, kwargs["alias"]) or super().dispatch(
+            request, *args, **kwargs
+        )
 
     @extend_schema(
         operation_id="resolve_alias",

@@ -91,8 +91,11 @@ def resolve_response(request: HttpRequest, alias: str) -> HttpResponse | None:
     answer = _answers.get(answer_key)
     if answer is None or answer[0] != generation or answer[1] <= time.time():
         principal = KeyPrincipal(
-            key_id=info["id"], scope=info["scope"], organization_id=info["org_id"],
-            organization_slug=info["org_slug"], organization_name=info["org_name"],
+            key_id=info["id"],
+            scope=info["scope"],
+            organization_id=info["org_id"],
+            organization_slug=info["org_slug"],
+            organization_name=info["org_name"],
         )
         try:
             payload = selectors.resolve(org=principal.organization, alias=alias).as_dict()

@@ -88,7 +88,12 @@ def _extended_support_until(*, org: Organization, snapshot: Snapshot, at: dt.dat
 def _seconds_until_next_boundary(snapshot: Snapshot, now: dt.datetime) -> int:
     """Status is a function of time: never cache a resolution across a lifecycle date."""
     ttl = settings.RESOLVE_CACHE_SECONDS
-    for boundary in (snapshot.released_at, snapshot.deprecated_at, snapshot.retires_at, snapshot.retention_until):
+    for boundary in (
+        snapshot.released_at,
+        snapshot.deprecated_at,
+        snapshot.retires_at,
+        snapshot.retention_until,
+    ):
         if boundary and boundary > now:
             ttl = min(ttl, int((boundary - now).total_seconds()))
     return max(ttl, 1)

@@ -1,7 +1,7 @@
 """Template helpers of the diff pages, and the baseline-delta fragment other pages include:
 
-    {% load diffs %}{% baseline_delta current_org %}                       (served snapshots)
-    {% baseline_delta current_org migration.to_snapshot compare_from=migration.from_snapshot %}
+{% load diffs %}{% baseline_delta current_org %}                       (served snapshots)
+{% baseline_delta current_org migration.to_snapshot compare_from=migration.from_snapshot %}
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ def seed_organizations() -> list[str]:
     user_model = get_user_model()
     lines = []
     staff, created = user_model.objects.get_or_create(
-        username=DEMO_STAFF[0], defaults={"email": "staff@vendor.example", "is_staff": True, "is_superuser": True}
+        username=DEMO_STAFF[0],
+        defaults={"email": "staff@vendor.example", "is_staff": True, "is_superuser": True},
     )
     if created:
         staff.set_password(DEMO_STAFF[1])

@@ -32,9 +32,13 @@ def api_key_create(
     """Create a key and return it with its secret, which is never stored and shown only now."""
     name = (name or "").strip()
     if not name or len(name) > 100:
-        raise ApplicationError("A key needs a name of 1 to 100 characters.", fields={"name": "1 to 100 characters."})
+        raise ApplicationError(
+            "A key needs a name of 1 to 100 characters.", fields={"name": "1 to 100 characters."}
+        )
     if scope == ApiKeyScope.ORGANIZATION and organization is None:
-        raise ApplicationError("An organisation key needs an organisation.", fields={"organization": "Required."})
+        raise ApplicationError(
+            "An organisation key needs an organisation.", fields={"organization": "Required."}
+        )
     raw = raw_key or settings.API_KEY_PREFIX + secrets.token_urlsafe(32)
     prefix = raw[: len(settings.API_KEY_PREFIX) + 8]
     key = ApiKey.objects.create(

@@ -31,7 +31,9 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error(request, 404, "There is nothing here, or it belongs to an organisation you are not part of.")
+    return _error(
+        request, 404, "There is nothing here, or it belongs to an organisation you are not part of."
+    )
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

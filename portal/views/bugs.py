@@ -70,7 +70,9 @@ def _observed_at(raw: str, zone_name: str) -> dt.datetime | None:
     try:
         zone = zoneinfo.ZoneInfo(zone_name or "UTC")
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise ApplicationError(f"Unknown time zone {zone_name!r}.", fields={"tz": "Pick a time zone."}) from exc
+        raise ApplicationError(
+            f"Unknown time zone {zone_name!r}.", fields={"tz": "Pick a time zone."}
+        ) from exc
     return value.replace(tzinfo=zone)
 
 
@@ -183,7 +185,9 @@ def _staff_detail_context(report_id: int, **extra: Any) -> dict[str, Any]:
             for s in services.TRANSITIONS[report.status]
             if s != BugStatus.CANNOT_REPRODUCE or view.reproducibility == selectors.GONE
         ],
-        "fix_candidates": Snapshot.objects.filter(family=report.snapshot.family_id, published_at__isnull=False)
+        "fix_candidates": Snapshot.objects.filter(
+            family=report.snapshot.family_id, published_at__isnull=False
+        )
         .order_by("-released_at")
         .values_list("name", flat=True),
         **extra,
@@ -207,7 +211,9 @@ def staff_bug_transition(request: HttpRequest, report_id: int) -> HttpResponse:
         if fixed_in_name:
             fixed_in = Snapshot.objects.filter(name=fixed_in_name).first()
             if fixed_in is None:
-                raise ApplicationError(f"No snapshot {fixed_in_name!r}.", fields={"fixed_in": "Unknown snapshot."})
+                raise ApplicationError(
+                    f"No snapshot {fixed_in_name!r}.", fields={"fixed_in": "Unknown snapshot."}
+                )
         note = "" if status == BugStatus.CANNOT_REPRODUCE else request.POST.get("note", "")
         report = services.bug_report_transition(
             report=report, status=status, actor=request.user, note=note, fixed_in=fixed_in

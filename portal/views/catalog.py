@@ -192,7 +192,9 @@ class Scale:
 
     def x(self, when: dt.datetime) -> float:
         when = min(max(when, self.start), self.end)
-        return round(LABEL_WIDTH + (when - self.start).total_seconds() / self.span * (PLOT_RIGHT - LABEL_WIDTH), 1)
+        return round(
+            LABEL_WIDTH + (when - self.start).total_seconds() / self.span * (PLOT_RIGHT - LABEL_WIDTH), 1
+        )
 
     def ticks(self) -> list[Tick]:
         ticks = []
@@ -201,7 +203,9 @@ class Scale:
             month += 1
             if month > 12:
                 year, month = year + 1, 1
-            when = self.start.replace(year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0)
+            when = self.start.replace(
+                year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0
+            )
             if when > self.end:
                 return ticks
             if month in (1, 4, 7, 10):
@@ -212,7 +216,12 @@ class Scale:
 def _segments(snapshot: Snapshot, scale: Scale) -> list[Segment]:
     published = snapshot.published_at
     points = [
-        ("preview", "Preview", published if published and published < snapshot.released_at else None, snapshot.released_at),
+        (
+            "preview",
+            "Preview",
+            published if published and published < snapshot.released_at else None,
+            snapshot.released_at,
+        ),
         ("active", "Active", snapshot.released_at, snapshot.deprecated_at),
         ("deprecated", "Deprecated", snapshot.deprecated_at, snapshot.retires_at),
         ("retention", "Retired (kept for bug reproduction)", snapshot.retires_at, snapshot.retention_until),
@@ -223,7 +232,9 @@ def _segments(snapshot: Snapshot, scale: Scale) -> list[Segment]:
             continue
         x0, x1 = scale.x(start), scale.x(end or scale.end)
         if x1 > x0:
-            segments.append(Segment(kind=kind, label=label, x=x0, width=round(x1 - x0, 1), open_ended=end is None))
+            segments.append(
+                Segment(kind=kind, label=label, x=x0, width=round(x1 - x0, 1), open_ended=end is None)
+            )
     return segments
 
 
@@ -231,7 +242,12 @@ def _milestones(snapshot: Snapshot, notice_days: int, scale: Scale) -> list[Mile
     if snapshot.retires_at is None:
         return []
     marks = [
-        (f"Contractual notice ({notice_days} days before retirement)", f"T-{notice_days}", notice_days, "middle"),
+        (
+            f"Contractual notice ({notice_days} days before retirement)",
+            f"T-{notice_days}",
+            notice_days,
+            "middle",
+        ),
         ("30 days before retirement", "T-30", 30, "end"),
         ("7 days before retirement", "T-7", 7, "start"),
     ]

@@ -93,7 +93,9 @@ def diff_pdf_download(request: HttpRequest, a: str, b: str) -> HttpResponse:
     path = Path(job.get("path") or "")
     if job["status"] != READY or not path.is_file():
         raise NotFound("This PDF is not ready (or has expired).")
-    return FileResponse(path.open("rb"), as_attachment=True, filename=job["filename"], content_type="application/pdf")
+    return FileResponse(
+        path.open("rb"), as_attachment=True, filename=job["filename"], content_type="application/pdf"
+    )
 
 
 @require_GET
@@ -103,7 +105,9 @@ def baselines(request: HttpRequest) -> HttpResponse:
     current = {b.suite_id: b for b in evals_selectors.baseline_list(org=request.org)}
     suites: dict[int, dict] = {}
     for result in results:
-        entry = suites.setdefault(result.suite_id, {"suite": result.suite, "results": [], "baseline": current.get(result.suite_id)})
+        entry = suites.setdefault(
+            result.suite_id, {"suite": result.suite, "results": [], "baseline": current.get(result.suite_id)}
+        )
         entry["results"].append(result)
     return render(
         request,
@@ -123,5 +127,7 @@ def baseline_mark(request: HttpRequest, result_id: int) -> HttpResponse:
         ip=client_ip(request),
         user_agent=request.headers.get("User-Agent", ""),
     )
-    messages.success(request, f"{result.suite.name} on {result.snapshot.name} is now your procurement baseline.")
+    messages.success(
+        request, f"{result.suite.name} on {result.snapshot.name} is now your procurement baseline."
+    )
     return redirect("portal:baselines", org=request.org.slug)

@@ -24,7 +24,9 @@ from portal.access import ADMIN_OR_LEGAL, org_view
 def _context(request: HttpRequest, *, error: ApplicationError | None = None) -> dict:
     return {
         "exports": exports.export_list(org=request.org),
-        "checkpoints": [(cp, checkpoint_as_dict(cp, org_slug=request.org.slug)) for cp in checkpoint_list(org=request.org)],
+        "checkpoints": [
+            (cp, checkpoint_as_dict(cp, org_slug=request.org.slug)) for cp in checkpoint_list(org=request.org)
+        ],
         "actions": LedgerAction.choices,
         "formats": exports.FORMATS,
         "values": request.GET if request.method == "GET" else request.POST,

@@ -52,7 +52,9 @@ def _parse_date(value: str, *, field: str) -> dt.datetime | None:
             f"{field} must be a date such as 2026-01-31.", fields={field: "Expected YYYY-MM-DD."}
         ) from None
     if not 2000 <= parsed.year <= 2999:
-        raise ApplicationError(f"{field} is out of range.", fields={field: "Between the years 2000 and 2999."})
+        raise ApplicationError(
+            f"{field} is out of range.", fields={field: "Between the years 2000 and 2999."}
+        )
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
@@ -67,7 +69,9 @@ def _migration_context(request: HttpRequest, migration: Migration) -> dict:
         "diff_sha256": selectors.diff_sha256(
             org=request.org, from_snapshot=migration.from_snapshot, to_snapshot=migration.to_snapshot
         ),
-        "deferral_limit": services.deferral_limit(migration=migration, terms=terms) if migration.is_open else None,
+        "deferral_limit": services.deferral_limit(migration=migration, terms=terms)
+        if migration.is_open
+        else None,
         "rollback_end": services.rollback_window_end(migration=migration, terms=terms),
         "can_decide": request.membership.role in ADMIN_ONLY,
         "actions": _available_actions(migration, terms=terms, now=now),
@@ -126,12 +130,16 @@ def migration_detail(request: HttpRequest, migration_id: int) -> HttpResponse:
     return render(request, "contracts/migrations/detail.html", context)
 
 
-def _decide(request: HttpRequest, migration_id: int, action: str, perform: Callable[..., object]) -> HttpResponse:
+def _decide(
+    request: HttpRequest, migration_id: int, action: str, perform: Callable[..., object]
+) -> HttpResponse:
     migration = selectors.migration_get(org=request.org, migration_id=migration_id)
     context = _migration_context(request, migration)
     context.update(action=action, action_label=ACTIONS[action][0], action_help=ACTIONS[action][1])
     if request.method == "GET":
-        template = "contracts/migrations/_confirm.html" if request.htmx else "contracts/migrations/confirm.html"
+        template = (
+            "contracts/migrations/_confirm.html" if request.htmx else "contracts/migrations/confirm.html"
+        )
         return render(request, template, context)
     try:
         record = perform(migration=migration, decider=request_decider(request), post=request.POST)
@@ -146,8 +154,12 @@ def _decide(request: HttpRequest, migration_id: int, action: str, perform: Calla
         context = _migration_context(request, migration)
         context["record"] = record
         return render(request, "contracts/migrations/_decided.html", context)
-    messages.success(request, f"Recorded in the consent ledger as record #{record.seq} ({record.hash[:16]}…).")
-    return redirect(reverse("portal:migration_detail", kwargs={"org": request.org.slug, "migration_id": migration.pk}))
+    messages.success(
+        request, f"Recorded in the consent ledger as record #{record.seq} ({record.hash[:16]}…)."
+    )
+    return redirect(
+        reverse("portal:migration_detail", kwargs={"org": request.org.slug, "migration_id": migration.pk})
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -172,7 +184,10 @@ def migration_defer(request: HttpRequest, migration_id: int) -> HttpResponse:
         if until is None:
             raise ApplicationError("Choose the date to defer until.", fields={"until": "Required."})
         return services.migration_defer(
-            migration=migration, decider=decider, until=until, expected_terms_sha256=post.get("terms_sha256") or None
+            migration=migration,
+            decider=decider,
+            until=until,
+            expected_terms_sha256=post.get("terms_sha256") or None,
         )
 
     return _decide(request, migration_id, "defer", perform)
@@ -205,12 +220,16 @@ def migration_rollback(request: HttpRequest, migration_id: int) -> HttpResponse:
 def consent_history(request: HttpRequest) -> HttpResponse:
     action = request.GET.get("action") or ""
     if action and action not in LedgerAction.values:
-        raise ApplicationError(f"Unknown action {action!r}.", fields={"action": f"One of: {', '.join(LedgerAction.values)}."})
+        raise ApplicationError(
+            f"Unknown action {action!r}.", fields={"action": f"One of: {', '.join(LedgerAction.values)}."}
+        )
     since = _parse_date(request.GET.get("from", ""), field="from")
     until = _parse_date(request.GET.get("to", ""), field="to")
     if until is not None and len(request.GET.get("to", "")) <= 10:
         until = until + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
-    records = list(selectors.consent_list(org=request.org, action=action or None, since=since, until=until)[:500])
+    records = list(
+        selectors.consent_list(org=request.org, action=action or None, since=since, until=until)[:500]
+    )
     context = {
         "records": records,
         "actions": LedgerAction.choices,
@@ -228,7 +247,9 @@ def terms_page(request: HttpRequest) -> HttpResponse:
     current = selectors.terms_current(tier=request.org.tier)
     accepted = request.org.accepted_terms
     version = request.GET.get("version")
-    shown = selectors.terms_get(org=request.org, version=version) if version else (pending or accepted or current)
+    shown = (
+        selectors.terms_get(org=request.org, version=version) if version else (pending or accepted or current)
+    )
     return render(
         request,
         "contracts/terms/page.html",

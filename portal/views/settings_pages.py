@@ -23,9 +23,7 @@ from portal.views.dashboard import annotate_pin
 def settings_home(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     pins = [annotate_pin(pin, now) for pin in pins_selectors.pin_list(org=request.org)]
-    return render(
-        request, "portal/settings.html", {"pins": pins, "policy_choices": UpgradePolicy.choices}
-    )
+    return render(request, "portal/settings.html", {"pins": pins, "policy_choices": UpgradePolicy.choices})
 
 
 @require_POST
@@ -73,6 +71,8 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 @org_view(roles=ADMIN_ONLY)
 def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
-    key = tenancy_services.api_key_revoke(api_key=tenancy_selectors.api_key_get(org=request.org, key_id=key_id), actor=request.user)
+    key = tenancy_services.api_key_revoke(
+        api_key=tenancy_selectors.api_key_get(org=request.org, key_id=key_id), actor=request.user
+    )
     messages.success(request, f"Key “{key.name}” ({key.prefix}…) is revoked; requests with it now fail.")
     return redirect("portal:api_keys", org=request.org.slug)

@@ -34,7 +34,9 @@ def timed(fn, runs: int = RUNS) -> tuple[list[float], object]:
 
 
 def report(label: str, times: list[float]) -> None:
-    print(f"{label}: median {statistics.median(times):.0f} ms, min {min(times):.0f} ms, max {max(times):.0f} ms")
+    print(
+        f"{label}: median {statistics.median(times):.0f} ms, min {min(times):.0f} ms, max {max(times):.0f} ms"
+    )
 
 
 def test_large_diff_json_time(world, api):
@@ -50,9 +52,11 @@ def test_large_diff_json_time(world, api):
     assert response.status_code == 200
 
     print()
-    print(f"diff: {document['summary']['suites']} suites, {document['summary']['metrics_compared']} metrics, "
-          f"{sum(len(m['subsets']) for s in document['evals'] for m in s['metrics'])} subset rows, "
-          f"{document['summary']['golden_samples']} golden samples; JSON {len(payload) / 1e6:.1f} MB")
+    print(
+        f"diff: {document['summary']['suites']} suites, {document['summary']['metrics_compared']} metrics, "
+        f"{sum(len(m['subsets']) for s in document['evals'] for m in s['metrics'])} subset rows, "
+        f"{document['summary']['golden_samples']} golden samples; JSON {len(payload) / 1e6:.1f} MB"
+    )
     report("build (queries + compute)", build_times)
     report("render JSON", json_times)
     report("GET /api/v1/diffs/…?format=json (test client, whole request)", request_times)

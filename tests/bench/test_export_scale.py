@@ -103,7 +103,9 @@ CHILD = textwrap.dedent(
 
 def run_child(*args: str) -> dict:
     env = {**os.environ, "DATABASE_URL": _db_url()}
-    out = subprocess.run([sys.executable, "-c", CHILD, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -137,13 +139,17 @@ def test_export_scale(tmp_path):
     stream = run_child("csv", big.slug)
     copy_seconds_2, _ = copy_csv(big)  # again after the export: the cache is warm for both
     copy_best = min(copy_seconds, copy_seconds_2)
-    print(f"COPY TO STDOUT CSV : {N / copy_best:12,.0f} rows/s  {copy_bytes / copy_best / 1e6:7.1f} MB/s  ({copy_best:.2f} s)")
+    print(
+        f"COPY TO STDOUT CSV : {N / copy_best:12,.0f} rows/s  {copy_bytes / copy_best / 1e6:7.1f} MB/s  ({copy_best:.2f} s)"
+    )
     print(
         f"streamed CSV export: {N / stream['seconds']:12,.0f} rows/s  {stream['bytes'] / stream['seconds'] / 1e6:7.1f} MB/s"
         f"  ({stream['seconds']:.2f} s, {stream['bytes'] / 1e6:.0f} MB)"
     )
     print(f"ratio streamed/COPY (rows/s): {copy_best / stream['seconds']:.2f}  (target >= 0.5)")
-    print(f"exporting process RSS: {stream['base_mb']:.0f} MB after start-up, peak {stream['peak_mb']:.0f} MB (target < 150)")
+    print(
+        f"exporting process RSS: {stream['base_mb']:.0f} MB after start-up, peak {stream['peak_mb']:.0f} MB (target < 150)"
+    )
 
     pdf = run_child("pdf", small.slug, str(tmp_path / "bench.pdf"))
     print(

@@ -65,9 +65,23 @@ def test_resolve_throughput_beside_do_nothing_endpoint():
     subprocess.run([python, "manage.py", "seed_demo"], cwd=ROOT, env=env, check=True, capture_output=True)
     port = free_port()
     server = subprocess.Popen(
-        [str(Path(python).parent / "gunicorn"), "portal.wsgi", "-b", f"127.0.0.1:{port}", "-w", WORKERS,
-         "--worker-class", "sync", "--access-logfile", "-", "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        [
+            str(Path(python).parent / "gunicorn"),
+            "portal.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            WORKERS,
+            "--worker-class",
+            "sync",
+            "--access-logfile",
+            "-",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 30
@@ -80,13 +94,21 @@ def test_resolve_throughput_beside_do_nothing_endpoint():
         results = {}
         for label, path, headers in (
             ("do-nothing /healthz", "/healthz", []),
-            ("resolve /api/v1/resolve/v1-chat/", "/api/v1/resolve/v1-chat/", ["-H", f"Authorization: Bearer {KEY}"]),
+            (
+                "resolve /api/v1/resolve/v1-chat/",
+                "/api/v1/resolve/v1-chat/",
+                ["-H", f"Authorization: Bearer {KEY}"],
+            ),
         ):
             url = f"http://127.0.0.1:{port}{path}"
-            subprocess.run(["wrk", "-t2", "-c8", "-d2s", *headers, url], check=True, capture_output=True)  # warm
+            subprocess.run(
+                ["wrk", "-t2", "-c8", "-d2s", *headers, url], check=True, capture_output=True
+            )  # warm
             out = subprocess.run(
                 ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "--latency", *headers, url],
-                check=True, capture_output=True, text=True,
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout
             results[label] = parse_wrk(out)
     finally:
@@ -94,10 +116,14 @@ def test_resolve_throughput_beside_do_nothing_endpoint():
         server.wait(timeout=10)
         shutil.rmtree(var, ignore_errors=True)
 
-    print(f"\ngunicorn {WORKERS} sync workers, wrk {CONNECTIONS} connections, {DURATION}s each, cache: "
-          f"{'redis' if os.environ.get('REDIS_URL') else 'file (embedded default)'}")
+    print(
+        f"\ngunicorn {WORKERS} sync workers, wrk {CONNECTIONS} connections, {DURATION}s each, cache: "
+        f"{'redis' if os.environ.get('REDIS_URL') else 'file (embedded default)'}"
+    )
     for label, r in results.items():
-        print(f"  {label:38s} {r['rps']:8.0f} req/s   p50 {r['p50']:6.2f} ms   p99 {r['p99']:6.2f} ms   non-2xx {r['errors']}")
+        print(
+            f"  {label:38s} {r['rps']:8.0f} req/s   p50 {r['p50']:6.2f} ms   p99 {r['p99']:6.2f} ms   non-2xx {r['errors']}"
+        )
     base, resolve = results["do-nothing /healthz"], results["resolve /api/v1/resolve/v1-chat/"]
     print(f"  ratio resolve / do-nothing: {resolve['rps'] / base['rps']:.2f} (target >= 0.80)")
     assert resolve["errors"] == 0 and base["errors"] == 0

@@ -32,7 +32,9 @@ def offer(world):
     return world
 
 
-def test_admin_buys_extended_support_through_checkout_and_sees_the_grant(page, offer, stripe_api, live_server):
+def test_admin_buys_extended_support_through_checkout_and_sees_the_grant(
+    page, offer, stripe_api, live_server
+):
     login(page, "acme-admin")
     page.goto("/o/acme/billing/")
     row = page.locator("tr.option-row", has_text=offer.old.name)

@@ -30,7 +30,9 @@ def build_story(T: dt.datetime):
         f.MembershipFactory(organization=org, role=Role.ADMIN, user__username="acme-admin")
         f.UserFactory(username="vendor-staff", is_staff=True)
         accept_terms(org)
-        f.make_pin(org=org, alias=alias, snapshot=original, policy=UpgradePolicy.FOLLOW, at=T - dt.timedelta(days=90))
+        f.make_pin(
+            org=org, alias=alias, snapshot=original, policy=UpgradePolicy.FOLLOW, at=T - dt.timedelta(days=90)
+        )
     with time_machine.travel(T + WEEK, tick=False):
         second = f.SnapshotFactory(family=family, name="chat-second", released_at=T + WEEK)
         services.alias_move(alias=alias, to_snapshot=second, reason="new default")

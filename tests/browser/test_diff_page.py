@@ -32,7 +32,9 @@ def test_admin_reads_the_diff_chart_and_renders_the_pdf_in_the_background(page, 
     for label in ("JSON", "Markdown", "HTML", "PDF"):
         assert page.get_by_role("link", name=label, exact=True).count() == 1
     page.get_by_role("button", name="Render PDF").click()
-    download_link = page.get_by_role("link", name=f"Download diff_{world.old.name}...{world.current.name}.pdf")
+    download_link = page.get_by_role(
+        "link", name=f"Download diff_{world.old.name}...{world.current.name}.pdf"
+    )
     download_link.wait_for(timeout=30_000)
     with page.expect_download() as download_info:
         download_link.click()

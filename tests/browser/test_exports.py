@@ -58,5 +58,7 @@ def test_member_without_legal_role_is_refused(page, world, console):
     login(page, "acme-member")
     response = page.goto("/o/acme/exports/")
     assert response.status == 403
-    assert console.errors == ["Failed to load resource: the server responded with a status of 403 (Forbidden)"]
+    assert console.errors == [
+        "Failed to load resource: the server responded with a status of 403 (Forbidden)"
+    ]
     console.errors.clear()  # the refusal is the point of this test

@@ -19,8 +19,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def portal_world(world):
     embed = f.FamilyFactory(slug="embed", name="Embeddings")
     old = f.SnapshotFactory(
-        family=embed, name="embed-2024-01-01", released_at=f.days(-300), deprecated_at=f.days(-10),
-        retires_at=f.days(40), retention_until=f.days(400),
+        family=embed,
+        name="embed-2024-01-01",
+        released_at=f.days(-300),
+        deprecated_at=f.days(-10),
+        retires_at=f.days(40),
+        retention_until=f.days(400),
     )
     new = f.SnapshotFactory(family=embed, name="embed-2025-01-01", released_at=f.days(-20))
     models.Snapshot.objects.filter(pk=old.pk).update(replacement=new)
@@ -28,8 +32,11 @@ def portal_world(world):
     f.make_pin(org=world.org, alias=alias, snapshot=old, policy=models.UpgradePolicy.FOLLOW, at=f.days(-280))
     for i in range(18):
         models.ChangelogEntry.objects.create(
-            snapshot=world.current, kind=models.ChangelogKind.values[i % 5], title=f"Change number {i:02d}",
-            body="Something changed.", published_at=f.days(-60 - i),
+            snapshot=world.current,
+            kind=models.ChangelogKind.values[i % 5],
+            title=f"Change number {i:02d}",
+            body="Something changed.",
+            published_at=f.days(-60 - i),
         )
     return world
 
@@ -44,7 +51,9 @@ def test_dashboard_filters_update_in_place_without_a_reload(page, portal_world):
     assert sorted(rows(page)) == ["v1-chat", "v1-embed"]
     screenshot(page, "dashboard")
     page.evaluate("window.__noReload = 'still here'")
-    with page.expect_response(lambda r: "status=deprecated" in r.url and r.request.headers.get("hx-request") == "true"):
+    with page.expect_response(
+        lambda r: "status=deprecated" in r.url and r.request.headers.get("hx-request") == "true"
+    ):
         page.select_option("#filter-status", "deprecated")
     expect(page.locator("#pins tr.pin-row")).to_have_count(1)
     assert rows(page) == ["v1-embed"]
@@ -157,10 +166,15 @@ def test_every_page_loads_without_console_or_csp_errors(page, portal_world, cons
 def test_the_portal_fits_a_375px_screen(page, portal_world):
     page.set_viewport_size({"width": 375, "height": 812})
     login(page, "acme-admin")
-    for url, name in [("/o/acme/", "dashboard-375"), ("/o/acme/timeline/", "timeline-375"),
-                      (f"/o/acme/snapshots/{portal_world.old.name}/", "snapshot-375")]:
+    for url, name in [
+        ("/o/acme/", "dashboard-375"),
+        ("/o/acme/timeline/", "timeline-375"),
+        (f"/o/acme/snapshots/{portal_world.old.name}/", "snapshot-375"),
+    ]:
         page.goto(url)
-        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
         assert overflow <= 0, (url, overflow)
         screenshot(page, name)
 

@@ -37,12 +37,15 @@ def make_result(suite: EvalSuite, snapshot: Snapshot, **metrics) -> EvalResult:
 def make_samples(snapshot: Snapshot, outputs: dict[str, str]) -> list[GoldenSample]:
     return evals.golden_samples_upload(
         snapshot=snapshot,
-        samples=[{"prompt_id": pid, "prompt": f"prompt {pid}", "output": out} for pid, out in outputs.items()],
+        samples=[
+            {"prompt_id": pid, "prompt": f"prompt {pid}", "output": out} for pid, out in outputs.items()
+        ],
     )
 
 
-def big_diff_data(a: Snapshot, b: Snapshot, *, suites: int = 50, metrics: int = 20, subsets: int = 10,
-                  samples: int = 200) -> None:
+def big_diff_data(
+    a: Snapshot, b: Snapshot, *, suites: int = 50, metrics: int = 20, subsets: int = 10, samples: int = 200
+) -> None:
     """The benchmark's shape: suites x metrics x subsets on both snapshots, and golden samples."""
     specs = [
         EvalSuite(
@@ -64,14 +67,31 @@ def big_diff_data(a: Snapshot, b: Snapshot, *, suites: int = 50, metrics: int = 
                     scores={
                         f"m{m:02d}": {
                             "score": 0.5 + m / 100 + offset * (1 if m % 3 else -1),
-                            "subsets": {f"s{k}": 0.4 + k / 50 + offset * (1 if k % 2 else -1) for k in range(subsets)},
+                            "subsets": {
+                                f"s{k}": 0.4 + k / 50 + offset * (1 if k % 2 else -1) for k in range(subsets)
+                            },
                         }
                         for m in range(metrics)
                     },
                 )
             )
     EvalResult.objects.bulk_create(results)
-    words = ["the", "model", "answers", "the", "question", "with", "care", "and", "cites", "its", "sources", "when", "it", "can"]
+    words = [
+        "the",
+        "model",
+        "answers",
+        "the",
+        "question",
+        "with",
+        "care",
+        "and",
+        "cites",
+        "its",
+        "sources",
+        "when",
+        "it",
+        "can",
+    ]
     rows = []
     for i in range(samples):
         text = " ".join(words[(i + j) % len(words)] for j in range(60))

@@ -18,8 +18,12 @@ T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 def make_terms(version: str, body: str | None = None, at: dt.datetime = T0) -> ContractTerms:
     body = body or f"# Terms {version}\n\nThe vendor gives {version} notice of every retirement.\nÜnïcode ✓\n"
     return ContractTerms.objects.create(
-        version=version, title=f"Standard terms {version}", body=body, body_sha256=ContractTerms.hash_body(body),
-        effective_at=at, retired_bug_policy="Retired artifacts are kept 365 days.",
+        version=version,
+        title=f"Standard terms {version}",
+        body=body,
+        body_sha256=ContractTerms.hash_body(body),
+        effective_at=at,
+        retired_bug_policy="Retired artifacts are kept 365 days.",
     )
 
 
@@ -39,10 +43,14 @@ def seed_ledger(world, *, n: int = 6) -> list:
         action = [LedgerAction.ACCEPT_TERMS, LedgerAction.CONSENT, LedgerAction.DEFER][i % 3]
         records.append(
             ledger_append(
-                organization=world.org, action=action, actor=world.admin,
+                organization=world.org,
+                action=action,
+                actor=world.admin,
                 from_snapshot=world.old.name if action != LedgerAction.ACCEPT_TERMS else "",
                 to_snapshot=world.current.name if action != LedgerAction.ACCEPT_TERMS else "",
-                details={"note": f"step {i}", "n": i}, ip="203.0.113.7", user_agent="pytest, \"quoted\"",
+                details={"note": f"step {i}", "n": i},
+                ip="203.0.113.7",
+                user_agent='pytest, "quoted"',
                 at=T0 + dt.timedelta(days=i),
             )
         )

@@ -34,7 +34,8 @@ def event(event_type: str, obj: dict[str, Any], *, event_id: str | None = None) 
     """A Stripe event body (JSON text) around `obj`."""
     return json.dumps(
         {
-            "id": event_id or f"evt_{abs(hash((event_type, json.dumps(obj, sort_keys=True), time.time_ns())))}",
+            "id": event_id
+            or f"evt_{abs(hash((event_type, json.dumps(obj, sort_keys=True), time.time_ns())))}",
             "object": "event",
             "type": event_type,
             "created": int(time.time()),
@@ -82,7 +83,11 @@ class StripeStandIn:
                 parts = urlsplit(self.path)
                 form = dict(parse_qsl(raw or parts.query, keep_blank_values=True))
                 if not parts.path.startswith("/v1/"):
-                    return self._answer(200, f"<!doctype html><title>Stand-in Checkout</title><h1>Stand-in {parts.path}</h1>", "text/html")
+                    return self._answer(
+                        200,
+                        f"<!doctype html><title>Stand-in Checkout</title><h1>Stand-in {parts.path}</h1>",
+                        "text/html",
+                    )
                 standin.requests.append(Recorded(method, parts.path, dict(self.headers.items()), form))
                 key = self.headers.get("Idempotency-Key")
                 if method == "POST" and key and key in standin._idempotent:
@@ -99,7 +104,9 @@ class StripeStandIn:
                 self._handle("POST")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self.thread.start()
         return self
 
@@ -120,7 +127,7 @@ class StripeStandIn:
             return 200, {"id": f"cus_test_{n}", "object": "customer", "name": form.get("name")}
         if method == "POST" and path == "/v1/checkout/sessions":
             session_id = f"cs_test_{n}"
-            metadata = {k[len("metadata["):-1]: v for k, v in form.items() if k.startswith("metadata[")}
+            metadata = {k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")}
             session = {
                 "id": session_id,
                 "object": "checkout.session",
@@ -135,7 +142,11 @@ class StripeStandIn:
             self.checkout_sessions[session_id] = session
             return 200, session
         if method == "POST" and path == "/v1/billing_portal/sessions":
-            return 200, {"id": f"bps_test_{n}", "object": "billing_portal.session", "url": f"{self.url}/portal/{n}"}
+            return 200, {
+                "id": f"bps_test_{n}",
+                "object": "billing_portal.session",
+                "url": f"{self.url}/portal/{n}",
+            }
         if method == "GET" and path.startswith("/v1/checkout/sessions/"):
             found = self.checkout_sessions.get(path.rsplit("/", 1)[1])
             return (200, found) if found else self.missing(path)
@@ -146,7 +157,9 @@ class StripeStandIn:
 
     @staticmethod
     def missing(path: str) -> tuple[int, dict]:
-        return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing", "message": f"No {path}"}}
+        return 404, {
+            "error": {"type": "invalid_request_error", "code": "resource_missing", "message": f"No {path}"}
+        }
 
     def posts(self, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST" and r.path == path]
@@ -154,7 +167,9 @@ class StripeStandIn:
     def complete(self, session_id: str, *, subscription: str | None = None, paid: bool = True) -> dict:
         """Stripe's side of a finished Checkout: the session is complete (and paid)."""
         session = self.checkout_sessions[session_id]
-        session.update(status="complete", payment_status="paid" if paid else "unpaid", subscription=subscription)
+        session.update(
+            status="complete", payment_status="paid" if paid else "unpaid", subscription=subscription
+        )
         return session
 
 

@@ -76,8 +76,12 @@ def test_grant_writes_a_ledger_record_and_moves_the_open_migration_deadline(offe
 
 
 def test_grant_is_idempotent_per_checkout_session(offer):
-    first = billing.extended_support_grant(organization=offer.org, snapshot=offer.old, checkout_session_id="cs_1")
-    again = billing.extended_support_grant(organization=offer.org, snapshot=offer.old, checkout_session_id="cs_1")
+    first = billing.extended_support_grant(
+        organization=offer.org, snapshot=offer.old, checkout_session_id="cs_1"
+    )
+    again = billing.extended_support_grant(
+        organization=offer.org, snapshot=offer.old, checkout_session_id="cs_1"
+    )
     assert first.pk == again.pk
     assert records(offer.org, LedgerAction.EXTENDED_SUPPORT).count() == 1
 
@@ -85,7 +89,9 @@ def test_grant_is_idempotent_per_checkout_session(offer):
 def test_grant_past_the_snapshots_extended_support_end_is_refused_and_writes_nothing(offer, migration):
     with pytest.raises(ApplicationError) as exc:
         billing.extended_support_grant(
-            organization=offer.org, snapshot=offer.old, until=offer.old.extended_support_until + dt.timedelta(days=1)
+            organization=offer.org,
+            snapshot=offer.old,
+            until=offer.old.extended_support_until + dt.timedelta(days=1),
         )
     assert exc.value.status_code == 400
     assert "until" in exc.value.fields
@@ -168,8 +174,13 @@ def test_resolve_in_the_past_shows_no_grant_before_it_was_bought(offer):
 def test_tier_change_proposes_the_tiers_newest_terms_unless_already_accepted(world):
     body = "Enterprise terms."
     terms = ContractTerms.objects.create(
-        version="ent-1", title="Enterprise", tier="enterprise", body=body,
-        body_sha256=ContractTerms.hash_body(body), effective_at=f.days(-5), retired_bug_policy="Kept 1 year.",
+        version="ent-1",
+        title="Enterprise",
+        tier="enterprise",
+        body=body,
+        body_sha256=ContractTerms.hash_body(body),
+        effective_at=f.days(-5),
+        retired_bug_policy="Kept 1 year.",
     )
     org = billing.organization_tier_set(organization=world.org, tier="enterprise", subscription_id="sub_1")
     assert (org.tier, org.offered_terms, org.stripe_subscription_id) == ("enterprise", terms, "sub_1")
@@ -260,7 +271,9 @@ def test_simulation_is_refused_outside_debug(offer, client, settings):
     settings.DEBUG = False
     client.force_login(offer.admin)
     assert "Simulate purchase" not in client.get(f"/o/{offer.org.slug}/billing/").content.decode()
-    assert client.post(f"/o/{offer.org.slug}/billing/simulate/", {"snapshot": offer.old.name}).status_code == 409
+    assert (
+        client.post(f"/o/{offer.org.slug}/billing/simulate/", {"snapshot": offer.old.name}).status_code == 409
+    )
     assert ExtendedSupport.objects.count() == 0
 
 
@@ -303,7 +316,10 @@ def test_demo_seeder_offers_extended_support_and_gives_globex_one_grant_idempote
     for _ in range(2):
         for seeder in SEEDERS:
             seeder()
-    assert ExtendedSupport.objects.filter(organization__slug="globex", snapshot__name="chat-2024-11-15").count() == 1
+    assert (
+        ExtendedSupport.objects.filter(organization__slug="globex", snapshot__name="chat-2024-11-15").count()
+        == 1
+    )
     from contracts.models import Snapshot
 
     offered = Snapshot.objects.get(name="chat-2025-06-01")
@@ -316,7 +332,9 @@ def test_staff_see_grants_and_stripe_events_read_only_in_the_admin(offer, client
 
     staff = get_user_model().objects.create_superuser("staff-billing", "s@vendor.example", "pw")
     billing.extended_support_grant(organization=offer.org, snapshot=offer.old)
-    StripeEvent.objects.create(event_id="evt_admin", type="invoice.paid", payload={}, processed_at=timezone.now())
+    StripeEvent.objects.create(
+        event_id="evt_admin", type="invoice.paid", payload={}, processed_at=timezone.now()
+    )
     client.force_login(staff)
     assert client.get("/admin/contracts/extendedsupport/").status_code == 200
     event = StripeEvent.objects.get()
@@ -333,15 +351,20 @@ def test_snapshot_and_migration_pages_lead_an_admin_to_the_extended_support_purc
     world.old.retires_at = f.days(60)
     world.old.extended_support_offered = True
     world.old.extended_support_until = f.days(200)
-    world.old.save(update_fields=["deprecated_at", "retires_at", "extended_support_offered", "extended_support_until"])
+    world.old.save(
+        update_fields=["deprecated_at", "retires_at", "extended_support_offered", "extended_support_until"]
+    )
     migration = Migration.objects.create(
-        organization=world.org, pin=world.pin, from_snapshot=world.old, to_snapshot=world.current,
+        organization=world.org,
+        pin=world.pin,
+        from_snapshot=world.old,
+        to_snapshot=world.current,
         deadline=world.old.retires_at,
     )
     client.force_login(world.admin)
     for url in (f"/o/acme/snapshots/{world.old.name}/", f"/o/acme/migrations/{migration.pk}/"):
         page = client.get(url).content.decode()
-        assert "Extended support is offered" in page and '/o/acme/billing/#buy-h' in page
+        assert "Extended support is offered" in page and "/o/acme/billing/#buy-h" in page
     client.force_login(world.member)
     page = client.get(f"/o/acme/snapshots/{world.old.name}/").content.decode()
-    assert "Extended support is offered" in page and '/o/acme/billing/#buy-h' not in page
+    assert "Extended support is offered" in page and "/o/acme/billing/#buy-h" not in page

@@ -15,6 +15,7 @@ from tests.contracts.bug_support import POLICY, accept_terms, own_receipt_keys
 def receipt_keys(settings, tmp_path):
     yield from own_receipt_keys(settings, tmp_path)
 
+
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/bug-reports/"
@@ -91,7 +92,9 @@ def test_receipt_of_another_organisation_is_a_400_and_nothing_is_stored(world, a
 
 
 def test_receipt_alone_is_enough_to_file_and_decides_the_snapshot(world, api, receipt_keys):
-    receipt = receipt_issue(organization=world.org, alias="v1-chat", snapshot=world.current, response_id="r7", at=f.days(-2))
+    receipt = receipt_issue(
+        organization=world.org, alias="v1-chat", snapshot=world.current, response_id="r7", at=f.days(-2)
+    )
     response = api.post(URL, {"receipt": receipt, "output": "odd"}, key=world.key)
     assert response.status_code == 201, response.json()
     assert response.json()["snapshot"]["id"] == world.current.name
@@ -141,8 +144,14 @@ def test_member_files_through_the_page_and_lands_on_the_report(world, client):
     client.force_login(world.member)
     response = client.post(
         f"/o/{world.org.slug}/bugs/new/",
-        {"alias": "v1-chat", "observed_at": f.days(-10).strftime("%Y-%m-%dT%H:%M"), "tz": "Europe/Paris",
-         "prompt": "p", "output": "o", "expected": "e"},
+        {
+            "alias": "v1-chat",
+            "observed_at": f.days(-10).strftime("%Y-%m-%dT%H:%M"),
+            "tz": "Europe/Paris",
+            "prompt": "p",
+            "output": "o",
+            "expected": "e",
+        },
     )
     report = BugReport.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/o/acme/bugs/{report.pk}/"
@@ -177,7 +186,9 @@ def test_staff_queue_filters_and_the_htmx_partial(world, client, staff):
     client.force_login(staff)
     page = client.get("/staff/bugs/").content.decode()
     assert f"/staff/bugs/{report.pk}/" in page
-    assert f"/staff/bugs/{report.pk}/" not in client.get("/staff/bugs/?snapshot_status=retired").content.decode()
+    assert (
+        f"/staff/bugs/{report.pk}/" not in client.get("/staff/bugs/?snapshot_status=retired").content.decode()
+    )
     partial = client.get("/staff/bugs/?family=chat", HTTP_HX_REQUEST="true").content.decode()
     assert f"/staff/bugs/{report.pk}/" in partial and "<html" not in partial
     assert client.get("/staff/bugs/?age=forever").status_code == 400
@@ -185,7 +196,11 @@ def test_staff_queue_filters_and_the_htmx_partial(world, client, staff):
 
 def test_staff_answer_cannot_reproduce_with_the_policy_and_the_customer_sees_it(world, client, staff):
     accept_terms(world.org)
-    world.old.deprecated_at, world.old.retires_at, world.old.retention_until = f.days(-60), f.days(-30), f.days(-1)
+    world.old.deprecated_at, world.old.retires_at, world.old.retention_until = (
+        f.days(-60),
+        f.days(-30),
+        f.days(-1),
+    )
     world.old.save(update_fields=["deprecated_at", "retires_at", "retention_until"])
     report = bug_report_file(organization=world.org, alias="v1-chat", observed_at=f.days(-100))
     client.force_login(staff)
@@ -204,7 +219,11 @@ def test_staff_page_offers_artifact_gone_only_for_a_purged_snapshot(world, clien
     report = bug_report_file(organization=world.org, alias="v1-chat", observed_at=f.days(-5))
     client.force_login(staff)
     assert 'value="cannot-reproduce"' not in client.get(f"/staff/bugs/{report.pk}/").content.decode()
-    world.old.deprecated_at, world.old.retires_at, world.old.retention_until = f.days(-60), f.days(-30), f.days(-1)
+    world.old.deprecated_at, world.old.retires_at, world.old.retention_until = (
+        f.days(-60),
+        f.days(-30),
+        f.days(-1),
+    )
     world.old.save(update_fields=["deprecated_at", "retires_at", "retention_until"])
     assert 'value="cannot-reproduce"' in client.get(f"/staff/bugs/{report.pk}/").content.decode()
 

@@ -21,6 +21,7 @@ from tests.contracts.bug_support import POLICY, accept_terms, own_receipt_keys
 def receipt_keys(settings, tmp_path):
     yield from own_receipt_keys(settings, tmp_path)
 
+
 pytestmark = pytest.mark.django_db
 
 
@@ -54,7 +55,9 @@ def nothing_stored() -> bool:
 
 def test_report_resolves_to_the_snapshot_pinned_at_the_observed_instant_not_todays(world):
     # acme is pinned to `old` since day -150; move the pin to `current` today.
-    catalog_services.pin_set(organization=world.org, alias=world.alias, snapshot=world.current, reason="upgrade")
+    catalog_services.pin_set(
+        organization=world.org, alias=world.alias, snapshot=world.current, reason="upgrade"
+    )
     report = file(world, observed_at=f.days(-10))
     assert report.snapshot == world.old
     assert report.resolved_by == "history"
@@ -95,7 +98,9 @@ def test_receipt_for_another_organisation_is_refused_and_nothing_is_stored(world
 
 
 def test_altered_receipt_is_refused_and_nothing_is_stored(world, receipt_keys):
-    receipt = receipt_issue(organization=world.org, alias="v1-chat", snapshot=world.old, response_id="r", at=f.days(-1))
+    receipt = receipt_issue(
+        organization=world.org, alias="v1-chat", snapshot=world.old, response_id="r", at=f.days(-1)
+    )
     receipt["snapshot"] = world.current.name
     with pytest.raises(ApplicationError):
         file(world, receipt=receipt, observed_at=None)
@@ -103,7 +108,9 @@ def test_altered_receipt_is_refused_and_nothing_is_stored(world, receipt_keys):
 
 
 def test_receipt_contradicting_the_typed_alias_or_response_id_is_refused(world, receipt_keys):
-    receipt = receipt_issue(organization=world.org, alias="v1-chat", snapshot=world.old, response_id="r1", at=f.days(-1))
+    receipt = receipt_issue(
+        organization=world.org, alias="v1-chat", snapshot=world.old, response_id="r1", at=f.days(-1)
+    )
     lonely_alias = f.make_alias(name="chat-latest", target=world.current)
     with pytest.raises(ApplicationError) as exc:
         file(world, alias=lonely_alias.name, receipt=receipt, observed_at=None)
@@ -225,7 +232,9 @@ def test_full_workflow_emails_the_reporter_on_every_change(world, staff, django_
     assert "Seen on replay." in mail.outbox[1].body
 
 
-def test_cannot_reproduce_answers_with_the_policy_text_word_for_word(world, staff, django_capture_on_commit_callbacks):
+def test_cannot_reproduce_answers_with_the_policy_text_word_for_word(
+    world, staff, django_capture_on_commit_callbacks
+):
     accept_terms(world.org)
     retire(world.old, purged=True)
     report = file(world)
@@ -242,7 +251,9 @@ def test_cannot_reproduce_takes_no_free_text(world, staff):
     retire(world.old, purged=True)
     report = file(world)
     with pytest.raises(ApplicationError) as exc:
-        bug_report_transition(report=report, status=BugStatus.CANNOT_REPRODUCE, actor=staff, note="Sorry, gone.")
+        bug_report_transition(
+            report=report, status=BugStatus.CANNOT_REPRODUCE, actor=staff, note="Sorry, gone."
+        )
     assert set(exc.value.fields) == {"note"}
     assert BugReport.objects.get(pk=report.pk).status == BugStatus.NEW
 

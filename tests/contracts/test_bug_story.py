@@ -35,19 +35,29 @@ def receipt_keys(settings, tmp_path):
 def build_story():
     """The catalog and one customer as they stood before T, then the two moves after it."""
     with time_machine.travel(T - dt.timedelta(days=100), tick=False):
-        family = f.FamilyFactory(slug="chat", name="Chat", owning_team="Chat Models Team",
-                                 owning_team_email="chat-team@vendor.example")
-        original = f.SnapshotFactory(family=family, name="chat-2025-05-01", released_at=T - dt.timedelta(days=120))
+        family = f.FamilyFactory(
+            slug="chat",
+            name="Chat",
+            owning_team="Chat Models Team",
+            owning_team_email="chat-team@vendor.example",
+        )
+        original = f.SnapshotFactory(
+            family=family, name="chat-2025-05-01", released_at=T - dt.timedelta(days=120)
+        )
         alias = f.make_alias(name="v1-chat", target=original, at=T - dt.timedelta(days=99))
         org = f.OrganizationFactory(slug="acme", name="Acme Health")
         admin = f.MembershipFactory(organization=org, role=Role.ADMIN, user__username="story-admin").user
         accept_terms(org)
-        f.make_pin(org=org, alias=alias, snapshot=original, policy=UpgradePolicy.FOLLOW, at=T - dt.timedelta(days=90))
+        f.make_pin(
+            org=org, alias=alias, snapshot=original, policy=UpgradePolicy.FOLLOW, at=T - dt.timedelta(days=90)
+        )
         key = f.make_key(org)
     with time_machine.travel(T, tick=False):
         # The serving layer answers a request and embeds a receipt in the response.
         served = selectors.resolve(org=org, alias="v1-chat").snapshot["id"]
-        receipt = receipt_issue(organization=org, alias="v1-chat", snapshot=served, response_id="resp_T", at=T)
+        receipt = receipt_issue(
+            organization=org, alias="v1-chat", snapshot=served, response_id="resp_T", at=T
+        )
     with time_machine.travel(T + WEEK, tick=False):
         second = f.SnapshotFactory(family=family, name="chat-2025-09-08", released_at=T + WEEK)
         services.alias_move(alias=alias, to_snapshot=second, reason="new default")
@@ -61,7 +71,9 @@ def build_story():
     return {"org": org, "admin": admin, "key": key, "original": original, "third": third, "receipt": receipt}
 
 
-def test_report_six_weeks_later_lands_on_the_retired_but_retained_original(api, receipt_keys, django_capture_on_commit_callbacks):
+def test_report_six_weeks_later_lands_on_the_retired_but_retained_original(
+    api, receipt_keys, django_capture_on_commit_callbacks
+):
     story = build_story()
     with time_machine.travel(T + 6 * WEEK, tick=False):
         # Today the alias serves the third snapshot: re-running the prompt there proves nothing.
@@ -69,8 +81,13 @@ def test_report_six_weeks_later_lands_on_the_retired_but_retained_original(api, 
         with django_capture_on_commit_callbacks(execute=True):
             response = api.post(
                 "/api/v1/bug-reports/",
-                {"alias": "v1-chat", "observed_at": T.isoformat(), "prompt": "Dose for a 20 kg child?",
-                 "output": "Take 2 g.", "expected": "A weight-based dose with a source."},
+                {
+                    "alias": "v1-chat",
+                    "observed_at": T.isoformat(),
+                    "prompt": "Dose for a 20 kg child?",
+                    "output": "Take 2 g.",
+                    "expected": "A weight-based dose with a source.",
+                },
                 key=story["key"],
             )
         assert response.status_code == 201, response.json()

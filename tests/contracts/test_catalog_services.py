@@ -37,7 +37,9 @@ def test_draft_snapshot_can_change_until_published(world):
 
 def test_bad_digest_is_refused_naming_the_field(world):
     with pytest.raises(ApplicationError) as exc:
-        catalog_services.snapshot_create(family=world.family, name="x", digest="nothex", released_at=f.days(0))
+        catalog_services.snapshot_create(
+            family=world.family, name="x", digest="nothex", released_at=f.days(0)
+        )
     assert "digest" in exc.value.fields
     assert not Snapshot.objects.filter(name="x").exists()
 

@@ -67,10 +67,15 @@ def test_checkpoint_signature_verifies_offline_and_fails_when_changed(world):
     data = checkpoint_as_dict(checkpoint)
     keys = load_keys(exports.public_keys_pem())
     payload = checkpoint_payload(
-        org_slug=data["organization"], seq=data["seq"], head_hash=data["head_hash"], created_at=data["created_at"]
+        org_slug=data["organization"],
+        seq=data["seq"],
+        head_hash=data["head_hash"],
+        created_at=data["created_at"],
     )
     assert signature_ok(keys, data["key_id"], payload, data["signature"])
-    forged = checkpoint_payload(org_slug="acme", seq=data["seq"], head_hash="0" * 64, created_at=data["created_at"])
+    forged = checkpoint_payload(
+        org_slug="acme", seq=data["seq"], head_hash="0" * 64, created_at=data["created_at"]
+    )
     assert not signature_ok(keys, data["key_id"], forged, data["signature"])
 
 

@@ -23,7 +23,10 @@ def run(*args, **kwargs) -> list[str]:
 
 
 def counts() -> dict[str, int]:
-    return {m.__name__: m.objects.count() for m in (Organization, Membership, Snapshot, Pin, PinChange, AliasMove, ConsentRecord)}
+    return {
+        m.__name__: m.objects.count()
+        for m in (Organization, Membership, Snapshot, Pin, PinChange, AliasMove, ConsentRecord)
+    }
 
 
 def test_seed_demo_is_idempotent_and_prints_logins_and_one_key_per_organisation(client):
@@ -39,12 +42,22 @@ def test_seed_demo_is_idempotent_and_prints_logins_and_one_key_per_organisation(
     roles = {LOGIN.match(line).group(4) for line in second if LOGIN.match(line)}
     assert {"admin", "member", "legal"} <= roles
     # Every lifecycle state is in the demo catalog, and every upgrade policy among the pins.
-    assert {s.status for s in Snapshot.objects.all()} >= {"preview", "active", "deprecated", "retired", "purged"}
+    assert {s.status for s in Snapshot.objects.all()} >= {
+        "preview",
+        "active",
+        "deprecated",
+        "retired",
+        "purged",
+    }
     assert set(Pin.objects.values_list("policy", flat=True)) == {"manual", "follow", "on-retirement"}
     # The printed key and login work.
     response = client.get("/api/v1/pins/", HTTP_AUTHORIZATION=f"Bearer {keys['acme']}")
     assert response.status_code == 200 and response.json()
-    user, password = next(LOGIN.match(line).group(1, 2) for line in second if LOGIN.match(line) and "org=acme role=admin" in line)
+    user, password = next(
+        LOGIN.match(line).group(1, 2)
+        for line in second
+        if LOGIN.match(line) and "org=acme role=admin" in line
+    )
     assert client.login(username=user, password=password)
 
 

@@ -41,7 +41,9 @@ def race(*calls):
 
 
 def test_two_admins_consenting_at_once_write_exactly_one_record_and_the_other_gets_409(world):
-    second_admin = f.MembershipFactory(organization=world.org, role=Role.ADMIN, user__username="acme-admin-2").user
+    second_admin = f.MembershipFactory(
+        organization=world.org, role=Role.ADMIN, user__username="acme-admin-2"
+    ).user
     migration = propose(world)
     changes_before = PinChange.objects.filter(pin=world.pin).count()
     outcomes = race(

@@ -28,7 +28,10 @@ def test_list_and_detail_show_this_organisations_migrations(world, api):
     assert [m["id"] for m in listed.json()] == [migration.pk]
     row = listed.json()[0]
     assert (row["alias"], row["from_snapshot"], row["to_snapshot"], row["state"]) == (
-        "v1-chat", world.old.name, world.current.name, "proposed"
+        "v1-chat",
+        world.old.name,
+        world.current.name,
+        "proposed",
     )
     assert row["diff_url"] == f"/o/acme/diff/{world.old.name}...{world.current.name}/"
     assert api.get(url(migration), key=world.key).json()["id"] == migration.pk
@@ -215,7 +218,9 @@ def test_unauthenticated_calls_are_401(world, api):
     assert api.post(url(migration, "consent")).status_code == 401
 
 
-def test_migration_list_queries_do_not_grow_with_the_number_of_migrations(world, api, django_assert_max_num_queries):
+def test_migration_list_queries_do_not_grow_with_the_number_of_migrations(
+    world, api, django_assert_max_num_queries
+):
     for n in range(8):
         alias = f.make_alias(name=f"extra-{n}", target=world.current)
         pin = f.make_pin(org=world.org, alias=alias, snapshot=world.old)

@@ -70,7 +70,9 @@ def test_only_organisations_short_of_notice_are_listed(guarded):
 
 
 @pytest.mark.django_db
-def test_lawful_deprecation_sets_the_dates_and_proposes_the_replacement_to_manual_and_on_retirement_pins(guarded):
+def test_lawful_deprecation_sets_the_dates_and_proposes_the_replacement_to_manual_and_on_retirement_pins(
+    guarded,
+):
     world, now = guarded.world, timezone.now()
     updated = lifecycle(world.old, retires_in=200, now=now)
     assert updated.retires_at == now + dt.timedelta(days=200)
@@ -87,7 +89,11 @@ def test_moving_retirement_later_is_not_guarded_and_moves_open_deadlines(guarded
     lifecycle(world.old, retires_in=200, now=now)
     later = now + dt.timedelta(days=400)
     services.snapshot_lifecycle_set(
-        snapshot=world.old, deprecated_at=now, retires_at=later, retention_until=later, replacement=world.current,
+        snapshot=world.old,
+        deprecated_at=now,
+        retires_at=later,
+        retention_until=later,
+        replacement=world.current,
         now=now + dt.timedelta(days=150),
     )
     assert set(Migration.objects.values_list("deadline", flat=True)) == {later}
@@ -98,8 +104,12 @@ def test_snapshots_nobody_is_pinned_to_may_retire_at_once(world):
     lonely = f.SnapshotFactory(family=world.family, name="chat-lonely", released_at=f.days(-10))
     now = timezone.now()
     updated = services.snapshot_lifecycle_set(
-        snapshot=lonely, deprecated_at=now, retires_at=now + dt.timedelta(days=1), retention_until=None,
-        replacement=None, now=now,
+        snapshot=lonely,
+        deprecated_at=now,
+        retires_at=now + dt.timedelta(days=1),
+        retention_until=None,
+        replacement=None,
+        now=now,
     )
     assert updated.retires_at == now + dt.timedelta(days=1)
 

@@ -81,7 +81,9 @@ def test_an_unknown_format_is_refused_naming_the_field(api, world):
     assert response.status_code == 400 and "format" in response.json()["error"]["fields"]
 
 
-def test_diff_json_of_a_large_diff_takes_a_bounded_number_of_queries(api, world, django_assert_max_num_queries):
+def test_diff_json_of_a_large_diff_takes_a_bounded_number_of_queries(
+    api, world, django_assert_max_num_queries
+):
     big_diff_data(world.old, world.current, suites=10, metrics=4, subsets=3, samples=10)
     url = f"/api/v1/diffs/{world.old.name}...{world.current.name}/"
     api.get(url, key=world.key)  # warms the key cache
@@ -188,15 +190,21 @@ def test_baseline_fragment_warns_when_the_served_snapshot_falls_below_the_baseli
     assert "no longer meets your procurement baseline within tolerance" in html
     assert f"/o/acme/diff/{world.old.name}...{world.current.name}/" in html
     served = Template("{% load diffs %}{% baseline_delta org %}").render(Context({"org": world.org}))
-    assert "meets baseline" in served and "no longer meets" not in served  # acme is served the baseline snapshot
+    assert (
+        "meets baseline" in served and "no longer meets" not in served
+    )  # acme is served the baseline snapshot
 
 
 def test_schema_documents_the_diff_and_eval_endpoints(client):
     schema = client.get("/api/schema/?format=json").content.decode()
     body = json.loads(schema) if schema.startswith("{") else None
     text = schema if body is None else json.dumps(body)
-    for path in ("/api/v1/diffs/{a}...{b}/", "/api/v1/evals/", "/api/v1/evals/{result_id}/baseline/",
-                 "/api/v1/snapshots/{snapshot_id}/golden-samples/"):
+    for path in (
+        "/api/v1/diffs/{a}...{b}/",
+        "/api/v1/evals/",
+        "/api/v1/evals/{result_id}/baseline/",
+        "/api/v1/snapshots/{snapshot_id}/golden-samples/",
+    ):
         assert path in text
 
 

@@ -26,14 +26,24 @@ SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "contracts" / "diffs"
 @pytest.fixture
 def document(world):
     newest = f.SnapshotFactory(
-        family=world.family, name="chat-2025-09-29", released_at=f.days(-10),
+        family=world.family,
+        name="chat-2025-09-29",
+        released_at=f.days(-10),
         config={"context_window": 16384, "tokenizer": "tok-v2", "sampling": {"temperature": 0.5}},
-        price_input_per_mtok="0.50", latency_p50_ms=400,
+        price_input_per_mtok="0.50",
+        latency_p50_ms=400,
     )
     world.current.price_input_per_mtok = "0.60"
     world.current.save(update_fields=["price_input_per_mtok"])
-    ChangelogEntry.objects.create(snapshot=newest, kind=ChangelogKind.FIX, title="JSON | mode fix", body="No trailing commas.")
-    suite = make_suite("clinical-qa", owner=world.org, tolerances={"accuracy": 0.02, "p95_ms": 30}, lower_is_better=["p95_ms"])
+    ChangelogEntry.objects.create(
+        snapshot=newest, kind=ChangelogKind.FIX, title="JSON | mode fix", body="No trailing commas."
+    )
+    suite = make_suite(
+        "clinical-qa",
+        owner=world.org,
+        tolerances={"accuracy": 0.02, "p95_ms": 30},
+        lower_is_better=["p95_ms"],
+    )
     make_result(suite, world.current, accuracy=(0.81, {"cardiology": 0.8}), p95_ms=900)
     make_result(suite, newest, accuracy=(0.74, {"cardiology": 0.7}), p95_ms=850)
     make_samples(world.current, {"dose": "Take 200 mg every 4 hours.", "same": "Unchanged <b>text</b>."})
@@ -60,10 +70,14 @@ def test_markdown_parses_into_headings_and_tables(document):
     tokens = MarkdownIt("commonmark").enable("table").enable("strikethrough").parse(text)
     headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
     assert headings[0] == "Diff chat-2025-06-01 → chat-2025-09-29"
-    assert {"Config changes", "Eval deltas", "Golden samples", "Changelog between the snapshots"} <= set(headings)
+    assert {"Config changes", "Eval deltas", "Golden samples", "Changelog between the snapshots"} <= set(
+        headings
+    )
     assert sum(1 for t in tokens if t.type == "table_open") >= 5
     cells = [t.content for t in tokens if t.type == "inline"]
-    code = [c.content for t in tokens if t.type == "inline" for c in t.children or [] if c.type == "code_inline"]
+    code = [
+        c.content for t in tokens if t.type == "inline" for c in t.children or [] if c.type == "code_inline"
+    ]
     assert "REGRESSION" in cells and "tokenizer" in code
     assert any("JSON \\| mode fix" in c or "JSON | mode fix" in c for c in cells)
     assert document["content_sha256"] in text

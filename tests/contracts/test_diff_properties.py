@@ -9,13 +9,21 @@ from hypothesis import strategies as st
 from contracts.diffs import compute
 
 names = st.text(alphabet="abcdefgh_", min_size=1, max_size=6)
-scalars = st.one_of(st.integers(-1000, 1000), st.floats(-1e6, 1e6, allow_nan=False), st.booleans(), st.text(max_size=5), st.none())
-configs = st.recursive(scalars, lambda inner: st.dictionaries(names, inner, max_size=4), max_leaves=12).filter(
-    lambda v: isinstance(v, dict)
-) | st.dictionaries(names, scalars, max_size=5)
+scalars = st.one_of(
+    st.integers(-1000, 1000),
+    st.floats(-1e6, 1e6, allow_nan=False),
+    st.booleans(),
+    st.text(max_size=5),
+    st.none(),
+)
+configs = st.recursive(
+    scalars, lambda inner: st.dictionaries(names, inner, max_size=4), max_leaves=12
+).filter(lambda v: isinstance(v, dict)) | st.dictionaries(names, scalars, max_size=5)
 score = st.floats(0, 1, allow_nan=False)
 metric_scores = st.dictionaries(
-    names, st.fixed_dictionaries({"score": score, "subsets": st.dictionaries(names, score, max_size=3)}), max_size=4
+    names,
+    st.fixed_dictionaries({"score": score, "subsets": st.dictionaries(names, score, max_size=3)}),
+    max_size=4,
 )
 specs = st.builds(
     compute.SuiteSpec,
@@ -25,7 +33,9 @@ specs = st.builds(
     tolerances=st.dictionaries(names, st.floats(0, 0.2, allow_nan=False), max_size=4),
     lower_is_better=st.lists(names, max_size=2),
 )
-texts = st.lists(st.sampled_from(["the", "model", "answer", "is", "short", "\n", "  ", "42", "ok."]), max_size=25).map(" ".join)
+texts = st.lists(
+    st.sampled_from(["the", "model", "answer", "is", "short", "\n", "  ", "42", "ok."]), max_size=25
+).map(" ".join)
 samples = st.dictionaries(names, st.tuples(st.just("prompt"), texts), max_size=5)
 figures = st.fixed_dictionaries(
     {field: st.one_of(st.none(), st.integers(0, 300000)) for field, *_ in compute.FIGURES}

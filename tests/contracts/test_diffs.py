@@ -13,7 +13,12 @@ from tests.contracts.diff_support import big_diff_data, make_result, make_sample
 
 
 def test_config_diff_walks_nested_objects_key_by_key():
-    before = {"context_window": 8192, "sampling": {"temperature": 0.7, "top_p": 0.95}, "old": 1, "stop": ["a"]}
+    before = {
+        "context_window": 8192,
+        "sampling": {"temperature": 0.7, "top_p": 0.95},
+        "old": 1,
+        "stop": ["a"],
+    }
     after = {"context_window": 16384, "sampling": {"temperature": 0.7, "top_k": 40}, "stop": ["a", "b"]}
     changes = {c["path"]: (c["change"], c["before"], c["after"]) for c in compute.config_diff(before, after)}
     assert changes == {
@@ -39,7 +44,9 @@ def test_a_drop_beyond_the_tolerance_is_a_regression_and_a_drop_within_it_is_not
 
 
 def test_lower_is_better_metrics_count_a_rise_as_the_regression():
-    spec = compute.SuiteSpec(slug="s", name="S", owner="public", tolerances={"latency": 10}, lower_is_better=["latency"])
+    spec = compute.SuiteSpec(
+        slug="s", name="S", owner="public", tolerances={"latency": 10}, lower_is_better=["latency"]
+    )
     up = compute.metric_deltas(spec, {"latency": {"score": 100}}, {"latency": {"score": 120}})[0]
     down = compute.metric_deltas(spec, {"latency": {"score": 120}}, {"latency": {"score": 100}})[0]
     assert (up["status"], up["regression"]) == ("regression", True)
@@ -76,9 +83,12 @@ def test_figures_show_price_context_and_latency_changes_where_known():
 def chat(world):
     """Three snapshots of world's family with changelog entries, evals and golden samples."""
     newest = f.SnapshotFactory(
-        family=world.family, name="chat-2025-09-29", released_at=f.days(-10),
+        family=world.family,
+        name="chat-2025-09-29",
+        released_at=f.days(-10),
         config={"context_window": 16384, "tokenizer": "tok-v2", "sampling": {"temperature": 0.5}},
-        price_input_per_mtok="0.50", latency_p50_ms=400,
+        price_input_per_mtok="0.50",
+        latency_p50_ms=400,
     )
     for snap, title in ((world.current, "Refusal policy v3"), (newest, "Price cut"), (world.old, "Ancient")):
         ChangelogEntry.objects.create(snapshot=snap, kind=ChangelogKind.COST, title=title)

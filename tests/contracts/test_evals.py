@@ -35,7 +35,9 @@ def staff_key(world):
 
 def test_upload_stores_scores_per_metric_and_subset(world, suite):
     result = evals_services.eval_result_upload(
-        suite="qa", snapshot=world.current.name, scores=scores(accuracy=(0.8, {"hard": 0.6}), latency=420),
+        suite="qa",
+        snapshot=world.current.name,
+        scores=scores(accuracy=(0.8, {"hard": 0.6}), latency=420),
         cases=[{"id": "c1", "pass": True}],
     )
     assert result.scores == {
@@ -51,8 +53,10 @@ def test_upload_stores_scores_per_metric_and_subset(world, suite):
         ({"scores": scores(accuracy=0.8)}, "scores.latency"),
         ({"scores": {"accuracy": {"score": "high"}, "latency": {"score": 1}}}, "scores.accuracy.score"),
         ({"scores": {"accuracy": {"score": True}, "latency": {"score": 1}}}, "scores.accuracy.score"),
-        ({"scores": {"accuracy": {"score": 0.8, "subsets": {"hard": "x"}}, "latency": {"score": 1}}},
-         "scores.accuracy.subsets.hard"),
+        (
+            {"scores": {"accuracy": {"score": 0.8, "subsets": {"hard": "x"}}, "latency": {"score": 1}}},
+            "scores.accuracy.subsets.hard",
+        ),
         ({"scores": {"accuracy": {"subsets": {}}, "latency": {"score": 1}}}, "scores.accuracy.score"),
         ({"scores": scores(accuracy=0.8, latency=1, bleu=0.3)}, "scores.bleu"),
         ({"scores": []}, "scores"),
@@ -62,7 +66,12 @@ def test_upload_stores_scores_per_metric_and_subset(world, suite):
     ],
 )
 def test_a_bad_upload_is_refused_naming_the_field_and_stores_nothing(world, suite, kwargs, field):
-    upload = {"suite": "qa", "snapshot": world.current.name, "scores": scores(accuracy=0.8, latency=400), **kwargs}
+    upload = {
+        "suite": "qa",
+        "snapshot": world.current.name,
+        "scores": scores(accuracy=0.8, latency=400),
+        **kwargs,
+    }
     with pytest.raises(ApplicationError) as refused:
         evals_services.eval_result_upload(**upload)
     assert refused.value.status_code == 400
@@ -81,18 +90,28 @@ def test_golden_sample_upload_is_all_or_nothing(world):
     with pytest.raises(ApplicationError) as refused:
         evals_services.golden_samples_upload(
             snapshot=world.current,
-            samples=[{"prompt_id": "ok", "output": "fine"}, {"prompt_id": "ok", "output": "dup"}, {"output": 3}],
+            samples=[
+                {"prompt_id": "ok", "output": "fine"},
+                {"prompt_id": "ok", "output": "dup"},
+                {"output": 3},
+            ],
         )
     assert {"samples[1].prompt_id", "samples[2].prompt_id", "samples[2].output"} <= set(refused.value.fields)
     assert GoldenSample.objects.count() == 0
-    evals_services.golden_samples_upload(snapshot=world.current, samples=[{"prompt_id": "ok", "output": "v1"}])
-    evals_services.golden_samples_upload(snapshot=world.current, samples=[{"prompt_id": "ok", "output": "v2"}])
+    evals_services.golden_samples_upload(
+        snapshot=world.current, samples=[{"prompt_id": "ok", "output": "v1"}]
+    )
+    evals_services.golden_samples_upload(
+        snapshot=world.current, samples=[{"prompt_id": "ok", "output": "v2"}]
+    )
     assert list(GoldenSample.objects.values_list("output", flat=True)) == ["v2"]
 
 
 def test_marking_a_baseline_writes_a_ledger_record_naming_suite_result_and_snapshot(world, suite):
     result = make_result(suite, world.old, accuracy=0.8, latency=400)
-    baseline = evals_services.baseline_mark(organization=world.org, result=result, actor=world.admin, ip="10.0.0.1")
+    baseline = evals_services.baseline_mark(
+        organization=world.org, result=result, actor=world.admin, ip="10.0.0.1"
+    )
     record = ConsentRecord.objects.get(organization=world.org, action=LedgerAction.BASELINE)
     assert record.details["suite"] == "qa" and record.details["result_id"] == result.pk
     assert record.details["snapshot"] == world.old.name == record.to_snapshot
@@ -192,7 +211,12 @@ def test_staff_upload_through_the_admin_uses_the_validated_upload(client, world,
     staff = f.UserFactory(username="vendor-staff", is_staff=True, is_superuser=True)
     client.force_login(staff)
     url = "/admin/contracts/evalresult/add/"
-    form = {"suite": suite.pk, "snapshot": world.current.pk, "scores": '{"accuracy": {"score": 0.8}}', "cases": "null"}
+    form = {
+        "suite": suite.pk,
+        "snapshot": world.current.pk,
+        "scores": '{"accuracy": {"score": 0.8}}',
+        "cases": "null",
+    }
     response = client.post(url, form, follow=True)
     assert "scores.latency" in response.content.decode() and EvalResult.objects.count() == 0
     form["scores"] = '{"accuracy": {"score": 0.8}, "latency": {"score": 400}}'

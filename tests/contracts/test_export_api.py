@@ -82,7 +82,9 @@ def test_empty_range_is_a_valid_empty_export(world, api):
     assert body(response).decode().splitlines() == [",".join(exports.EXPORT_FIELDS)]
 
 
-def test_bundle_is_queued_then_status_reports_progress_and_download(world, api, django_capture_on_commit_callbacks):
+def test_bundle_is_queued_then_status_reports_progress_and_download(
+    world, api, django_capture_on_commit_callbacks
+):
     seed_ledger(world, n=5)
     with django_capture_on_commit_callbacks(execute=True):
         response = api.get(URL + "?format=bundle&action=consent", key=world.key)
@@ -108,7 +110,9 @@ def test_pdf_is_built_by_the_task_and_downloads_as_pdf(world, api, django_captur
     assert body(download).startswith(b"%PDF")
 
 
-def test_another_organisation_cannot_see_or_download_an_export(world, api, django_capture_on_commit_callbacks):
+def test_another_organisation_cannot_see_or_download_an_export(
+    world, api, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         queued = api.get(URL + "?format=bundle", key=world.key).json()
     assert api.get(queued["status_url"], key=world.other_key).status_code == 404
@@ -156,15 +160,17 @@ def test_public_key_endpoint_serves_newest_one_by_id_and_all(world, client):
     newest = client.get("/.well-known/consent-signing-key.pem")
     assert newest["X-Key-Id"] == second
     assert newest.content.decode().startswith("-----BEGIN PUBLIC KEY-----")
-    assert client.get(f"/.well-known/consent-signing-key.pem?kid={first}").content.decode() == signing.public_key_pem(
-        "consent", first
-    )
+    assert client.get(
+        f"/.well-known/consent-signing-key.pem?kid={first}"
+    ).content.decode() == signing.public_key_pem("consent", first)
     every = client.get("/.well-known/consent-signing-key.pem?all=1").content.decode()
     assert f"# kid: {first}" in every and f"# kid: {second}" in every
     assert client.get("/.well-known/consent-signing-key.pem?kid=nope").status_code == 404
 
 
-def test_expired_exports_lose_their_file_and_keep_their_log(world, api, settings, django_capture_on_commit_callbacks):
+def test_expired_exports_lose_their_file_and_keep_their_log(
+    world, api, settings, django_capture_on_commit_callbacks
+):
     from contracts.ledger import tasks
 
     settings.EXPORT_RETENTION_HOURS = 0

@@ -75,7 +75,9 @@ def test_standalone_script_verifies_without_django(bundle, tmp_path):
     keys = tmp_path / "keys.pem"
     keys.write_text(exports.public_keys_pem())
     script = "contracts/ledger/verify_bundle_standalone.py"
-    ok = subprocess.run([sys.executable, "-I", script, str(bundle), str(keys)], capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-I", script, str(bundle), str(keys)], capture_output=True, text=True
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     bad = rewrite_zip(bundle, tmp_path / "bad.zip", {"terms/1.0.md": b"# Terms 1.0\nnothing promised\n"})
     out = subprocess.run([sys.executable, "-I", script, str(bad), str(keys)], capture_output=True, text=True)
@@ -117,7 +119,10 @@ def test_one_altered_record_is_named_with_its_field(bundle, tmp_path):
     found = problems(bad)
     assert "records.ndjson: sha256 differs from the manifest: the file was changed" in found
     assert "records.csv row 3 (record acme#3): field action differs from records.ndjson" in found
-    assert "records.ndjson line 3 (record acme#3): hash does not match the record's content: the record was altered" in found
+    assert (
+        "records.ndjson line 3 (record acme#3): hash does not match the record's content: the record was altered"
+        in found
+    )
 
 
 def test_a_rehashed_record_breaks_the_link_and_the_checkpoint(bundle, tmp_path):
@@ -132,8 +137,13 @@ def test_a_rehashed_record_breaks_the_link_and_the_checkpoint(bundle, tmp_path):
     data = "".join(json.dumps(r) + "\n" for r in lines).encode()
     bad = rewrite_zip(bundle, tmp_path / "bad.zip", {"records.ndjson": data})
     found = problems(bad)
-    assert "records.ndjson line 6 (record acme#6): hash differs from signed checkpoint acme#6: history was rewritten" in found
-    assert any("records.csv row 6 (record acme#6): field actor_email, hash differs" in p for p in found), found
+    assert (
+        "records.ndjson line 6 (record acme#6): hash differs from signed checkpoint acme#6: history was rewritten"
+        in found
+    )
+    assert any("records.csv row 6 (record acme#6): field actor_email, hash differs" in p for p in found), (
+        found
+    )
 
 
 def test_a_removed_record_breaks_the_chain_link(bundle, tmp_path):
@@ -192,13 +202,18 @@ def test_staff_bundle_of_every_organisation_verifies_chain_by_chain(bundle, tmp_
     path = tmp_path / "all.zip"
     manifest = bundle_bytes_to(path, None)
     assert manifest["organization"] == "*"
-    assert {slug: info["count"] for slug, info in manifest["organizations"].items()} == {"acme": 6, "globex": 2}
+    assert {slug: info["count"] for slug, info in manifest["organizations"].items()} == {
+        "acme": 6,
+        "globex": 2,
+    }
     assert problems(path) == []
 
 
 def test_export_consents_command_writes_a_bundle_that_verify_export_accepts(bundle, tmp_path, capsys):
     out = tmp_path / "cmd.zip"
-    call_command("export_consents", "--org", "acme", "--format", "bundle", "--out", str(out), "--from", "2025-03-02")
+    call_command(
+        "export_consents", "--org", "acme", "--format", "bundle", "--out", str(out), "--from", "2025-03-02"
+    )
     assert "export #" in capsys.readouterr().out
     assert json.loads(read_member(out, "manifest.json"))["first_seq"] == 2
     assert verify(out)[0] == 0
@@ -208,6 +223,16 @@ def test_export_consents_command_refuses_bad_input_naming_it(world, tmp_path):
     from django.core.management import CommandError
 
     with pytest.raises(CommandError, match="to"):
-        call_command("export_consents", "--org", "acme", "--format", "csv", "--out", str(tmp_path / "x"), "--to", "never")
+        call_command(
+            "export_consents",
+            "--org",
+            "acme",
+            "--format",
+            "csv",
+            "--out",
+            str(tmp_path / "x"),
+            "--to",
+            "never",
+        )
     with pytest.raises(CommandError, match="No organisation"):
         call_command("export_consents", "--org", "nobody", "--format", "csv", "--out", str(tmp_path / "x"))

@@ -42,7 +42,11 @@ def test_csv_has_one_row_per_record_with_every_field_and_hash(world):
     assert len(rows) == 6
     for row, record in zip(rows, records, strict=True):
         body = record_body(record)
-        assert row == {**{k: cell(v) for k, v in body.items()}, "prev_hash": record.prev_hash, "hash": record.hash}
+        assert row == {
+            **{k: cell(v) for k, v in body.items()},
+            "prev_hash": record.prev_hash,
+            "hash": record.hash,
+        }
         assert row["terms_sha256"] == record.terms_sha256 != ""
     assert rows[0]["prev_hash"] == GENESIS_HASH
     assert rows[3]["terms_version"] == "2.0"
@@ -161,7 +165,9 @@ def test_unknown_format_is_refused_naming_the_field():
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**9, 10**9) | text, lambda c: st.lists(c, max_size=3) | st.dictionaries(text, c, max_size=3), max_leaves=8
+    st.none() | st.booleans() | st.integers(-(10**9), 10**9) | text,
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(text, c, max_size=3),
+    max_leaves=8,
 )
 
 
@@ -200,7 +206,11 @@ def test_postgres_copy_csv_says_exactly_what_the_python_csv_says(world):
         )  # fmt: skip
     filters = exports.ExportFilters()
     assert exports.pg_copy_usable(world.org, filters)
-    python_csv = b"".join(exports.csv_chunks(exports.export_records(exports.export_queryset(org=world.org, filters=filters), org=world.org)))
+    python_csv = b"".join(
+        exports.csv_chunks(
+            exports.export_records(exports.export_queryset(org=world.org, filters=filters), org=world.org)
+        )
+    )
     counter = exports._Counter()
     with transaction.atomic():
         pg_csv = b"".join(exports.pg_csv_chunks(world.org, filters, counter))

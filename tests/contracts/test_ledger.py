@@ -20,8 +20,14 @@ from tests.contracts.ledger_helpers import accept, decider, make_terms, propose
 
 def append_records(org, n: int) -> list[ConsentRecord]:
     return [
-        ledger_append(organization=org, action=LedgerAction.BASELINE, actor_email=f"a{i}@x.example",
-                      details={"i": i}, ip="192.0.2.1", user_agent="ua")
+        ledger_append(
+            organization=org,
+            action=LedgerAction.BASELINE,
+            actor_email=f"a{i}@x.example",
+            details={"i": i},
+            ip="192.0.2.1",
+            user_agent="ua",
+        )
         for i in range(n)
     ]
 
@@ -122,7 +128,9 @@ def test_verify_reports_an_intact_chain_with_its_head(world):
 def test_verify_names_the_first_altered_record(world):
     records = append_records(world.org, 4)
     with tampering() as cursor:
-        cursor.execute("UPDATE contracts_consentrecord SET actor_email = 'forged' WHERE id = %s", [records[1].pk])
+        cursor.execute(
+            "UPDATE contracts_consentrecord SET actor_email = 'forged' WHERE id = %s", [records[1].pk]
+        )
     result = ledger_verify(org=world.org)
     assert not result.intact
     assert result.broken_seq == 2

@@ -170,9 +170,18 @@ def ledger_verify_current():
 @pytest.fixture
 def chain_in_db(world):
     records = [
-        ledger_append(organization=world.org, action=LedgerAction.CONSENT, actor_email=f"admin{i}@acme.example",
-                      from_snapshot="chat-a", to_snapshot="chat-b", terms_version="2025-09", terms_sha256="a" * 64,
-                      details={"i": i}, ip="192.0.2.1", user_agent="ua")
+        ledger_append(
+            organization=world.org,
+            action=LedgerAction.CONSENT,
+            actor_email=f"admin{i}@acme.example",
+            from_snapshot="chat-a",
+            to_snapshot="chat-b",
+            terms_version="2025-09",
+            terms_sha256="a" * 64,
+            details={"i": i},
+            ip="192.0.2.1",
+            user_agent="ua",
+        )
         for i in range(5)
     ]
     _ORG["org"] = world.org
@@ -185,7 +194,10 @@ def chain_in_db(world):
 def test_any_single_column_change_in_the_database_is_detected(chain_in_db, index, column):
     expression, params = DB_FIELDS[column]
     result = tamper(
-        (f"UPDATE contracts_consentrecord SET {column} = {expression} WHERE id = %s", [*params, chain_in_db[index].pk])
+        (
+            f"UPDATE contracts_consentrecord SET {column} = {expression} WHERE id = %s",
+            [*params, chain_in_db[index].pk],
+        )
     )
     assert not result.intact
     assert ledger_verify_current().intact  # the tampering was rolled back
@@ -208,5 +220,7 @@ def test_swapping_two_rows_in_the_database_is_detected(chain_in_db, a, b):
     first, second = chain_in_db[a], chain_in_db[b]
     # Swap the sequence numbers through a free one ((organization, seq) is unique).
     update = "UPDATE contracts_consentrecord SET seq = %s WHERE id = %s"
-    result = tamper((update, [10**6, first.pk]), (update, [first.seq, second.pk]), (update, [second.seq, first.pk]))
+    result = tamper(
+        (update, [10**6, first.pk]), (update, [first.seq, second.pk]), (update, [second.seq, first.pk])
+    )
     assert not result.intact

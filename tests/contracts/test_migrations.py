@@ -99,9 +99,15 @@ def test_consent_now_moves_the_pin_through_pin_set_and_writes_exactly_one_record
     assert record.action == LedgerAction.CONSENT
     assert (record.from_snapshot, record.to_snapshot) == (world.old.name, world.current.name)
     assert (record.terms_version, record.terms_sha256) == ("2025-09", terms.body_sha256)
-    assert record.diff_sha256 == selectors.diff_sha256(org=world.org, from_snapshot=world.old, to_snapshot=world.current)
+    assert record.diff_sha256 == selectors.diff_sha256(
+        org=world.org, from_snapshot=world.old, to_snapshot=world.current
+    )
     assert len(record.diff_sha256) == 64
-    assert (record.actor_email, record.ip, record.user_agent) == (world.admin.email, "198.51.100.7", "pytest-agent/1.0")
+    assert (record.actor_email, record.ip, record.user_agent) == (
+        world.admin.email,
+        "198.51.100.7",
+        "pytest-agent/1.0",
+    )
     assert ledger_verify(org=world.org).intact
 
 
@@ -141,7 +147,9 @@ def test_consent_scheduled_past_the_deadline_is_refused_and_writes_nothing(world
     migration = propose(world)
     before = counts(world.org)
     with pytest.raises(ApplicationError) as refused:
-        services.migration_consent(migration=migration, decider=decider(world.admin), scheduled_for=f.days(11))
+        services.migration_consent(
+            migration=migration, decider=decider(world.admin), scheduled_for=f.days(11)
+        )
     assert refused.value.status_code == 400
     assert "deadline" in refused.value.fields["at"]
     assert counts(world.org) == before
@@ -232,7 +240,9 @@ def test_members_and_legal_cannot_decide(world, role):
         with pytest.raises(Forbidden):
             decide(migration=migration, decider=decider(world.member, role=role))
     with pytest.raises(Forbidden):
-        services.migration_defer(migration=migration, decider=decider(world.legal, role=role), until=f.days(3))
+        services.migration_defer(
+            migration=migration, decider=decider(world.legal, role=role), until=f.days(3)
+        )
     assert counts(world.org) == before
 
 
@@ -242,7 +252,9 @@ def test_a_decision_against_terms_that_changed_since_the_confirmation_is_a_confl
     migration = propose(world)
     before = counts(world.org)
     with pytest.raises(Conflict):
-        services.migration_consent(migration=migration, decider=decider(world.admin), expected_terms_sha256="0" * 64)
+        services.migration_consent(
+            migration=migration, decider=decider(world.admin), expected_terms_sha256="0" * 64
+        )
     assert counts(world.org) == before
 
 
@@ -324,7 +336,9 @@ def test_undecided_migrations_are_forced_at_retirement_as_a_system_action(
 
     notices_plan(now=f.days(31))
     notices_plan(now=f.days(31))
-    told = Notice.objects.filter(organization=world.org, migration=migration, milestone="forced-migration-applied")
+    told = Notice.objects.filter(
+        organization=world.org, migration=migration, milestone="forced-migration-applied"
+    )
     assert told.filter(channel="email").count() == 1
     assert services.migrations_force_due(now=f.days(32)) == []
 
@@ -366,7 +380,11 @@ def test_declined_migrations_are_not_forced(world):
 def test_staff_propose_a_migration_in_the_admin(world, admin_client):
     response = admin_client.post(
         "/admin/contracts/migration/add/",
-        {"pin": world.pin.pk, "to_snapshot": world.current.pk, "note": "Please move before the price change."},
+        {
+            "pin": world.pin.pk,
+            "to_snapshot": world.current.pk,
+            "note": "Please move before the price change.",
+        },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     migration = Migration.objects.get(pin=world.pin)
@@ -414,7 +432,9 @@ def test_demo_seed_is_idempotent_and_leaves_intact_chains():
 @pytest.mark.django_db
 def test_a_refused_admin_proposal_shows_the_reason_and_creates_nothing(world, admin_client):
     response = admin_client.post(
-        "/admin/contracts/migration/add/", {"pin": world.pin.pk, "to_snapshot": world.old.pk, "note": ""}, follow=True
+        "/admin/contracts/migration/add/",
+        {"pin": world.pin.pk, "to_snapshot": world.old.pk, "note": ""},
+        follow=True,
     )
     assert response.status_code == 200
     assert "already on" in response.content.decode()

@@ -19,11 +19,18 @@ from tests.contracts.bug_support import own_receipt_keys
 def receipt_keys(settings, tmp_path):
     yield from own_receipt_keys(settings, tmp_path)
 
+
 AT = dt.datetime(2025, 10, 1, 9, 30, 15, 123456, tzinfo=dt.UTC)
 
 
 def issue(**overrides):
-    values = {"organization": "acme", "alias": "v1-chat", "snapshot": "chat-2025-01-01", "response_id": "resp_1", "at": AT}
+    values = {
+        "organization": "acme",
+        "alias": "v1-chat",
+        "snapshot": "chat-2025-01-01",
+        "response_id": "resp_1",
+        "at": AT,
+    }
     values.update(overrides)
     return receipt_issue(**values)
 
@@ -110,7 +117,9 @@ def test_rotation_signs_with_the_new_key_and_old_receipts_keep_verifying(receipt
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=8)
+    ),
     max_leaves=12,
 )
 

@@ -100,7 +100,10 @@ def test_malformed_at_is_refused_naming_the_field(world, api, at, status, field)
     response = api.get(f"/api/v1/resolve/v1-chat/?at={at}", key=world.key)
     assert response.status_code == status
     assert field in response.json()["error"]["fields"]
-    assert "ISO 8601" in response.json()["error"]["message"] or "time zone" in response.json()["error"]["message"]
+    assert (
+        "ISO 8601" in response.json()["error"]["message"]
+        or "time zone" in response.json()["error"]["message"]
+    )
 
 
 def test_unknown_alias_is_404_in_the_envelope(world, api):

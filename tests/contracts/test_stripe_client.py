@@ -114,7 +114,9 @@ def test_changed_parameters_never_reuse_an_idempotency_key(offer, stripe_api):
 
 
 def test_customer_portal_session_names_the_customer_and_return_url_with_a_key(world, stripe_api):
-    url = billing_services.billing_portal_session_create(org=world.org, return_url="http://testserver/o/acme/billing/")
+    url = billing_services.billing_portal_session_create(
+        org=world.org, return_url="http://testserver/o/acme/billing/"
+    )
     [portal] = stripe_api.posts("/v1/billing_portal/sessions")
     assert portal.form["return_url"] == "http://testserver/o/acme/billing/"
     assert portal.form["customer"].startswith("cus_test_")
@@ -122,7 +124,9 @@ def test_customer_portal_session_names_the_customer_and_return_url_with_a_key(wo
     assert url.startswith(stripe_api.url + "/portal/")
 
 
-@pytest.mark.parametrize(("status", "error"), [(400, billing_stripe.StripeRefused), (503, billing_stripe.StripeUnavailable)])
+@pytest.mark.parametrize(
+    ("status", "error"), [(400, billing_stripe.StripeRefused), (503, billing_stripe.StripeUnavailable)]
+)
 def test_a_stripe_error_becomes_a_502_application_error_and_writes_nothing(offer, stripe_api, status, error):
     stripe_api.fail_with = status
     with pytest.raises(error) as exc:

@@ -209,7 +209,9 @@ def test_a_completed_event_for_a_session_stripe_says_is_unpaid_grants_nothing(of
     assert StripeEvent.objects.get().processed_at is not None
 
 
-def test_a_grant_past_the_end_of_extended_support_is_refused_and_recorded_on_the_event(offer, stripe_api, deliver):
+def test_a_grant_past_the_end_of_extended_support_is_refused_and_recorded_on_the_event(
+    offer, stripe_api, deliver
+):
     session = open_session(stripe_api, offer)
     stripe_api.complete(session["id"])
     # Staff shortened the offer after the customer paid: the session's `until` is now past the end.
@@ -282,7 +284,9 @@ def test_subscription_deleted_before_checkout_completed_ends_the_grant_at_the_pe
 def test_subscription_deleted_after_the_grant_ends_it_at_the_period_end_once(offer, stripe_api, deliver):
     session = open_session(stripe_api, offer)
     stripe_api.complete(session["id"], subscription="sub_es_3")
-    stripe_api.subscriptions["sub_es_3"] = standin.subscription("sub_es_3", metadata={"purpose": "extended-support"})
+    stripe_api.subscriptions["sub_es_3"] = standin.subscription(
+        "sub_es_3", metadata={"purpose": "extended-support"}
+    )
     deliver(standin.event("checkout.session.completed", {"id": session["id"]}))
     period_end = int(f.days(25).timestamp())
     stripe_api.subscriptions["sub_es_3"] = standin.subscription(
@@ -327,7 +331,9 @@ def test_subscription_price_metadata_sets_the_tier_and_proposes_its_newest_terms
     assert org.stripe_subscription_id == "sub_tier"
 
 
-def test_tier_events_delivered_out_of_order_end_in_the_state_stripe_holds(world, stripe_api, deliver, settings):
+def test_tier_events_delivered_out_of_order_end_in_the_state_stripe_holds(
+    world, stripe_api, deliver, settings
+):
     settings.STRIPE_PRICE_TIERS = {"price_ent": "enterprise", "price_std": "standard"}
     Organization.objects.filter(pk=world.org.pk).update(stripe_customer_id="cus_acme")
     # Stripe now holds: the subscription upgraded to enterprise. The older "standard" update is
@@ -343,7 +349,9 @@ def test_tier_events_delivered_out_of_order_end_in_the_state_stripe_holds(world,
 def test_an_old_subscription_ending_after_its_successor_started_keeps_the_tier(world, stripe_api, deliver):
     Organization.objects.filter(pk=world.org.pk).update(stripe_customer_id="cus_acme")
     meta = {"tier": "enterprise"}
-    stripe_api.subscriptions["sub_new"] = standin.subscription("sub_new", customer="cus_acme", price_metadata=meta)
+    stripe_api.subscriptions["sub_new"] = standin.subscription(
+        "sub_new", customer="cus_acme", price_metadata=meta
+    )
     stripe_api.subscriptions["sub_old"] = standin.subscription(
         "sub_old", status="canceled", customer="cus_acme", price_metadata={"tier": "plus"}
     )
@@ -368,7 +376,6 @@ def test_two_concurrent_deliveries_of_one_event_store_it_once(settings):
 
     from django.db import connection
 
-
     settings.STRIPE_WEBHOOK_SECRET = standin.WEBHOOK_SECRET
     body = standin.event("invoice.paid", {"id": "in_race"}, event_id="evt_race")
     barrier = threading.Barrier(2)
@@ -377,7 +384,9 @@ def test_two_concurrent_deliveries_of_one_event_store_it_once(settings):
     def receive() -> None:
         try:
             barrier.wait()
-            _event, created = billing.stripe_event_receive(payload=body.encode(), signature=standin.sign(body))
+            _event, created = billing.stripe_event_receive(
+                payload=body.encode(), signature=standin.sign(body)
+            )
             results.append(created)
         finally:
             connection.close()

@@ -61,7 +61,9 @@ def test_accepting_terms_writes_one_accept_terms_record_and_sets_the_organisatio
 def test_accepting_without_the_checkbox_is_refused_and_writes_nothing(world):
     terms = make_terms("2025-09")
     with pytest.raises(ApplicationError) as refused:
-        services.terms_accept(organization=world.org, terms=terms, decider=decider(world.admin), confirmed=False)
+        services.terms_accept(
+            organization=world.org, terms=terms, decider=decider(world.admin), confirmed=False
+        )
     assert "confirm" in refused.value.fields
     world.org.refresh_from_db()
     assert world.org.accepted_terms is None
@@ -133,11 +135,21 @@ def test_staff_publish_terms_in_the_admin_with_the_sha256_computed(admin_client)
     response = admin_client.post(
         "/admin/contracts/contractterms/add/",
         {
-            "version": "2025-09", "title": "Standard", "tier": "standard", "body": body,
-            "effective_at_0": "2025-09-01", "effective_at_1": "00:00:00", "min_notice_days": 90,
-            "max_deferral_days": 60, "rollback_window_hours": 72, "retention_days": 365,
-            "ack_escalation_days": 7, "retired_bug_policy": "Kept a year.",
+            "version": "2025-09",
+            "title": "Standard",
+            "tier": "standard",
+            "body": body,
+            "effective_at_0": "2025-09-01",
+            "effective_at_1": "00:00:00",
+            "min_notice_days": 90,
+            "max_deferral_days": 60,
+            "rollback_window_hours": 72,
+            "retention_days": 365,
+            "ack_escalation_days": 7,
+            "retired_bug_policy": "Kept a year.",
         },
     )
     assert response.status_code == 302, response.content.decode()[:3000]
-    assert ContractTerms.objects.get(version="2025-09").body_sha256 == hashlib.sha256(body.encode()).hexdigest()
+    assert (
+        ContractTerms.objects.get(version="2025-09").body_sha256 == hashlib.sha256(body.encode()).hexdigest()
+    )

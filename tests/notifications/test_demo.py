@@ -16,7 +16,12 @@ def test_demo_seeder_is_registered_and_idempotent(settings, tmp_path):
     settings.OUTBOX_DIR = tmp_path
     assert seed_notifications in demo.SEEDERS
     # The catalog and organisations are all this seeder needs; the other areas' seeders are theirs to test.
-    for seeder in (catalog_demo.seed_catalog, tenancy_demo.seed_organizations, pins_demo.seed_pins, seed_notifications):
+    for seeder in (
+        catalog_demo.seed_catalog,
+        tenancy_demo.seed_organizations,
+        pins_demo.seed_pins,
+        seed_notifications,
+    ):
         seeder()
     counts = (Notice.objects.count(), Contact.objects.count(), WebhookEndpoint.objects.count())
     assert counts[0] > 0 and counts[1] == 3 and counts[2] == 3

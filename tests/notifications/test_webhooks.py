@@ -170,5 +170,9 @@ def test_signed_ledger_checkpoint_reaches_a_subscribed_endpoint_once(
     payload = Webhook(endpoint.secret).verify(body, headers)
     assert payload["type"] == "ledger.checkpoint"
     sent = payload["data"]["checkpoint"]
-    assert (sent["organization"], sent["seq"], sent["head_hash"]) == ("acme", checkpoint.seq, checkpoint.head_hash)
+    assert (sent["organization"], sent["seq"], sent["head_hash"]) == (
+        "acme",
+        checkpoint.seq,
+        checkpoint.head_hash,
+    )
     assert sent["signature"] == checkpoint.signature and checkpoint_verify(checkpoint)

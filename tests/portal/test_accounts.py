@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_sign_in_sends_a_single_organisation_user_to_their_dashboard(world, client):
-    response = client.post("/accounts/login/", {"username": "acme-admin", "password": "pw-for-tests-1"}, follow=True)
+    response = client.post(
+        "/accounts/login/", {"username": "acme-admin", "password": "pw-for-tests-1"}, follow=True
+    )
     assert response.redirect_chain[-1][0] == "/o/acme/"
     assert "Pins of Acme" in response.content.decode()
 
@@ -39,11 +41,17 @@ def test_password_reset_mails_a_link_that_sets_a_new_password(world, client, set
     assert "Check your e-mail" in response.content.decode()
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
-    assert message.to == [world.admin.email] and "Reset your Version Contract Portal password" in message.subject
+    assert (
+        message.to == [world.admin.email] and "Reset your Version Contract Portal password" in message.subject
+    )
     link = re.search(r"http://testserver(/accounts/reset/\S+/)", message.body).group(1)
     form = client.get(link, follow=True)
     assert "Choose a new password" in form.content.decode()
-    done = client.post(form.redirect_chain[-1][0], {"new_password1": "a-New-pass-2026", "new_password2": "a-New-pass-2026"}, follow=True)
+    done = client.post(
+        form.redirect_chain[-1][0],
+        {"new_password1": "a-New-pass-2026", "new_password2": "a-New-pass-2026"},
+        follow=True,
+    )
     assert "Password changed" in done.content.decode()
     world.admin.refresh_from_db()
     assert world.admin.check_password("a-New-pass-2026")
@@ -72,7 +80,9 @@ def consultant(world):
 
 
 def test_a_user_of_several_organisations_chooses_and_switches(consultant, client):
-    response = client.post("/accounts/login/", {"username": "consultant", "password": "pw-for-tests-1"}, follow=True)
+    response = client.post(
+        "/accounts/login/", {"username": "consultant", "password": "pw-for-tests-1"}, follow=True
+    )
     assert response.redirect_chain[-1][0] == "/orgs/"
     chooser = response.content.decode()
     assert "/o/acme/" in chooser and "/o/globex/" in chooser and "Legal" in chooser and "Admin" in chooser
@@ -85,8 +95,8 @@ def test_a_user_of_several_organisations_chooses_and_switches(consultant, client
 
 def test_role_shapes_what_is_offered_per_organisation(consultant, client):
     client.force_login(consultant)
-    assert "<select id=\"policy-" not in client.get("/o/acme/settings/").content.decode()  # legal in acme
-    assert "<select id=\"policy-" in client.get("/o/globex/settings/").content.decode()  # admin in globex
+    assert '<select id="policy-' not in client.get("/o/acme/settings/").content.decode()  # legal in acme
+    assert '<select id="policy-' in client.get("/o/globex/settings/").content.decode()  # admin in globex
     assert client.get("/o/acme/settings/keys/").status_code == 403
     assert client.get("/o/globex/settings/keys/").status_code == 200
 
@@ -105,8 +115,12 @@ def test_logins_are_locked_out_after_the_failure_limit(world, client, settings):
     settings.AXES_ENABLED = True
     limit = settings.AXES_FAILURE_LIMIT
     for _ in range(limit):
-        client.post("/accounts/login/", {"username": "acme-admin", "password": "wrong"}, REMOTE_ADDR="10.0.0.9")
-    locked = client.post("/accounts/login/", {"username": "acme-admin", "password": "pw-for-tests-1"}, REMOTE_ADDR="10.0.0.9")
+        client.post(
+            "/accounts/login/", {"username": "acme-admin", "password": "wrong"}, REMOTE_ADDR="10.0.0.9"
+        )
+    locked = client.post(
+        "/accounts/login/", {"username": "acme-admin", "password": "pw-for-tests-1"}, REMOTE_ADDR="10.0.0.9"
+    )
     assert locked.status_code == 429
     assert "_auth_user_id" not in client.session
 

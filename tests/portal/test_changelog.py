@@ -21,7 +21,9 @@ def entries(world):
     unpinned_family = f.FamilyFactory(slug="code", name="Code")
     code_snap = f.SnapshotFactory(family=unpinned_family, name="code-1", released_at=f.days(-20))
     newer = f.SnapshotFactory(family=world.family, name="chat-2025-12-01", released_at=f.days(-5))
-    draft = f.SnapshotFactory(family=world.family, name="chat-draft", published_at=None, released_at=f.days(10))
+    draft = f.SnapshotFactory(
+        family=world.family, name="chat-draft", published_at=None, released_at=f.days(10)
+    )
     make = models.ChangelogEntry.objects.create
     make(snapshot=world.old, kind="fix", title="Old fix", published_at=f.days(-199))
     make(snapshot=world.current, kind="breaking", title="New tokenizer", published_at=f.days(-99))
@@ -68,7 +70,9 @@ def test_only_what_affects_my_pins_is_newer_entries_in_the_families_of_my_pins(e
 def test_changelog_paginates_with_htmx_load_more_and_plain_links(entries, client):
     snap = entries.current
     for i in range(20):
-        models.ChangelogEntry.objects.create(snapshot=snap, kind="fix", title=f"Bulk fix {i:02d}", published_at=f.days(-50 - i))
+        models.ChangelogEntry.objects.create(
+            snapshot=snap, kind="fix", title=f"Bulk fix {i:02d}", published_at=f.days(-50 - i)
+        )
     client.force_login(entries.member)
     first = html(client, "/o/acme/changelog/")
     assert 'id="load-more"' in first and 'href="?page=2"' in first and 'hx-get="?page=2"' in first
@@ -81,7 +85,9 @@ def test_changelog_paginates_with_htmx_load_more_and_plain_links(entries, client
 
 def test_htmx_filter_change_swaps_the_entry_list(entries, client):
     client.force_login(entries.member)
-    fragment = html(client, "/o/acme/changelog/?kind=cost", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="changelog-entries")
+    fragment = html(
+        client, "/o/acme/changelog/?kind=cost", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="changelog-entries"
+    )
     assert fragment.lstrip().startswith('<section id="changelog-entries"')
     assert "Price cut" in fragment and "New tokenizer" not in fragment
 

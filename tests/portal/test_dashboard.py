@@ -22,14 +22,20 @@ def rich(world):
     """World plus an `embed` family whose pinned snapshot is deprecated and retires in 40 days."""
     embed = f.FamilyFactory(slug="embed", name="Embeddings")
     old = f.SnapshotFactory(
-        family=embed, name="embed-2024-01-01", released_at=f.days(-300), deprecated_at=f.days(-10),
-        retires_at=f.days(40), retention_until=f.days(400),
+        family=embed,
+        name="embed-2024-01-01",
+        released_at=f.days(-300),
+        deprecated_at=f.days(-10),
+        retires_at=f.days(40),
+        retention_until=f.days(400),
     )
     new = f.SnapshotFactory(family=embed, name="embed-2025-01-01", released_at=f.days(-20))
     old.replacement = new
     old.save(update_fields=["replacement"])
     alias = f.make_alias(name="v1-embed", target=old, at=f.days(-290))
-    pin = f.make_pin(org=world.org, alias=alias, snapshot=old, policy=models.UpgradePolicy.FOLLOW, at=f.days(-280))
+    pin = f.make_pin(
+        org=world.org, alias=alias, snapshot=old, policy=models.UpgradePolicy.FOLLOW, at=f.days(-280)
+    )
     models.Migration.objects.create(organization=world.org, pin=pin, from_snapshot=old, to_snapshot=new)
     return world
 
@@ -115,8 +121,13 @@ def make_pins(org: models.Organization, count: int, *, prefix: str) -> None:
     """Many pins at once (bulk: the services are exercised elsewhere; this is about reading)."""
     family = f.FamilyFactory(slug=f"{prefix}-fam", name=f"{prefix} family")
     snapshots = [
-        f.SnapshotFactory(family=family, name=f"{prefix}-snap-{i}", released_at=f.days(-100 + i),
-                          deprecated_at=f.days(-5) if i == 1 else None, retires_at=f.days(60) if i == 1 else None)
+        f.SnapshotFactory(
+            family=family,
+            name=f"{prefix}-snap-{i}",
+            released_at=f.days(-100 + i),
+            deprecated_at=f.days(-5) if i == 1 else None,
+            retires_at=f.days(60) if i == 1 else None,
+        )
         for i in range(3)
     ]
     now = timezone.now()
@@ -125,12 +136,22 @@ def make_pins(org: models.Organization, count: int, *, prefix: str) -> None:
         for i in range(count)
     )
     pins = models.Pin.objects.bulk_create(
-        models.Pin(organization=org, alias=alias, snapshot=snapshots[i % 3], policy=models.UpgradePolicy.values[i % 3])
+        models.Pin(
+            organization=org,
+            alias=alias,
+            snapshot=snapshots[i % 3],
+            policy=models.UpgradePolicy.values[i % 3],
+        )
         for i, alias in enumerate(aliases)
     )
     models.Migration.objects.bulk_create(
-        models.Migration(organization=org, pin=pin, from_snapshot=pin.snapshot,
-                         to_snapshot=snapshots[(i + 1) % 3], deadline=now + dt.timedelta(days=30))
+        models.Migration(
+            organization=org,
+            pin=pin,
+            from_snapshot=pin.snapshot,
+            to_snapshot=snapshots[(i + 1) % 3],
+            deadline=now + dt.timedelta(days=30),
+        )
         for i, pin in enumerate(pins[::7])
     )
 

@@ -22,7 +22,9 @@ def _files(settings, tmp_path):
 
 
 @pytest.mark.parametrize("who", ["legal", "admin"])
-def test_legal_and_admins_see_the_page_with_checkpoints(world, client, who, django_capture_on_commit_callbacks):
+def test_legal_and_admins_see_the_page_with_checkpoints(
+    world, client, who, django_capture_on_commit_callbacks
+):
     seed_ledger(world, n=2)
     with django_capture_on_commit_callbacks(execute=False):
         checkpoint = checkpoint_create(org=world.org)
@@ -44,14 +46,20 @@ def test_streamed_download_from_the_page_is_logged(world, client):
     response = client.get("/o/acme/exports/download/", {"format": "ndjson", "from": "2025-03-02"})
     assert len(b"".join(response.streaming_content).splitlines()) == 2
     export = ConsentExport.objects.get()
-    assert (export.format, export.filters, export.status) == ("ndjson", {"from": "2025-03-02T00:00:00Z"}, "ready")
+    assert (export.format, export.filters, export.status) == (
+        "ndjson",
+        {"from": "2025-03-02T00:00:00Z"},
+        "ready",
+    )
     page = client.get("/o/acme/exports/").content.decode()
     assert export.file_sha256 in page and "from=2025-03-02T00:00:00Z" in page
 
 
 def test_bad_range_re_renders_the_form_with_a_400_naming_the_field(world, client):
     client.force_login(world.legal)
-    response = client.get("/o/acme/exports/download/", {"format": "csv", "from": "2025-03-05", "to": "2025-03-01"})
+    response = client.get(
+        "/o/acme/exports/download/", {"format": "csv", "from": "2025-03-05", "to": "2025-03-01"}
+    )
     assert response.status_code == 400
     assert "<strong>from</strong>" in response.content.decode()
     assert not ConsentExport.objects.exists()
@@ -85,5 +93,15 @@ def test_build_buttons_queue_through_the_get_form_and_return_to_the_page(world, 
     response = client.get("/o/acme/exports/download/", {"format": "bundle", "action": "consent"})
     assert response.status_code == 302 and response["Location"] == "/o/acme/exports/"
     export = ConsentExport.objects.get()
-    assert (export.format, export.filters, export.requested_by) == ("bundle", {"action": "consent"}, world.legal)
-    assert "csrfmiddlewaretoken" not in client.get("/o/acme/exports/").content.decode().split('id="export-form"')[1].split("</form>")[0]
+    assert (export.format, export.filters, export.requested_by) == (
+        "bundle",
+        {"action": "consent"},
+        world.legal,
+    )
+    assert (
+        "csrfmiddlewaretoken"
+        not in client.get("/o/acme/exports/")
+        .content.decode()
+        .split('id="export-form"')[1]
+        .split("</form>")[0]
+    )

@@ -68,7 +68,7 @@ def test_the_confirmation_shows_the_exact_terms_version_sha256_and_the_diff(sign
     html = response.content.decode()
     assert "<html" not in html  # a partial
     assert "2025-09" in html and terms.body_sha256 in html
-    assert f'/o/acme/diff/{world.old.name}...{world.current.name}/' in html
+    assert f"/o/acme/diff/{world.old.name}...{world.current.name}/" in html
     diff = selectors.diff_sha256(org=world.org, from_snapshot=world.old, to_snapshot=world.current)
     assert diff in html
     full = signed_in.get(page(rest=f"migrations/{migration.pk}/consent/"))
@@ -82,7 +82,12 @@ def test_members_and_legal_cannot_open_or_post_a_decision(client, world, who):
     before = counts(world.org)
     assert client.get(page(rest=f"migrations/{migration.pk}/consent/")).status_code == 403
     for action in ("consent", "defer", "decline", "rollback"):
-        assert client.post(page(rest=f"migrations/{migration.pk}/{action}/"), {"until": "2030-01-01"}).status_code == 403
+        assert (
+            client.post(
+                page(rest=f"migrations/{migration.pk}/{action}/"), {"until": "2030-01-01"}
+            ).status_code
+            == 403
+        )
     assert counts(world.org) == before
 
 
@@ -99,7 +104,11 @@ def test_consenting_in_the_page_records_ip_user_agent_and_redirects(signed_in, w
     assert response.status_code == 302
     assert response["Location"] == f"/o/acme/migrations/{migration.pk}/"
     record = ConsentRecord.objects.get(migration=migration)
-    assert (record.action, record.ip, record.user_agent) == (LedgerAction.CONSENT, "198.51.100.20", "Firefox/130")
+    assert (record.action, record.ip, record.user_agent) == (
+        LedgerAction.CONSENT,
+        "198.51.100.20",
+        "Firefox/130",
+    )
     assert record.terms_sha256 == terms.body_sha256
     detail = signed_in.get(response["Location"]).content.decode()
     assert f"record #{record.seq}" in detail
@@ -184,8 +193,9 @@ def test_accepting_terms_needs_the_checkbox(signed_in, world):
 def test_members_cannot_accept_terms(client, world):
     terms = make_terms("2025-09")
     client.force_login(world.member)
-    response = client.post(page(rest="terms/accept/"), {"version": "2025-09", "body_sha256": terms.body_sha256,
-                                                        "confirm": "on"})
+    response = client.post(
+        page(rest="terms/accept/"), {"version": "2025-09", "body_sha256": terms.body_sha256, "confirm": "on"}
+    )
     assert response.status_code == 403
     assert ConsentRecord.objects.count() == 0
 
@@ -193,7 +203,10 @@ def test_members_cannot_accept_terms(client, world):
 def test_the_banner_shows_on_every_page_until_the_current_terms_are_accepted(signed_in, world):
     terms = make_terms("2025-09")
     for rest in ("", "migrations/", "consents/", "terms/"):
-        assert "has not accepted the current contract terms (2025-09)" in signed_in.get(page(rest=rest)).content.decode()
+        assert (
+            "has not accepted the current contract terms (2025-09)"
+            in signed_in.get(page(rest=rest)).content.decode()
+        )
     accept(world.org, terms, world.admin)
     assert "has not accepted the current contract terms" not in signed_in.get(page()).content.decode()
 

@@ -23,7 +23,9 @@ def test_admin_changes_a_policy_via_htmx_and_it_is_recorded_with_the_actor(world
     response = client.post(policy_url(world.pin), {"policy": "follow"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.lstrip().startswith(f'<tr id="pin-{world.pin.pk}"') and "Saved: Follow the alias default" in html
+    assert (
+        html.lstrip().startswith(f'<tr id="pin-{world.pin.pk}"') and "Saved: Follow the alias default" in html
+    )
     world.pin.refresh_from_db()
     assert world.pin.policy == "follow"
     change = models.PinChange.objects.latest("id")
@@ -91,7 +93,9 @@ def test_csrf_token_from_the_page_header_lets_htmx_post(world):
     client.force_login(world.admin)
     client.get("/o/acme/settings/")
     token = client.cookies["csrftoken"].value
-    response = client.post(policy_url(world.pin), {"policy": "follow"}, HTTP_HX_REQUEST="true", HTTP_X_CSRFTOKEN=token)
+    response = client.post(
+        policy_url(world.pin), {"policy": "follow"}, HTTP_HX_REQUEST="true", HTTP_X_CSRFTOKEN=token
+    )
     assert response.status_code == 200
 
 
@@ -104,7 +108,11 @@ def test_api_key_is_created_and_shown_once(world, client):
     html = response.content.decode()
     assert raw in html and "shown only once" in html
     key = models.ApiKey.objects.get(name="ci resolver")
-    assert key.organization == world.org and key.created_by == world.admin and key.key_hash == models.ApiKey.hash_key(raw)
+    assert (
+        key.organization == world.org
+        and key.created_by == world.admin
+        and key.key_hash == models.ApiKey.hash_key(raw)
+    )
     listing = client.get("/o/acme/settings/keys/").content.decode()
     assert raw not in listing and f"{key.prefix}…" in listing and "Never" in listing
     api = client.get("/api/v1/pins/", HTTP_AUTHORIZATION=f"Bearer {raw}")

@@ -18,15 +18,23 @@ pytestmark = pytest.mark.django_db
 def deprecated(world):
     services.snapshot_update(
         snapshot=world.old,
-        data={"deprecated_at": f.days(-5), "retires_at": f.days(25), "retention_until": f.days(300),
-              "replacement": world.current},
+        data={
+            "deprecated_at": f.days(-5),
+            "retires_at": f.days(25),
+            "retention_until": f.days(300),
+            "replacement": world.current,
+        },
     )
-    models.ChangelogEntry.objects.create(snapshot=world.old, kind="breaking", title="Tokenizer v2", body="Counts differ.")
+    models.ChangelogEntry.objects.create(
+        snapshot=world.old, kind="breaking", title="Tokenizer v2", body="Counts differ."
+    )
     world.old.refresh_from_db()
     return world
 
 
-def test_snapshot_page_shows_lifecycle_digest_config_changelog_pins_replacement_and_alias_history(deprecated, client):
+def test_snapshot_page_shows_lifecycle_digest_config_changelog_pins_replacement_and_alias_history(
+    deprecated, client
+):
     w = deprecated
     client.force_login(w.member)
     response = client.get(f"/o/acme/snapshots/{w.old.name}/")
@@ -47,7 +55,10 @@ def test_snapshot_page_shows_lifecycle_digest_config_changelog_pins_replacement_
 def test_snapshot_page_does_not_list_pins_of_other_organisations(world, client):
     client.force_login(world.admin)
     html = client.get(f"/o/acme/snapshots/{world.current.name}/").content.decode()
-    assert "None of Acme&#x27;s pins use this snapshot" in html or "None of Acme's pins use this snapshot" in html
+    assert (
+        "None of Acme&#x27;s pins use this snapshot" in html
+        or "None of Acme's pins use this snapshot" in html
+    )
     assert "globex" not in html.lower()
 
 

@@ -24,8 +24,9 @@ def _victim_webhook(w):
     from notifications.models import WebhookEndpoint
 
     endpoint, _ = WebhookEndpoint.objects.get_or_create(
-        organization=w.org, url="https://hooks.acme.example/victim", defaults={"events": ["snapshot.deprecated"],
-                                                                            "secret": "whsec_dmljdGltLXNlY3JldC0xMjM0"}
+        organization=w.org,
+        url="https://hooks.acme.example/victim",
+        defaults={"events": ["snapshot.deprecated"], "secret": "whsec_dmljdGltLXNlY3JldC0xMjM0"},
     )
     return endpoint
 
@@ -40,7 +41,9 @@ def _victim_contact(w):
 def _victim_export(w):
     from contracts.models import ConsentExport
 
-    export, _ = ConsentExport.objects.get_or_create(organization=w.org, format="bundle", defaults={"filters": {}})
+    export, _ = ConsentExport.objects.get_or_create(
+        organization=w.org, format="bundle", defaults={"filters": {}}
+    )
     return export
 
 
@@ -56,8 +59,12 @@ def _victim_bug_report(w):
 def _victim_eval_result(w):
     from contracts.models import EvalResult, EvalSuite
 
-    suite, _ = EvalSuite.objects.get_or_create(slug="victim-private", defaults={"name": "Victim", "owner": w.org})
-    result, _ = EvalResult.objects.get_or_create(suite=suite, snapshot=w.old, defaults={"scores": {"accuracy": {"score": 0.9}}})
+    suite, _ = EvalSuite.objects.get_or_create(
+        slug="victim-private", defaults={"name": "Victim", "owner": w.org}
+    )
+    result, _ = EvalResult.objects.get_or_create(
+        suite=suite, snapshot=w.old, defaults={"scores": {"accuracy": {"score": 0.9}}}
+    )
     return result
 
 
@@ -105,14 +112,19 @@ def iter_routes(patterns, prefix: str = "") -> Iterator[tuple[str, object]]:
 
 
 def all_routes() -> list[tuple[str, object]]:
-    return [(route, pattern) for route, pattern in iter_routes(get_resolver().url_patterns)
-            if not route.startswith(SKIP_PREFIXES)]
+    return [
+        (route, pattern)
+        for route, pattern in iter_routes(get_resolver().url_patterns)
+        if not route.startswith(SKIP_PREFIXES)
+    ]
 
 
 def fill(route: str, world) -> tuple[str, set[str]]:
     names = {m.group("name") for m in KWARG_RE.finditer(route)}
     missing = names - VICTIM_VALUES.keys()
-    assert not missing, f"register a victim value for URL kwarg(s) {sorted(missing)} of {route!r} in {__file__}"
+    assert not missing, (
+        f"register a victim value for URL kwarg(s) {sorted(missing)} of {route!r} in {__file__}"
+    )
     url = "/" + KWARG_RE.sub(lambda m: VICTIM_VALUES[m.group("name")](world), route)
     return url.replace("^", "").replace("$", ""), names
 
@@ -144,9 +156,13 @@ def test_foreign_session_and_key_get_404_for_every_object_of_another_organisatio
                 session.force_login(world.outsider)  # an earlier route may have been the logout
             statuses = {}
             for method in ("get", "post"):
-                response = getattr(client, method)(url, **({"content_type": "application/json"} if method == "post" else {}))
+                response = getattr(client, method)(
+                    url, **({"content_type": "application/json"} if method == "post" else {})
+                )
                 statuses[method] = response.status_code
-                assert response.status_code < 500, f"{method.upper()} {url} as foreign {who}: {response.status_code}"
+                assert response.status_code < 500, (
+                    f"{method.upper()} {url} as foreign {who}: {response.status_code}"
+                )
                 if scoped:
                     assert response.status_code in (404, 405), (
                         f"{method.upper()} {url} as foreign {who} answered {response.status_code}, not 404"

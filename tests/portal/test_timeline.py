@@ -30,15 +30,22 @@ def retiring(world):
 
 def accept_terms(org, min_notice_days):
     terms = models.ContractTerms.objects.create(
-        version=f"t{min_notice_days}", title="Terms", body="b", body_sha256=models.ContractTerms.hash_body("b"),
-        effective_at=f.days(-400), min_notice_days=min_notice_days, retired_bug_policy="p",
+        version=f"t{min_notice_days}",
+        title="Terms",
+        body="b",
+        body_sha256=models.ContractTerms.hash_body("b"),
+        effective_at=f.days(-400),
+        min_notice_days=min_notice_days,
+        retired_bug_policy="p",
     )
     org.accepted_terms = terms
     org.save(update_fields=["accepted_terms"])
 
 
 def test_timeline_page_renders_an_svg_per_family_with_today_pins_and_a_table(retiring, client):
-    f.SnapshotFactory(family=f.FamilyFactory(slug="code", name="Code"), name="code-1", released_at=f.days(-10))
+    f.SnapshotFactory(
+        family=f.FamilyFactory(slug="code", name="Code"), name="code-1", released_at=f.days(-10)
+    )
     client.force_login(retiring.member)
     response = client.get("/o/acme/timeline/")
     assert response.status_code == 200
@@ -100,7 +107,7 @@ def test_timeline_of_a_foreign_organisation_is_404(world, client):
 def test_every_number_in_the_svg_is_finite(retiring, client):
     client.force_login(retiring.admin)
     html = client.get("/o/acme/timeline/").content.decode()
-    svg = html[html.index('<svg class="timeline-svg"'):]
+    svg = html[html.index('<svg class="timeline-svg"') :]
     assert not re.search(r'="(nan|inf|-inf|None)"', svg)
 
 
