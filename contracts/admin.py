@@ -102,7 +102,7 @@ class SnapshotAdmin(ServiceAdmin):
                 request,
                 catalog_services.snapshot_lifecycle_set,
                 snapshot=obj,
-                actor=request.user,
+                acting_user=request.user,
                 **{f: form.cleaned_data[f] for f in lifecycle},
             )
 
@@ -139,7 +139,7 @@ class AliasAdmin(ServiceAdmin):
                 name=obj.name,
                 family=obj.family,
                 target=obj.target,
-                actor=request.user,
+                acting_user=request.user,
                 description=obj.description,
             )
             if alias is not None:
@@ -152,7 +152,7 @@ class AliasAdmin(ServiceAdmin):
                 alias=obj,
                 to_snapshot=form.cleaned_data["target"],
                 reason=f"moved by {request.user} in the staff console",
-                actor=request.user,
+                acting_user=request.user,
             )
         if "description" in form.changed_data:
             models.Alias.objects.filter(pk=obj.pk).update(description=obj.description)
@@ -198,14 +198,14 @@ class PinAdmin(ServiceAdmin):
                 alias=obj.alias,
                 snapshot=obj.snapshot,
                 policy=obj.policy,
-                actor=request.user,
+                acting_user=request.user,
                 reason="set by staff",
             )
             if pin is not None:
                 obj.pk = pin.pk
         elif "policy" in form.changed_data:
             self.run_service(
-                request, pins_services.pin_policy_change, pin=obj, policy=obj.policy, actor=request.user
+                request, pins_services.pin_policy_change, pin=obj, policy=obj.policy, acting_user=request.user
             )
 
 
@@ -244,7 +244,7 @@ class ApiKeyAdmin(ServiceAdmin):
             organization=obj.organization,
             name=obj.name,
             scope=obj.scope,
-            actor=request.user,
+            acting_user=request.user,
         )
         if result is not None:
             key, raw = result
@@ -254,7 +254,7 @@ class ApiKeyAdmin(ServiceAdmin):
     @admin.action(description="Revoke selected keys")
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
         for key in queryset:
-            tenancy_services.api_key_revoke(api_key=key, actor=request.user)
+            tenancy_services.api_key_revoke(api_key=key, acting_user=request.user)
         self.message_user(request, f"Revoked {queryset.count()} key(s).")
 
 
@@ -346,7 +346,7 @@ class MigrationAdmin(ServiceAdmin):
             pin=form.cleaned_data["pin"],
             to_snapshot=form.cleaned_data["to_snapshot"],
             note=form.cleaned_data.get("note", ""),
-            actor=request.user,
+            acting_user=request.user,
         )
         if migration is not None:
             obj.__dict__.update({k: v for k, v in migration.__dict__.items() if k != "_state"})
@@ -380,7 +380,7 @@ class MigrationAdmin(ServiceAdmin):
                     pin=migration.pin,
                     to_snapshot=migration.to_snapshot,
                     note=f"Proposed again by {request.user} (was #{migration.pk}).",
-                    actor=request.user,
+                    acting_user=request.user,
                 )
                 is not None
             ):
@@ -520,7 +520,7 @@ class EvalResultAdmin(ServiceAdmin):
             snapshot=obj.snapshot.name,
             scores=form.cleaned_data.get("scores"),
             cases=form.cleaned_data.get("cases"),
-            actor=request.user,
+            acting_user=request.user,
         )
         if result is not None:
             obj.pk = result.pk

@@ -25,7 +25,7 @@ def organization_mail_sender_set(sender: Callable | None) -> None:
 
 def organization_mail_send(
     *,
-    organization: Organization,
+    org: Organization,
     kind: str,
     subject: str,
     body: str,
@@ -38,7 +38,7 @@ def organization_mail_send(
     `webhook_event` the same news to its webhook endpoints subscribed to that event."""
     if _sender is not None:
         _sender(
-            organization=organization,
+            org=org,
             kind=kind,
             subject=subject,
             body=body,
@@ -51,7 +51,7 @@ def organization_mail_send(
     if recipients is None:
         recipients = sorted(
             set(
-                Membership.objects.filter(organization=organization, role__in=[Role.ADMIN, Role.LEGAL])
+                Membership.objects.filter(organization=org, role__in=[Role.ADMIN, Role.LEGAL])
                 .exclude(user__email="")
                 .values_list("user__email", flat=True)
             )

@@ -41,7 +41,7 @@ def seed_notifications() -> list[str]:
             },
         )
         if not CalendarToken.objects.filter(organization=org, revoked_at__isnull=True).exists():
-            services.calendar_token_regenerate(organization=org)
+            services.calendar_token_regenerate(org=org)
     services.notices_plan()
     for notice_id in services.notices_due_ids():
         send_notice.apply(args=[notice_id])

@@ -24,8 +24,8 @@ def ack_token(*, notice: Notice, email: str) -> str:
     return signing.dumps({"n": target, "e": email}, salt=ACK_SALT)
 
 
-def unsubscribe_token(*, organization_id: int, email: str) -> str:
-    return signing.dumps({"o": organization_id, "e": email}, salt=UNSUBSCRIBE_SALT)
+def unsubscribe_token(*, org_id: int, email: str) -> str:
+    return signing.dumps({"o": org_id, "e": email}, salt=UNSUBSCRIBE_SALT)
 
 
 def absolute(path: str) -> str:
@@ -118,7 +118,7 @@ def build_messages(
             url = absolute(
                 reverse(
                     "portal:notice-unsubscribe",
-                    kwargs={"token": unsubscribe_token(organization_id=notice.organization_id, email=email)},
+                    kwargs={"token": unsubscribe_token(org_id=notice.organization_id, email=email)},
                 )
             )
             ctx["unsubscribe_url"] = url

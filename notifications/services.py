@@ -59,11 +59,11 @@ def _setting(name: str, default: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-def role_recipients(*, organization_id: int) -> list[str]:
+def role_recipients(*, org_id: int) -> list[str]:
     """E-mail addresses of the organisation's admins and legal members."""
     emails_ = (
         Membership.objects.filter(
-            organization_id=organization_id, role__in=[Role.ADMIN, Role.LEGAL], user__is_active=True
+            organization_id=org_id, role__in=[Role.ADMIN, Role.LEGAL], user__is_active=True
         )
         .exclude(user__email="")
         .values_list("user__email", flat=True)
@@ -76,7 +76,7 @@ def notice_recipients(*, notice: Notice) -> list[str]:
     if notice.recipients:
         chosen = {e.lower() for e in notice.recipients}
     else:
-        chosen = set(role_recipients(organization_id=notice.organization_id))
+        chosen = set(role_recipients(org_id=notice.organization_id))
         chosen |= {
             e.lower()
             for e in Contact.objects.filter(organization_id=notice.organization_id).values_list(
@@ -112,7 +112,7 @@ def _clean_addresses(recipients: list[str] | None, field: str = "recipients") ->
 
 def notice_send_adhoc(
     *,
-    organization: Organization,
+    org: Organization,
     kind: str,
     subject: str,
     body: str,
@@ -132,7 +132,7 @@ def notice_send_adhoc(
         _check_events([webhook_event])
         with transaction.atomic():
             hook, made = Notice.objects.get_or_create(
-                organization=organization,
+                organization=org,
                 dedupe_key=f"adhoc:{dedupe_key}"[:200],
                 channel=Channel.WEBHOOK,
                 defaults={
@@ -153,7 +153,7 @@ def notice_send_adhoc(
     cleaned = _clean_addresses(recipients)
     with transaction.atomic():
         notice, created = Notice.objects.get_or_create(
-            organization=organization,
+            organization=org,
             dedupe_key=f"adhoc:{dedupe_key}"[:200],
             channel=Channel.EMAIL,
             defaults={
@@ -196,21 +196,21 @@ def _org_events() -> dict[int, set[str]]:
     return events
 
 
-def notices_plan(*, now: dt.datetime | None = None) -> int:
-    """Insert every notice due at `now` that is not in the outbox yet. Returns how many were new."""
-    now = now or timezone.now()
+def notices_plan(*, at: dt.datetime | None = None) -> int:
+    """Insert every notice due at `at` that is not in the outbox yet. Returns how many were new."""
+    at = at or timezone.now()
     catch_up = dt.timedelta(days=_setting("NOTICE_CATCH_UP_DAYS", 30))
     org_events = _org_events()
     rows: list[Notice] = []
 
-    def add(*, org_id: int, milestone: str, at: dt.datetime, snapshot_id=None, migration_id=None) -> None:
+    def add(*, org_id: int, milestone: str, due_at: dt.datetime, snapshot_id=None, migration_id=None) -> None:
         common = {
             "organization_id": org_id,
             "snapshot_id": snapshot_id,
             "migration_id": migration_id,
             "milestone": milestone,
             "legal": milestone in LEGAL_MILESTONES,
-            "due_at": at,
+            "due_at": due_at,
         }
         rows.append(Notice(channel=Channel.EMAIL, **common))
         event = MILESTONE_EVENTS.get(milestone)
@@ -219,7 +219,7 @@ def notices_plan(*, now: dt.datetime | None = None) -> int:
 
     seen: set[tuple[int, int]] = set()
     pins = (
-        Pin.objects.filter(snapshot__deprecated_at__lte=now)
+        Pin.objects.filter(snapshot__deprecated_at__lte=at)
         .select_related("snapshot", "organization__accepted_terms")
         .only(
             "organization_id",
@@ -239,10 +239,10 @@ def notices_plan(*, now: dt.datetime | None = None) -> int:
             retires_at=pin.snapshot.retires_at,
             min_notice_days=terms.min_notice_days if terms else None,
         )
-        for m in milestones.due(dates, now=now, catch_up=catch_up):
-            add(org_id=pin.organization_id, milestone=m.milestone, at=m.at, snapshot_id=pin.snapshot_id)
+        for m in milestones.due(dates, now=at, catch_up=catch_up):
+            add(org_id=pin.organization_id, milestone=m.milestone, due_at=m.at, snapshot_id=pin.snapshot_id)
 
-    cutoff = now - catch_up
+    cutoff = at - catch_up
     recent = Migration.objects.filter(
         Q(proposed_at__gte=cutoff) | Q(applied_at__gte=cutoff) | Q(state__in=["proposed", "deferred"])
     ).only("organization_id", "proposed_at", "deadline", "state", "applied_at")
@@ -253,41 +253,46 @@ def notices_plan(*, now: dt.datetime | None = None) -> int:
             state=migration.state,
             applied_at=migration.applied_at,
         )
-        for m in milestones.due(dates, now=now, catch_up=catch_up):
-            add(org_id=migration.organization_id, milestone=m.milestone, at=m.at, migration_id=migration.pk)
+        for m in milestones.due(dates, now=at, catch_up=catch_up):
+            add(
+                org_id=migration.organization_id,
+                milestone=m.milestone,
+                due_at=m.at,
+                migration_id=migration.pk,
+            )
 
     before = Notice.objects.count()
     Notice.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
     return Notice.objects.count() - before
 
 
-def notices_due_ids(*, now: dt.datetime | None = None, limit: int = 20000) -> list[int]:
+def notices_due_ids(*, at: dt.datetime | None = None, limit: int = 20000) -> list[int]:
     """Pending notices whose time has come, and claims whose lease ran out (a crashed worker)."""
-    now = now or timezone.now()
+    at = at or timezone.now()
     return list(
-        Notice.objects.filter(due_at__lte=now)
-        .filter(Q(status=NoticeStatus.PENDING) | Q(status=NoticeStatus.SENDING, lease_until__lt=now))
+        Notice.objects.filter(due_at__lte=at)
+        .filter(Q(status=NoticeStatus.PENDING) | Q(status=NoticeStatus.SENDING, lease_until__lt=at))
         .order_by("due_at", "id")
         .values_list("id", flat=True)[:limit]
     )
 
 
-def notices_dispatch_claim(*, now: dt.datetime | None = None, limit: int = 20000) -> list[int]:
+def notices_dispatch_claim(*, at: dt.datetime | None = None, limit: int = 20000) -> list[int]:
     """The due notices to enqueue now: those not queued within NOTICE_REQUEUE_SECONDS, so a backlog
     is not queued again every minute while workers drain it. Marks them queued."""
-    now = now or timezone.now()
-    requeue_before = now - dt.timedelta(seconds=_setting("NOTICE_REQUEUE_SECONDS", 600))
+    at = at or timezone.now()
+    requeue_before = at - dt.timedelta(seconds=_setting("NOTICE_REQUEUE_SECONDS", 600))
     with transaction.atomic():
         ids = list(
             Notice.objects.select_for_update(skip_locked=True)
-            .filter(due_at__lte=now)
-            .filter(Q(status=NoticeStatus.PENDING) | Q(status=NoticeStatus.SENDING, lease_until__lt=now))
+            .filter(due_at__lte=at)
+            .filter(Q(status=NoticeStatus.PENDING) | Q(status=NoticeStatus.SENDING, lease_until__lt=at))
             .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=requeue_before))
             .order_by("due_at", "id")
             .values_list("id", flat=True)[:limit]
         )
         for start in range(0, len(ids), 500):
-            Notice.objects.filter(pk__in=ids[start : start + 500]).update(enqueued_at=now)
+            Notice.objects.filter(pk__in=ids[start : start + 500]).update(enqueued_at=at)
     return ids
 
 
@@ -296,15 +301,15 @@ def notices_dispatch_claim(*, now: dt.datetime | None = None, limit: int = 20000
 # --------------------------------------------------------------------------------------------
 
 
-def notice_claim(*, notice_id: int, worker: str, now: dt.datetime | None = None) -> Notice | None:
+def notice_claim(*, notice_id: int, worker: str, at: dt.datetime | None = None) -> Notice | None:
     """Take the notice for sending, or None when it is sent, not due, or held by a live claim."""
-    now = now or timezone.now()
+    at = at or timezone.now()
     lease = dt.timedelta(seconds=_setting("NOTICE_LEASE_SECONDS", 300))
     with transaction.atomic():
         notice = (
             Notice.objects.select_for_update(skip_locked=True)
-            .filter(pk=notice_id, due_at__lte=now)
-            .filter(Q(status=NoticeStatus.PENDING) | Q(status=NoticeStatus.SENDING, lease_until__lt=now))
+            .filter(pk=notice_id, due_at__lte=at)
+            .filter(Q(status=NoticeStatus.PENDING) | Q(status=NoticeStatus.SENDING, lease_until__lt=at))
             .first()
         )
         if notice is None:
@@ -312,7 +317,7 @@ def notice_claim(*, notice_id: int, worker: str, now: dt.datetime | None = None)
         notice.status = NoticeStatus.SENDING
         notice.claim_token = uuid.uuid4().hex
         notice.claimed_by = worker[:200]
-        notice.lease_until = now + lease
+        notice.lease_until = at + lease
         notice.attempts += 1
         notice.save(update_fields=["status", "claim_token", "claimed_by", "lease_until", "attempts"])
     return notice
@@ -420,10 +425,10 @@ def _enqueue_deliveries(ids: list[int]) -> None:
         deliver_webhook.delay(delivery_id)
 
 
-def endpoint_secrets(endpoint: WebhookEndpoint, now: dt.datetime | None = None) -> list[str]:
-    now = now or timezone.now()
+def endpoint_secrets(endpoint: WebhookEndpoint, at: dt.datetime | None = None) -> list[str]:
+    at = at or timezone.now()
     in_use = [endpoint.secret]
-    if endpoint.previous_secret and endpoint.previous_secret_until and endpoint.previous_secret_until > now:
+    if endpoint.previous_secret and endpoint.previous_secret_until and endpoint.previous_secret_until > at:
         in_use.append(endpoint.previous_secret)
     return in_use
 
@@ -488,7 +493,7 @@ def _check_events(events: list[str]) -> list[str]:
 
 
 def webhook_endpoint_create(
-    *, organization: Organization, url: str, events: list[str], description: str = ""
+    *, org: Organization, url: str, events: list[str], description: str = ""
 ) -> WebhookEndpoint:
     """Register an endpoint. The returned object's `secret` is the only time it is shown."""
     if len(url) > 500:
@@ -497,13 +502,13 @@ def webhook_endpoint_create(
         )
     webhooks.validate_url(url)
     events = _check_events(events)
-    if WebhookEndpoint.objects.filter(organization=organization, active=True).count() >= MAX_ENDPOINTS:
+    if WebhookEndpoint.objects.filter(organization=org, active=True).count() >= MAX_ENDPOINTS:
         raise Conflict(
             f"At most {MAX_ENDPOINTS} webhook endpoints.",
             fields={"url": f"at most {MAX_ENDPOINTS} endpoints"},
         )
     return WebhookEndpoint.objects.create(
-        organization=organization,
+        organization=org,
         url=url,
         events=events,
         description=description[:200],
@@ -550,19 +555,19 @@ def webhook_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
 # --------------------------------------------------------------------------------------------
 
 
-def contact_add(*, organization: Organization, email: str, name: str = "") -> Contact:
+def contact_add(*, org: Organization, email: str, name: str = "") -> Contact:
     (address,) = _clean_addresses([email], field="email")
     if len(name) > 200:
         raise ApplicationError(
             "The name is too long (at most 200 characters).", fields={"name": "at most 200 characters"}
         )
-    if Contact.objects.filter(organization=organization).count() >= MAX_CONTACTS:
+    if Contact.objects.filter(organization=org).count() >= MAX_CONTACTS:
         raise Conflict(
             f"At most {MAX_CONTACTS} named contacts.", fields={"email": f"at most {MAX_CONTACTS} contacts"}
         )
     try:
         with transaction.atomic():
-            return Contact.objects.create(organization=organization, email=address, name=name.strip())
+            return Contact.objects.create(organization=org, email=address, name=name.strip())
     except IntegrityError as exc:
         raise Conflict(f"{address} is already a contact.", fields={"email": "already a contact"}) from exc
 
@@ -615,10 +620,10 @@ def notice_acknowledge(*, token: str, user: AbstractBaseUser | None = None) -> N
     return notice
 
 
-def notices_escalate(*, now: dt.datetime | None = None) -> int:
+def notices_escalate(*, at: dt.datetime | None = None) -> int:
     """Escalate each sent legal e-mail left unacknowledged past the terms' escalation days: once,
     to every admin and legal member."""
-    now = now or timezone.now()
+    at = at or timezone.now()
     candidates = (
         Notice.objects.filter(
             channel=Channel.EMAIL,
@@ -637,7 +642,7 @@ def notices_escalate(*, now: dt.datetime | None = None) -> int:
         due_at = milestones.escalation_due_at(
             sent_at=notice.sent_at, ack_escalation_days=terms.ack_escalation_days if terms else None
         )
-        if due_at > now:
+        if due_at > at:
             continue
         with transaction.atomic():
             locked = (
@@ -653,11 +658,11 @@ def notices_escalate(*, now: dt.datetime | None = None) -> int:
                     "milestone": Milestone.ESCALATION,
                     "escalated_from": notice,
                     "legal": True,
-                    "recipients": role_recipients(organization_id=notice.organization_id),
-                    "due_at": now,
+                    "recipients": role_recipients(org_id=notice.organization_id),
+                    "due_at": at,
                 },
             )
-            Notice.objects.filter(pk=notice.pk).update(escalated_at=now)
+            Notice.objects.filter(pk=notice.pk).update(escalated_at=at)
             count += int(created)
     return count
 
@@ -668,15 +673,15 @@ def notices_escalate(*, now: dt.datetime | None = None) -> int:
 
 
 @transaction.atomic
-def calendar_token_regenerate(*, organization: Organization) -> CalendarToken:
+def calendar_token_regenerate(*, org: Organization) -> CalendarToken:
     """Revoke every current token of the organisation and issue a new one."""
-    calendar_token_revoke(organization=organization)
-    return CalendarToken.objects.create(organization=organization, token=secrets.token_urlsafe(32))
+    calendar_token_revoke(org=org)
+    return CalendarToken.objects.create(organization=org, token=secrets.token_urlsafe(32))
 
 
 @transaction.atomic
-def calendar_token_revoke(*, organization: Organization) -> int:
-    return CalendarToken.objects.filter(organization=organization, revoked_at__isnull=True).update(
+def calendar_token_revoke(*, org: Organization) -> int:
+    return CalendarToken.objects.filter(organization=org, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
 

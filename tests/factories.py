@@ -89,10 +89,10 @@ def make_pin(
     at: dt.datetime | None = None,
 ) -> models.Pin:
     return pins_services.pin_set(
-        organization=org, alias=alias, snapshot=snapshot or alias.target, policy=policy, at=at or days(-50)
+        org=org, alias=alias, snapshot=snapshot or alias.target, policy=policy, at=at or days(-50)
     )
 
 
 def make_key(org: models.Organization, name: str = "test key") -> str:
-    _key, raw = tenancy_services.api_key_create(organization=org, name=name)
+    _key, raw = tenancy_services.api_key_create(org=org, name=name)
     return raw

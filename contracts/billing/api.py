@@ -104,7 +104,7 @@ class ExtendedSupportCheckoutApi(APIView):
         checkout = billing.extended_support_checkout_create(
             org=org,
             snapshot_name=data.validated_data["snapshot"],
-            actor=request.user if getattr(request.user, "pk", None) else None,
+            acting_user=request.user if getattr(request.user, "pk", None) else None,
             success_url=billing_url + "?checkout=success",
             cancel_url=billing_url + "?checkout=cancelled",
         )

@@ -40,5 +40,5 @@ def seed_billing() -> list[str]:
         and snapshot is not None
         and not ExtendedSupport.objects.filter(stripe_checkout_session_id=session_id).exists()
     ):
-        billing.extended_support_grant(organization=org, snapshot=snapshot, checkout_session_id=session_id)
+        billing.extended_support_grant(org=org, snapshot=snapshot, checkout_session_id=session_id)
     return []

@@ -95,7 +95,7 @@ def extended_support_checkout_create(
     *,
     org: Organization,
     snapshot_name: str,
-    actor: AbstractBaseUser | None,
+    acting_user: AbstractBaseUser | None,
     success_url: str,
     cancel_url: str,
     at: dt.datetime | None = None,
@@ -113,8 +113,10 @@ def extended_support_checkout_create(
         "org_id": str(org.pk),
         "snapshot": snapshot.name,
         "until": snapshot.extended_support_until.isoformat(),
-        "actor_id": str(getattr(actor, "pk", "") or ""),
-        "actor_email": (getattr(actor, "email", "") or getattr(actor, "username", "")) if actor else "",
+        "actor_id": str(getattr(acting_user, "pk", "") or ""),
+        "actor_email": (getattr(acting_user, "email", "") or getattr(acting_user, "username", ""))
+        if acting_user
+        else "",
     }
     params = {
         "mode": "subscription",
@@ -158,12 +160,12 @@ def _invalidate(org: Organization, snapshot: Snapshot) -> None:
 @transaction.atomic
 def extended_support_grant(
     *,
-    organization: Organization,
+    org: Organization,
     snapshot: Snapshot,
     until: dt.datetime | None = None,
     checkout_session_id: str = "",
     subscription_id: str = "",
-    actor: AbstractBaseUser | None = None,
+    acting_user: AbstractBaseUser | None = None,
     actor_email: str | None = None,
     simulated: bool = False,
     at: dt.datetime | None = None,
@@ -197,7 +199,7 @@ def extended_support_grant(
     try:
         with transaction.atomic():
             grant = ExtendedSupport.objects.create(
-                organization=organization,
+                organization=org,
                 snapshot=snapshot,
                 starts_at=at,
                 until=until,
@@ -208,9 +210,9 @@ def extended_support_grant(
         # A concurrent delivery of the same Checkout session won the insert.
         return ExtendedSupport.objects.get(stripe_checkout_session_id=checkout_session_id)
     ledger_append(
-        organization=organization,
+        org=org,
         action=LedgerAction.EXTENDED_SUPPORT,
-        actor=actor,
+        acting_user=acting_user,
         actor_email=actor_email if actor_email else None,
         from_snapshot=snapshot.name,
         details={
@@ -223,12 +225,12 @@ def extended_support_grant(
         at=at,
     )
     for migration in Migration.objects.select_for_update().filter(
-        organization=organization, from_snapshot=snapshot, state__in=OPEN_MIGRATION_STATES
+        organization=org, from_snapshot=snapshot, state__in=OPEN_MIGRATION_STATES
     ):
         if migration.deadline is None or migration.deadline < until:
             migration.deadline = until
             migration.save(update_fields=["deadline"])
-    _invalidate(organization, snapshot)
+    _invalidate(org, snapshot)
     return grant
 
 
@@ -249,7 +251,7 @@ def extended_support_cancel(
     grant.cancelled_at = at
     grant.save(update_fields=["until", "cancelled_at"])
     ledger_append(
-        organization=grant.organization,
+        org=grant.organization,
         action=LedgerAction.EXTENDED_SUPPORT_END,
         from_snapshot=grant.snapshot.name,
         details={
@@ -277,7 +279,7 @@ def extended_support_cancel(
 
 
 def extended_support_simulate(
-    *, org: Organization, snapshot_name: str, actor: AbstractBaseUser
+    *, org: Organization, snapshot_name: str, acting_user: AbstractBaseUser
 ) -> ExtendedSupport:
     """The embedded demo's purchase (no Stripe): same checks, then the same grant service."""
     if billing_configured() or not settings.DEBUG:
@@ -286,30 +288,30 @@ def extended_support_simulate(
             fields={"billing": "Use Checkout."},
         )
     option = extended_support_option(org=org, snapshot_name=snapshot_name)
-    return extended_support_grant(organization=org, snapshot=option.snapshot, actor=actor, simulated=True)
+    return extended_support_grant(org=org, snapshot=option.snapshot, acting_user=acting_user, simulated=True)
 
 
 @transaction.atomic
 def organization_tier_set(
-    *, organization: Organization, tier: str, subscription_id: str = "", at: dt.datetime | None = None
+    *, org: Organization, tier: str, subscription_id: str = "", at: dt.datetime | None = None
 ) -> Organization:
     """Set the tier and propose its newest terms; they apply only once accepted through the ledger."""
-    org = Organization.objects.select_for_update().get(pk=organization.pk)
+    locked = Organization.objects.select_for_update().get(pk=org.pk)
     terms = tier_terms(tier=tier, at=at)
-    offered = terms if terms is not None and terms.pk != org.accepted_terms_id else None
+    offered = terms if terms is not None and terms.pk != locked.accepted_terms_id else None
     changed = []
-    if org.tier != tier:
-        org.tier = tier
+    if locked.tier != tier:
+        locked.tier = tier
         changed.append("tier")
-    if org.stripe_subscription_id != subscription_id:
-        org.stripe_subscription_id = subscription_id
+    if locked.stripe_subscription_id != subscription_id:
+        locked.stripe_subscription_id = subscription_id
         changed.append("stripe_subscription_id")
-    if org.offered_terms_id != (offered.pk if offered else None) and (offered or "tier" in changed):
-        org.offered_terms = offered
+    if locked.offered_terms_id != (offered.pk if offered else None) and (offered or "tier" in changed):
+        locked.offered_terms = offered
         changed.append("offered_terms")
     if changed:
-        org.save(update_fields=changed)
-    return org
+        locked.save(update_fields=changed)
+    return locked
 
 
 def stripe_event_receive(*, payload: bytes, signature: str | None) -> tuple[StripeEvent, bool]:
@@ -436,12 +438,12 @@ def _on_checkout_session(*, session_id: str) -> None:
 
         actor = get_user_model().objects.filter(pk=metadata["actor_id"]).first()
     grant = extended_support_grant(
-        organization=org,
+        org=org,
         snapshot=snapshot,
         until=until,
         checkout_session_id=session.id,
         subscription_id=subscription_id,
-        actor=actor,
+        acting_user=actor,
         actor_email=metadata.get("actor_email") or None,
     )
     if subscription_id:
@@ -489,11 +491,11 @@ def _on_subscription(*, subscription_id: str) -> None:
     if status in ACTIVE_SUBSCRIPTION_STATUSES:
         tier = subscription_tier(subscription)
         if tier:
-            organization_tier_set(organization=org, tier=tier, subscription_id=subscription_id)
+            organization_tier_set(org=org, tier=tier, subscription_id=subscription_id)
     elif status in ENDED_SUBSCRIPTION_STATUSES and org.stripe_subscription_id in ("", subscription_id):
         # Only the organisation's current subscription ending drops the tier; an older one ending
         # after its successor started (or delivered late) changes nothing.
-        organization_tier_set(organization=org, tier=settings.STRIPE_DEFAULT_TIER, subscription_id="")
+        organization_tier_set(org=org, tier=settings.STRIPE_DEFAULT_TIER, subscription_id="")
 
 
 def extended_support_end_notice(*, grant: ExtendedSupport) -> None:
@@ -507,7 +509,7 @@ def extended_support_end_notice(*, grant: ExtendedSupport) -> None:
         f"{settings.SITE_URL}/o/{org.slug}/billing/\n"
     )
     organization_mail_send(
-        organization=org,
+        org=org,
         kind="extended-support-end",
         subject=subject,
         body=body,

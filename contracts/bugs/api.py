@@ -189,7 +189,7 @@ class BugReportFileApi(APIView):
         observed_raw = values.pop("observed_at", "") or ""
         observed_at = parse_instant(observed_raw, field="observed_at") if observed_raw.strip() else None
         report = services.bug_report_file(
-            organization=org,
+            org=org,
             reporter=request.user if getattr(request.user, "pk", None) else None,
             observed_at=observed_at,
             **values,

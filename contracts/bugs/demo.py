@@ -28,7 +28,7 @@ def seed_bug_reports() -> list[str]:
 
     # Seven months ago acme had no pin yet: v1-chat then served chat-2024-11-15, retired since.
     retired = bug_report_file(
-        organization=org,
+        org=org,
         reporter=reporter,
         alias="v1-chat",
         observed_at=noon - dt.timedelta(days=200),
@@ -38,17 +38,15 @@ def seed_bug_reports() -> list[str]:
         expected="The contraindications from the summary of product characteristics.",
     )
     if staff is not None:
-        bug_report_transition(report=retired, status=BugStatus.REPRODUCING, actor=staff)
+        bug_report_transition(report=retired, status=BugStatus.REPRODUCING, acting_user=staff)
 
     # Three days ago: the serving layer's receipt names the snapshot exactly.
     at = noon - dt.timedelta(days=3)
     served = resolve(org=org, alias="v1-chat", at=at).snapshot["id"]
     bug_report_file(
-        organization=org,
+        org=org,
         reporter=reporter,
-        receipt=receipt_issue(
-            organization=org, alias="v1-chat", snapshot=served, response_id=DEMO_REPORTS[1], at=at
-        ),
+        receipt=receipt_issue(org=org, alias="v1-chat", snapshot=served, response_id=DEMO_REPORTS[1], at=at),
         prompt='Return {"ok": true} as JSON.',
         output='{"ok": true,}',
         expected='{"ok": true}',

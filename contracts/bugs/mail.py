@@ -62,7 +62,7 @@ def bug_report_notify(*, report: BugReport, kind: str, event: BugReportEvent | N
         return
     recipient, subject, body = message
     organization_mail_send(
-        organization=report.organization,
+        org=report.organization,
         kind=f"bug-report-{kind}",
         subject=subject,
         body=body,

@@ -39,7 +39,7 @@ def _name(value: Organization | Alias | Snapshot | str, attr: str) -> str:
 
 def receipt_issue(
     *,
-    organization: Organization | str,
+    org: Organization | str,
     alias: Alias | str,
     snapshot: Snapshot | str,
     response_id: str,
@@ -50,7 +50,7 @@ def receipt_issue(
         raise ValueError("A response id cannot contain NUL characters.")
     payload = {
         "v": VERSION,
-        "org": _name(organization, "slug"),
+        "org": _name(org, "slug"),
         "alias": _name(alias, "name"),
         "snapshot": _name(snapshot, "name"),
         "response_id": str(response_id),

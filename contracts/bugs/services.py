@@ -54,16 +54,16 @@ def _check_text(**texts: str) -> None:
         raise ApplicationError(f"{', '.join(with_nul)} contains NUL characters.", fields=with_nul)
 
 
-def _check_observed_at(observed_at: dt.datetime, *, now: dt.datetime) -> None:
+def _check_observed_at(observed_at: dt.datetime, *, at: dt.datetime) -> None:
     if observed_at.tzinfo is None or observed_at.utcoffset() is None:
         raise ApplicationError(
             "observed_at must carry a time zone (Z or ±HH:MM).",
             fields={"observed_at": "Expected a time-zone aware instant, e.g. 2025-09-29T12:00:00Z."},
         )
-    if observed_at > now + CLOCK_SKEW:
+    if observed_at > at + CLOCK_SKEW:
         raise ApplicationError(
-            f"observed_at {observed_at.isoformat()} is in the future; it is now {now.isoformat()}.",
-            fields={"observed_at": f"Must not be after now ({now.isoformat()})."},
+            f"observed_at {observed_at.isoformat()} is in the future; it is now {at.isoformat()}.",
+            fields={"observed_at": f"Must not be after now ({at.isoformat()})."},
         )
 
 
@@ -75,11 +75,11 @@ def _alias(name: str) -> Alias:
 
 
 def _from_receipt(
-    *, organization: Organization, receipt: Any, alias: str, observed_at: dt.datetime | None, response_id: str
+    *, org: Organization, receipt: Any, alias: str, observed_at: dt.datetime | None, response_id: str
 ) -> tuple[Snapshot, str, dt.datetime, str, dict[str, Any]]:
     """Verify a receipt and reconcile it with what was typed: (snapshot, alias, time, response id, stored)."""
     payload = receipts.receipt_verify(receipt)
-    if payload["org"] != organization.slug:
+    if payload["org"] != org.slug:
         raise ApplicationError(
             "This receipt was issued to another organisation.",
             fields={"receipt": "Issued to another organisation; file it from that organisation's account."},
@@ -114,7 +114,7 @@ def _from_receipt(
 @transaction.atomic
 def bug_report_file(
     *,
-    organization: Organization,
+    org: Organization,
     alias: str = "",
     observed_at: dt.datetime | None = None,
     reporter: AbstractBaseUser | None = None,
@@ -147,17 +147,17 @@ def bug_report_file(
             "response_id too long.", fields={"response_id": f"At most {MAX_RESPONSE_ID_CHARS} characters."}
         )
     if observed_at is not None:
-        _check_observed_at(observed_at, now=now)
+        _check_observed_at(observed_at, at=now)
     stored_receipt = None
     if receipt is not None:
         snapshot, alias, observed_at, response_id, stored_receipt = _from_receipt(
-            organization=organization,
+            org=org,
             receipt=receipt,
             alias=alias,
             observed_at=observed_at,
             response_id=response_id,
         )
-        _check_observed_at(observed_at, now=now)
+        _check_observed_at(observed_at, at=now)
         alias_obj = _alias(alias)
         resolved_by = "receipt"
     else:
@@ -170,7 +170,7 @@ def bug_report_file(
             raise ApplicationError(f"{' and '.join(missing)} required.", fields=missing)
         alias_obj = _alias(alias)
         try:
-            snapshot = resolve_snapshot_at(org=organization, alias=alias, at=observed_at)
+            snapshot = resolve_snapshot_at(org=org, alias=alias, at=observed_at)
         except NotFound as exc:
             raise ApplicationError(
                 f"observed_at is before alias {alias!r} existed: {exc.message}",
@@ -180,7 +180,7 @@ def bug_report_file(
     if reporter is not None and not reporter_email:
         reporter_email = getattr(reporter, "email", "") or ""
     report = BugReport.objects.create(
-        organization=organization,
+        organization=org,
         reporter=reporter if getattr(reporter, "pk", None) else None,
         reporter_email=reporter_email,
         alias=alias_obj,
@@ -213,7 +213,7 @@ def bug_report_transition(
     *,
     report: BugReport,
     status: str,
-    actor: AbstractBaseUser | None = None,
+    acting_user: AbstractBaseUser | None = None,
     note: str = "",
     fixed_in: Snapshot | None = None,
 ) -> BugReport:
@@ -223,7 +223,7 @@ def bug_report_transition(
     word: no free text is accepted for it, and it is only allowed once the artifact is purged (a retired
     artifact within retention is reproducible on request).
     """
-    if actor is not None and not getattr(actor, "is_staff", False):
+    if acting_user is not None and not getattr(acting_user, "is_staff", False):
         raise Forbidden("Only vendor staff triage bug reports.")
     if status not in BugStatus.values:
         raise ApplicationError(
@@ -288,7 +288,7 @@ def bug_report_transition(
         report=report,
         status=status,
         note=note,
-        actor=actor if getattr(actor, "pk", None) else None,
+        actor=acting_user if getattr(acting_user, "pk", None) else None,
         created_at=now,
     )
     mail.bug_report_notify(report=report, kind="status", event=event)

@@ -104,7 +104,7 @@ def alias_create(
     name: str,
     family: ModelFamily,
     target: Snapshot,
-    actor: AbstractBaseUser | None = None,
+    acting_user: AbstractBaseUser | None = None,
     at: dt.datetime | None = None,
     description: str = "",
 ) -> Alias:
@@ -118,7 +118,7 @@ def alias_create(
         name=name, family=family, target=target, created_at=at, description=description
     )
     AliasMove.objects.create(
-        alias=alias, from_snapshot=None, to_snapshot=target, moved_at=at, reason="created", actor=actor
+        alias=alias, from_snapshot=None, to_snapshot=target, moved_at=at, reason="created", actor=acting_user
     )
     resolve_cache_invalidate_all()
     return alias
@@ -130,7 +130,7 @@ def alias_move(
     alias: Alias,
     to_snapshot: Snapshot,
     reason: str,
-    actor: AbstractBaseUser | None = None,
+    acting_user: AbstractBaseUser | None = None,
     at: dt.datetime | None = None,
 ) -> AliasMove:
     """Move an alias's default. `follow` pins move with it; the others are offered a migration."""
@@ -155,23 +155,23 @@ def alias_move(
         to_snapshot=to_snapshot,
         moved_at=at,
         reason=reason,
-        actor=actor,
+        actor=acting_user,
     )
     alias.target = to_snapshot
     alias.save(update_fields=["target"])
     for pin in Pin.objects.select_for_update().filter(alias=alias).select_related("organization"):
         if pin.policy == UpgradePolicy.FOLLOW and pin.snapshot_id != to_snapshot.pk:
             pin_set(
-                organization=pin.organization,
+                org=pin.organization,
                 alias=alias,
                 snapshot=to_snapshot,
-                actor=actor,
+                acting_user=acting_user,
                 reason=f"alias {alias.name} moved: {reason}",
                 at=at,
             )
     from contracts.consent.services import migrations_propose_for_alias_move
 
-    migrations_propose_for_alias_move(alias=alias, to_snapshot=to_snapshot, actor=actor, now=at)
+    migrations_propose_for_alias_move(alias=alias, to_snapshot=to_snapshot, acting_user=acting_user, at=at)
     resolve_cache_invalidate_all()
     return move
 
@@ -184,8 +184,8 @@ def snapshot_lifecycle_set(
     retires_at: dt.datetime | None,
     retention_until: dt.datetime | None,
     replacement: Snapshot | None,
-    actor: AbstractBaseUser | None = None,
-    now: dt.datetime | None = None,
+    acting_user: AbstractBaseUser | None = None,
+    at: dt.datetime | None = None,
 ) -> Snapshot:
     """Set a snapshot's lifecycle dates and replacement (staff), under the CONTRACT GUARD.
 
@@ -198,14 +198,14 @@ def snapshot_lifecycle_set(
     from contracts.consent.services import migrations_propose_for_deprecation
     from contracts.models import OPEN_MIGRATION_STATES, Migration
 
-    now = now or timezone.now()
+    at = at or timezone.now()
     current = Snapshot.objects.select_for_update().get(pk=snapshot.pk)
     if retires_at is not None and (current.retires_at is None or retires_at < current.retires_at):
         orgs = Organization.objects.filter(pins__snapshot=current).distinct().order_by("slug")
         violations = {}
         for org in orgs.select_related("accepted_terms"):
-            terms = terms_in_force(org=org, at=now)
-            earliest = now + dt.timedelta(days=terms.min_notice_days)
+            terms = terms_in_force(org=org, at=at)
+            earliest = at + dt.timedelta(days=terms.min_notice_days)
             if retires_at < earliest:
                 violations[org.slug] = earliest.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
         if violations:
@@ -235,5 +235,5 @@ def snapshot_lifecycle_set(
             deadline=updated.retires_at
         )
     if newly_deprecated or ("replacement" in data and updated.deprecated_at is not None):
-        migrations_propose_for_deprecation(snapshot=updated, actor=actor, now=now)
+        migrations_propose_for_deprecation(snapshot=updated, acting_user=acting_user, at=at)
     return updated

@@ -75,11 +75,11 @@ def seed_terms_and_migrations() -> list[str]:
             continue
         for terms in accepted:
             services.terms_accept(
-                organization=org,
+                org=org,
                 terms=terms,
                 decider=_admin(slug),
                 confirmed=True,
-                now=max(terms.effective_at + dt.timedelta(days=3), _day(-320)),
+                at=max(terms.effective_at + dt.timedelta(days=3), _day(-320)),
             )
     acme = Organization.objects.filter(slug="acme").first()
     if acme is None or Migration.objects.filter(organization=acme).exists():
@@ -94,16 +94,16 @@ def seed_terms_and_migrations() -> list[str]:
         pin=pin("v1-chat"),
         to_snapshot=Snapshot.objects.get(name="chat-2025-09-29"),
         note="chat-2025-06-01 is deprecated.",
-        now=_day(-9),
+        at=_day(-9),
     )
     # Deferred: v1-code proposed ten days ago, deferred for three weeks.
     code = services.migration_propose(
-        pin=pin("v1-code"), to_snapshot=Snapshot.objects.get(name="code-2025-10-05"), now=_day(-10)
+        pin=pin("v1-code"), to_snapshot=Snapshot.objects.get(name="code-2025-10-05"), at=_day(-10)
     )
-    services.migration_defer(migration=code, decider=admin, until=_day(20), now=_day(-6))
+    services.migration_defer(migration=code, decider=admin, until=_day(20), at=_day(-6))
     # Applied an hour ago: still inside the 72-hour rollback window.
     embed = services.migration_propose(
-        pin=pin("v1-embed"), to_snapshot=Snapshot.objects.get(name="embed-2025-08-20"), now=_day(-4)
+        pin=pin("v1-embed"), to_snapshot=Snapshot.objects.get(name="embed-2025-08-20"), at=_day(-4)
     )
-    services.migration_consent(migration=embed, decider=admin, now=timezone.now() - dt.timedelta(hours=1))
+    services.migration_consent(migration=embed, decider=admin, at=timezone.now() - dt.timedelta(hours=1))
     return []

@@ -133,28 +133,28 @@ def terms_create(
 @transaction.atomic
 def terms_accept(
     *,
-    organization: Organization,
+    org: Organization,
     terms: ContractTerms,
     decider: Decider,
     confirmed: bool,
-    now: dt.datetime | None = None,
+    at: dt.datetime | None = None,
 ) -> ConsentRecord:
-    """An admin accepts a terms version: one `accept-terms` ledger record, then org.accepted_terms."""
-    now = now or timezone.now()
+    """An admin accepts a terms version: one `accept-terms` ledger record, then locked.accepted_terms."""
+    at = at or timezone.now()
     _require_decider(decider)
     if not confirmed:
         raise ApplicationError(
             "Tick the box to confirm you have read and accept these terms.",
             fields={"confirm": "Required: confirm you accept this exact version."},
         )
-    org = Organization.objects.select_for_update().get(pk=organization.pk)
+    locked = Organization.objects.select_for_update().get(pk=org.pk)
     terms = ContractTerms.objects.get(pk=terms.pk)
-    if terms.tier != org.tier:
+    if terms.tier != locked.tier:
         raise ApplicationError(
-            f"Terms {terms.version} are for the {terms.tier} tier; {org.name} is on {org.tier}.",
-            fields={"terms": f"Must be terms of the {org.tier} tier."},
+            f"Terms {terms.version} are for the {terms.tier} tier; {locked.name} is on {locked.tier}.",
+            fields={"terms": f"Must be terms of the {locked.tier} tier."},
         )
-    if terms.effective_at > now:
+    if terms.effective_at > at:
         raise ApplicationError(
             f"Terms {terms.version} take effect {_iso(terms.effective_at)}; they cannot be accepted yet.",
             fields={"terms": f"Not effective before {_iso(terms.effective_at)}."},
@@ -164,30 +164,31 @@ def terms_accept(
             f"Terms {terms.version} do not match their recorded sha256; refusing to record an acceptance.",
             fields={"terms": "Body hash mismatch."},
         )
-    if org.accepted_terms_id == terms.pk:
+    if locked.accepted_terms_id == terms.pk:
         raise Conflict(
-            f"{org.name} has already accepted terms {terms.version}.", fields={"terms": "Already accepted."}
+            f"{locked.name} has already accepted terms {terms.version}.",
+            fields={"terms": "Already accepted."},
         )
-    previous = org.accepted_terms.version if org.accepted_terms_id else ""
+    previous = locked.accepted_terms.version if locked.accepted_terms_id else ""
     record = ledger_append(
-        organization=org,
+        org=locked,
         action=LedgerAction.ACCEPT_TERMS,
-        actor=decider.user,
+        acting_user=decider.user,
         actor_email=decider.actor_email,
         terms_version=terms.version,
         terms_sha256=terms.body_sha256,
         details={"previous_terms_version": previous, "tier": terms.tier},
         ip=decider.ip,
         user_agent=decider.user_agent,
-        at=now,
+        at=at,
     )
-    org.accepted_terms = terms
-    org.accepted_terms_at = now
+    locked.accepted_terms = terms
+    locked.accepted_terms_at = at
     update = ["accepted_terms", "accepted_terms_at"]
-    if org.offered_terms_id == terms.pk:
-        org.offered_terms = None
+    if locked.offered_terms_id == terms.pk:
+        locked.offered_terms = None
         update.append("offered_terms")
-    org.save(update_fields=update)
+    locked.save(update_fields=update)
     return record
 
 
@@ -228,13 +229,13 @@ def migration_propose(
     to_snapshot: Snapshot,
     origin: str = MigrationOrigin.STAFF,
     note: str = "",
-    actor: AbstractBaseUser | None = None,
-    now: dt.datetime | None = None,
+    acting_user: AbstractBaseUser | None = None,
+    at: dt.datetime | None = None,
     supersede: bool = False,
 ) -> Migration:
     """Offer one pin a move. One open migration per pin: with `supersede` an undecided one to a
     different target is cancelled first; otherwise an existing open migration is a conflict."""
-    now = now or timezone.now()
+    at = at or timezone.now()
     pin = Pin.objects.select_for_update().get(pk=pin.pk)
     org = Organization.objects.get(pk=pin.organization_id)
     from_snapshot = Snapshot.objects.get(pk=pin.snapshot_id)
@@ -258,7 +259,7 @@ def migration_propose(
                 fields={"pin": "Has an open migration."},
             )
         existing.state = MigrationState.CANCELLED
-        existing.decided_at = now
+        existing.decided_at = at
         existing.note = (existing.note + f"\nSuperseded by a proposal to {to_snapshot.name}.").strip()
         existing.save(update_fields=["state", "decided_at", "note"])
     migration = Migration.objects.create(
@@ -268,10 +269,10 @@ def migration_propose(
         to_snapshot=to_snapshot,
         origin=origin,
         note=note,
-        proposed_at=now,
+        proposed_at=at,
         deadline=migration_deadline(from_snapshot=from_snapshot),
     )
-    logger.info("migration %s proposed (%s) by %s", migration.pk, origin, actor or SYSTEM)
+    logger.info("migration %s proposed (%s) by %s", migration.pk, origin, acting_user or SYSTEM)
     return migration
 
 
@@ -279,11 +280,11 @@ def migrations_propose_for_alias_move(
     *,
     alias: Alias,
     to_snapshot: Snapshot,
-    actor: AbstractBaseUser | None = None,
-    now: dt.datetime | None = None,
+    acting_user: AbstractBaseUser | None = None,
+    at: dt.datetime | None = None,
 ) -> list[Migration]:
     """After an alias moved: offer the new default to every manual / on-retirement pin not on it."""
-    now = now or timezone.now()
+    at = at or timezone.now()
     proposed = []
     pins = Pin.objects.filter(alias=alias, policy__in=PROPOSING_POLICIES).exclude(snapshot=to_snapshot)
     for pin in pins:
@@ -293,8 +294,8 @@ def migrations_propose_for_alias_move(
                 to_snapshot=to_snapshot,
                 origin=MigrationOrigin.ALIAS_MOVE,
                 note=f"{alias.name} now points at {to_snapshot.name}.",
-                actor=actor,
-                now=now,
+                acting_user=acting_user,
+                at=at,
                 supersede=True,
             )
         )
@@ -302,11 +303,11 @@ def migrations_propose_for_alias_move(
 
 
 def migrations_propose_for_deprecation(
-    *, snapshot: Snapshot, actor: AbstractBaseUser | None = None, now: dt.datetime | None = None
+    *, snapshot: Snapshot, acting_user: AbstractBaseUser | None = None, at: dt.datetime | None = None
 ) -> list[Migration]:
     """After a snapshot is deprecated: pins on it get a migration to its replacement, and open
     migrations away from it take its retirement date as their deadline."""
-    now = now or timezone.now()
+    at = at or timezone.now()
     proposed = []
     if snapshot.retires_at:
         Migration.objects.filter(from_snapshot=snapshot, state__in=OPEN_MIGRATION_STATES).filter(
@@ -325,8 +326,8 @@ def migrations_propose_for_deprecation(
                 to_snapshot=replacement,
                 origin=MigrationOrigin.DEPRECATION,
                 note=f"{snapshot.name} is deprecated; {replacement.name} replaces it.",
-                actor=actor,
-                now=now,
+                acting_user=acting_user,
+                at=at,
             )
         )
     return proposed
@@ -337,7 +338,7 @@ def migrations_propose_for_deprecation(
 # --------------------------------------------------------------------------------------------
 
 
-def _lock_open(migration: Migration, *, now: dt.datetime, allowed: tuple[str, ...]) -> Migration:
+def _lock_open(migration: Migration, *, at: dt.datetime, allowed: tuple[str, ...]) -> Migration:
     """Lock the migration row and refuse (409) unless it is in `allowed` and before its deadline."""
     locked = Migration.objects.select_for_update().filter(pk=migration.pk).first()
     if locked is None:
@@ -347,7 +348,7 @@ def _lock_open(migration: Migration, *, now: dt.datetime, allowed: tuple[str, ..
             f"Migration #{locked.pk} is already {locked.get_state_display().lower()}.",
             fields={"state": locked.state},
         )
-    if locked.deadline and now >= locked.deadline:
+    if locked.deadline and at >= locked.deadline:
         raise Conflict(
             f"Migration #{locked.pk} expired at {_iso(locked.deadline)}.",
             fields={"deadline": _iso(locked.deadline)},
@@ -369,7 +370,7 @@ def _record(
     action: str,
     decider: Decider,
     terms: ContractTerms,
-    now: dt.datetime,
+    at: dt.datetime,
     details: dict | None = None,
     reverse: bool = False,
 ) -> ConsentRecord:
@@ -377,9 +378,9 @@ def _record(
     if reverse:
         from_snapshot, to_snapshot = to_snapshot, from_snapshot
     return ledger_append(
-        organization=migration.organization,
+        org=migration.organization,
         action=action,
-        actor=decider.user,
+        acting_user=decider.user,
         actor_email=decider.actor_email,
         migration=migration,
         from_snapshot=from_snapshot.name,
@@ -394,28 +395,28 @@ def _record(
         details=details or {},
         ip=decider.ip,
         user_agent=decider.user_agent,
-        at=now,
+        at=at,
     )
 
 
-def _move_pin(*, migration: Migration, to: Snapshot, decider: Decider, reason: str, now: dt.datetime) -> None:
+def _move_pin(*, migration: Migration, to: Snapshot, decider: Decider, reason: str, at: dt.datetime) -> None:
     from contracts.pins.services import pin_set
 
     pin = Pin.objects.select_related("alias", "organization").get(pk=migration.pin_id)
     pin_set(
-        organization=pin.organization,
+        org=pin.organization,
         alias=pin.alias,
         snapshot=to,
-        actor=decider.user,
+        acting_user=decider.user,
         reason=f"migration #{migration.pk}: {reason}",
-        at=now,
+        at=at,
     )
 
 
-def _apply(*, migration: Migration, decider: Decider, now: dt.datetime, reason: str) -> None:
-    _move_pin(migration=migration, to=migration.to_snapshot, decider=decider, reason=reason, now=now)
+def _apply(*, migration: Migration, decider: Decider, at: dt.datetime, reason: str) -> None:
+    _move_pin(migration=migration, to=migration.to_snapshot, decider=decider, reason=reason, at=at)
     migration.state = MigrationState.APPLIED
-    migration.applied_at = now
+    migration.applied_at = at
 
 
 @transaction.atomic
@@ -425,26 +426,26 @@ def migration_consent(
     decider: Decider,
     scheduled_for: dt.datetime | None = None,
     expected_terms_sha256: str | None = None,
-    now: dt.datetime | None = None,
+    at: dt.datetime | None = None,
 ) -> ConsentRecord:
     """Consent now (the pin moves at once) or for a date before the deadline (the beat applies it)."""
-    now = now or timezone.now()
+    at = at or timezone.now()
     _require_decider(decider)
-    migration = _lock_open(migration, now=now, allowed=UNDECIDED_STATES)
-    terms = selectors.terms_in_force(org=migration.organization, at=now)
+    migration = _lock_open(migration, at=at, allowed=UNDECIDED_STATES)
+    terms = selectors.terms_in_force(org=migration.organization, at=at)
     _check_terms_shown(terms, expected_terms_sha256)
-    if scheduled_for is not None and scheduled_for <= now:
+    if scheduled_for is not None and scheduled_for <= at:
         scheduled_for = None
     if scheduled_for is not None and migration.deadline and scheduled_for >= migration.deadline:
         raise ApplicationError(
             f"A consent can be scheduled up to the deadline, {_iso(migration.deadline)}.",
             fields={"at": f"Must be before {_iso(migration.deadline)} (the migration's deadline)."},
         )
-    migration.decided_at = now
+    migration.decided_at = at
     migration.decided_by = decider.user if getattr(decider.user, "pk", None) else None
     if scheduled_for is None:
-        _apply(migration=migration, decider=decider, now=now, reason="consented")
-        details = {"applied_at": _iso(now)}
+        _apply(migration=migration, decider=decider, at=at, reason="consented")
+        details = {"applied_at": _iso(at)}
     else:
         migration.state = MigrationState.CONSENTED
         migration.scheduled_for = scheduled_for
@@ -455,7 +456,7 @@ def migration_consent(
         action=LedgerAction.CONSENT,
         decider=decider,
         terms=terms,
-        now=now,
+        at=at,
         details=details,
     )
 
@@ -467,16 +468,16 @@ def migration_defer(
     decider: Decider,
     until: dt.datetime,
     expected_terms_sha256: str | None = None,
-    now: dt.datetime | None = None,
+    at: dt.datetime | None = None,
 ) -> ConsentRecord:
     """Defer to a later date, at most max_deferral_days after the proposal and before the deadline."""
-    now = now or timezone.now()
+    at = at or timezone.now()
     _require_decider(decider)
-    migration = _lock_open(migration, now=now, allowed=UNDECIDED_STATES)
-    terms = selectors.terms_in_force(org=migration.organization, at=now)
+    migration = _lock_open(migration, at=at, allowed=UNDECIDED_STATES)
+    terms = selectors.terms_in_force(org=migration.organization, at=at)
     _check_terms_shown(terms, expected_terms_sha256)
     limit = deferral_limit(migration=migration, terms=terms)
-    if until <= now:
+    if until <= at:
         raise ApplicationError("A deferral must end in the future.", fields={"until": "Must be after now."})
     if until > limit:
         which = (
@@ -490,7 +491,7 @@ def migration_defer(
         )
     migration.state = MigrationState.DEFERRED
     migration.deferred_until = until
-    migration.decided_at = now
+    migration.decided_at = at
     migration.decided_by = decider.user if getattr(decider.user, "pk", None) else None
     migration.save(update_fields=["state", "deferred_until", "decided_at", "decided_by"])
     return _record(
@@ -498,7 +499,7 @@ def migration_defer(
         action=LedgerAction.DEFER,
         decider=decider,
         terms=terms,
-        now=now,
+        at=at,
         details={"deferred_until": _iso(until), "limit": _iso(limit)},
     )
 
@@ -509,19 +510,19 @@ def migration_decline(
     migration: Migration,
     decider: Decider,
     expected_terms_sha256: str | None = None,
-    now: dt.datetime | None = None,
+    at: dt.datetime | None = None,
 ) -> ConsentRecord:
     """Decline: the pin stays where it is and this proposal closes."""
-    now = now or timezone.now()
+    at = at or timezone.now()
     _require_decider(decider)
-    migration = _lock_open(migration, now=now, allowed=UNDECIDED_STATES)
-    terms = selectors.terms_in_force(org=migration.organization, at=now)
+    migration = _lock_open(migration, at=at, allowed=UNDECIDED_STATES)
+    terms = selectors.terms_in_force(org=migration.organization, at=at)
     _check_terms_shown(terms, expected_terms_sha256)
     migration.state = MigrationState.DECLINED
-    migration.decided_at = now
+    migration.decided_at = at
     migration.decided_by = decider.user if getattr(decider.user, "pk", None) else None
     migration.save(update_fields=["state", "decided_at", "decided_by"])
-    return _record(migration=migration, action=LedgerAction.DECLINE, decider=decider, terms=terms, now=now)
+    return _record(migration=migration, action=LedgerAction.DECLINE, decider=decider, terms=terms, at=at)
 
 
 @transaction.atomic
@@ -530,10 +531,10 @@ def migration_rollback(
     migration: Migration,
     decider: Decider,
     expected_terms_sha256: str | None = None,
-    now: dt.datetime | None = None,
+    at: dt.datetime | None = None,
 ) -> ConsentRecord:
     """Move the pin back to the snapshot it left, within rollback_window_hours of the move."""
-    now = now or timezone.now()
+    at = at or timezone.now()
     _require_decider(decider)
     locked = Migration.objects.select_for_update().filter(pk=migration.pk).first()
     if locked is None or locked.state != MigrationState.APPLIED:
@@ -543,31 +544,31 @@ def migration_rollback(
             fields={"state": locked.state if locked else ""},
         )
     migration = locked
-    terms = selectors.terms_in_force(org=migration.organization, at=now)
+    terms = selectors.terms_in_force(org=migration.organization, at=at)
     _check_terms_shown(terms, expected_terms_sha256)
     window_end = rollback_window_end(migration=migration, terms=terms)
-    if window_end is None or now > window_end:
+    if window_end is None or at > window_end:
         raise Conflict(
             f"The rollback window closed at {_iso(window_end)} "
             f"({terms.rollback_window_hours} hours after the move).",
             fields={"window_end": _iso(window_end)},
         )
     from_snapshot = migration.from_snapshot
-    if from_snapshot.retires_at and from_snapshot.retires_at <= now:
+    if from_snapshot.retires_at and from_snapshot.retires_at <= at:
         raise Conflict(
             f"{from_snapshot.name} retired at {_iso(from_snapshot.retires_at)}; there is nothing to roll back to.",
             fields={"from_snapshot": "Retired."},
         )
-    _move_pin(migration=migration, to=from_snapshot, decider=decider, reason="rolled back", now=now)
+    _move_pin(migration=migration, to=from_snapshot, decider=decider, reason="rolled back", at=at)
     migration.state = MigrationState.ROLLED_BACK
-    migration.rolled_back_at = now
+    migration.rolled_back_at = at
     migration.save(update_fields=["state", "rolled_back_at"])
     return _record(
         migration=migration,
         action=LedgerAction.ROLLBACK,
         decider=decider,
         terms=terms,
-        now=now,
+        at=at,
         details={"window_end": _iso(window_end)},
         reverse=True,
     )
@@ -579,73 +580,69 @@ def migration_rollback(
 
 
 @transaction.atomic
-def migration_apply_scheduled(
-    *, migration: Migration, now: dt.datetime | None = None
-) -> ConsentRecord | None:
+def migration_apply_scheduled(*, migration: Migration, at: dt.datetime | None = None) -> ConsentRecord | None:
     """Apply a consent whose scheduled date has come (system action). None when nothing is due."""
-    now = now or timezone.now()
+    at = at or timezone.now()
     locked = Migration.objects.select_for_update().filter(pk=migration.pk).first()
     if (
         locked is None
         or locked.state != MigrationState.CONSENTED
-        or (locked.scheduled_for and locked.scheduled_for > now)
+        or (locked.scheduled_for and locked.scheduled_for > at)
     ):
         return None
-    terms = selectors.terms_in_force(org=locked.organization, at=now)
-    _apply(migration=locked, decider=SYSTEM_DECIDER, now=now, reason="scheduled consent applied")
+    terms = selectors.terms_in_force(org=locked.organization, at=at)
+    _apply(migration=locked, decider=SYSTEM_DECIDER, at=at, reason="scheduled consent applied")
     locked.save(update_fields=["state", "applied_at"])
     return _record(
         migration=locked,
         action=LedgerAction.APPLY,
         decider=SYSTEM_DECIDER,
         terms=terms,
-        now=now,
+        at=at,
         details={"scheduled_for": _iso(locked.scheduled_for)},
     )
 
 
-def has_extended_support(*, organization_id: int, snapshot_id: int, now: dt.datetime) -> bool:
+def has_extended_support(*, org_id: int, snapshot_id: int, at: dt.datetime) -> bool:
     return ExtendedSupport.objects.filter(
-        organization_id=organization_id, snapshot_id=snapshot_id, cancelled_at__isnull=True, until__gt=now
+        organization_id=org_id, snapshot_id=snapshot_id, cancelled_at__isnull=True, until__gt=at
     ).exists()
 
 
 @transaction.atomic
-def migration_force(*, migration: Migration, now: dt.datetime | None = None) -> ConsentRecord | None:
+def migration_force(*, migration: Migration, at: dt.datetime | None = None) -> ConsentRecord | None:
     """At retirement, move an undecided pin to the proposed snapshot (system action) and tell the
     organisation's admins. None when not due, or when the organisation bought extended support."""
-    now = now or timezone.now()
+    at = at or timezone.now()
     locked = Migration.objects.select_for_update().filter(pk=migration.pk).first()
     if (
         locked is None
         or locked.state not in UNDECIDED_STATES
         or locked.deadline is None
-        or locked.deadline > now
+        or locked.deadline > at
     ):
         return None
-    if has_extended_support(
-        organization_id=locked.organization_id, snapshot_id=locked.from_snapshot_id, now=now
-    ):
+    if has_extended_support(org_id=locked.organization_id, snapshot_id=locked.from_snapshot_id, at=at):
         return None
-    terms = selectors.terms_in_force(org=locked.organization, at=now)
+    terms = selectors.terms_in_force(org=locked.organization, at=at)
     _move_pin(
         migration=locked,
         to=locked.to_snapshot,
         decider=SYSTEM_DECIDER,
         reason="forced at retirement",
-        now=now,
+        at=at,
     )
     previous_state = locked.state
     locked.state = MigrationState.FORCED
-    locked.applied_at = now
-    locked.decided_at = now
+    locked.applied_at = at
+    locked.decided_at = at
     locked.save(update_fields=["state", "applied_at", "decided_at"])
     record = _record(
         migration=locked,
         action=LedgerAction.FORCED,
         decider=SYSTEM_DECIDER,
         terms=terms,
-        now=now,
+        at=at,
         details={"deadline": _iso(locked.deadline), "previous_state": previous_state},
     )
     # The organisation is told by the notification outbox: its planner turns a forced migration into
@@ -653,27 +650,27 @@ def migration_force(*, migration: Migration, now: dt.datetime | None = None) -> 
     return record
 
 
-def migrations_apply_due(*, now: dt.datetime | None = None) -> list[int]:
+def migrations_apply_due(*, at: dt.datetime | None = None) -> list[int]:
     """Apply every scheduled consent that is due; returns the migration ids applied."""
-    now = now or timezone.now()
+    at = at or timezone.now()
     applied = []
-    due = Migration.objects.filter(state=MigrationState.CONSENTED, scheduled_for__lte=now).values_list(
+    due = Migration.objects.filter(state=MigrationState.CONSENTED, scheduled_for__lte=at).values_list(
         "pk", flat=True
     )
     for migration_id in list(due):
-        if migration_apply_scheduled(migration=Migration(pk=migration_id), now=now) is not None:
+        if migration_apply_scheduled(migration=Migration(pk=migration_id), at=at) is not None:
             applied.append(migration_id)
     return applied
 
 
-def migrations_force_due(*, now: dt.datetime | None = None) -> list[int]:
+def migrations_force_due(*, at: dt.datetime | None = None) -> list[int]:
     """Force every undecided migration whose snapshot has retired; returns the migration ids forced."""
-    now = now or timezone.now()
+    at = at or timezone.now()
     forced = []
     due = Migration.objects.filter(
-        state__in=UNDECIDED_STATES, deadline__lte=now, from_snapshot__retires_at__lte=now
+        state__in=UNDECIDED_STATES, deadline__lte=at, from_snapshot__retires_at__lte=at
     ).values_list("pk", flat=True)
     for migration_id in list(due):
-        if migration_force(migration=Migration(pk=migration_id), now=now) is not None:
+        if migration_force(migration=Migration(pk=migration_id), at=at) is not None:
             forced.append(migration_id)
     return forced

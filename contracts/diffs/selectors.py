@@ -131,7 +131,7 @@ def _changelog(snap_a: Snapshot, snap_b: Snapshot) -> list[dict[str, Any]]:
     ]
 
 
-def diff_build(*, org: Organization, a: str, b: str, now: dt.datetime | None = None) -> dict[str, Any]:
+def diff_build(*, org: Organization, a: str, b: str, at: dt.datetime | None = None) -> dict[str, Any]:
     """The diff document of snapshot `a` → `b` as `org` may see it (public suites and its own)."""
     from contracts.evals.selectors import suite_spec
 
@@ -194,6 +194,6 @@ def diff_build(*, org: Organization, a: str, b: str, now: dt.datetime | None = N
     }
     document = DiffDocument(content)
     document.canonical = canonical_json(content)
-    document["generated_at"] = _iso(now or timezone.now())
+    document["generated_at"] = _iso(at or timezone.now())
     document["content_sha256"] = hashlib.sha256(document.canonical).hexdigest()
     return document

@@ -67,7 +67,7 @@ class EvalUploadApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        result = evals_services.eval_result_upload(**data.validated_data, actor=_actor(request))
+        result = evals_services.eval_result_upload(**data.validated_data, acting_user=_actor(request))
         return Response(EvalResultOutputSerializer(result).data, status=201)
 
 
@@ -95,9 +95,9 @@ class EvalBaselineApi(APIView):
         if request_role(request) != Role.ADMIN:
             raise Forbidden("Marking a procurement baseline needs the admin role.", fields={"role": "admin"})
         baseline = evals_services.baseline_mark(
-            organization=org,
+            org=org,
             result=result,
-            actor=_actor(request),
+            acting_user=_actor(request),
             ip=client_ip(request),
             user_agent=request.headers.get("User-Agent", ""),
         )

@@ -147,5 +147,5 @@ def seed_evals() -> list[str]:
                 continue
             result = EvalResult.objects.filter(suite__slug=suite_slug, snapshot__name=snapshot_name).first()
             if result is not None:
-                evals.baseline_mark(organization=org, result=result, actor=None, user_agent="seed_demo")
+                evals.baseline_mark(org=org, result=result, acting_user=None, user_agent="seed_demo")
     return []

@@ -103,7 +103,7 @@ def eval_result_upload(
     snapshot: str,
     scores: Any,
     cases: Any = None,
-    actor: AbstractBaseUser | None = None,
+    acting_user: AbstractBaseUser | None = None,
 ) -> EvalResult:
     """Store the scores of one suite on one snapshot; refuses (400, nothing stored) on any bad field."""
     errors: dict[str, str] = {}
@@ -143,7 +143,7 @@ def eval_result_upload(
         snapshot=snapshot_obj,
         scores=normalised,
         cases=cases,
-        uploaded_by=actor if getattr(actor, "pk", None) else None,
+        uploaded_by=acting_user if getattr(acting_user, "pk", None) else None,
     )
 
 
@@ -193,18 +193,18 @@ def golden_samples_upload(*, snapshot: Snapshot, samples: Any) -> list[GoldenSam
 @transaction.atomic
 def baseline_mark(
     *,
-    organization: Organization,
+    org: Organization,
     result: EvalResult,
-    actor: AbstractBaseUser | None = None,
+    acting_user: AbstractBaseUser | None = None,
     ip: str | None = None,
     user_agent: str = "",
 ) -> ProcurementBaseline:
     """Make `result` the organisation's procurement baseline for its suite (a ledger record)."""
-    if not suites_visible(org=organization).filter(pk=result.suite_id).exists():
+    if not suites_visible(org=org).filter(pk=result.suite_id).exists():
         raise NotFound("No such eval result for this organisation.")
     current = (
         ProcurementBaseline.objects.select_for_update()
-        .filter(organization=organization, suite_id=result.suite_id)
+        .filter(organization=org, suite_id=result.suite_id)
         .first()
     )
     previous = current.result_id if current else None
@@ -212,21 +212,21 @@ def baseline_mark(
         return current
     if current is None:
         baseline = ProcurementBaseline.objects.create(
-            organization=organization,
+            organization=org,
             suite_id=result.suite_id,
             result=result,
-            marked_by=actor if getattr(actor, "pk", None) else None,
+            marked_by=acting_user if getattr(acting_user, "pk", None) else None,
         )
     else:
         current.result = result
-        current.marked_by = actor if getattr(actor, "pk", None) else None
+        current.marked_by = acting_user if getattr(acting_user, "pk", None) else None
         current.marked_at = timezone.now()
         current.save(update_fields=["result", "marked_by", "marked_at"])
         baseline = current
     ledger_append(
-        organization=organization,
+        org=org,
         action=LedgerAction.BASELINE,
-        actor=actor,
+        acting_user=acting_user,
         to_snapshot=result.snapshot.name,
         details={
             "suite": result.suite.slug,

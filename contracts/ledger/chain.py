@@ -66,9 +66,9 @@ def _current_terms(org: Organization) -> tuple[str, str]:
 @transaction.atomic
 def ledger_append(
     *,
-    organization: Organization,
+    org: Organization,
     action: str,
-    actor=None,
+    acting_user=None,
     actor_email: str | None = None,
     migration: Migration | None = None,
     from_snapshot: str = "",
@@ -86,17 +86,21 @@ def ledger_append(
     The terms in force default to the organisation's accepted terms at this moment. A record with
     no actor is a system action (actor_email "system").
     """
-    head, _ = LedgerHead.objects.get_or_create(organization=organization)
+    head, _ = LedgerHead.objects.get_or_create(organization=org)
     head = LedgerHead.objects.select_for_update().get(pk=head.pk)
-    org = Organization.objects.select_related("accepted_terms").get(pk=organization.pk)
-    default_version, default_sha = _current_terms(org)
+    locked = Organization.objects.select_related("accepted_terms").get(pk=org.pk)
+    default_version, default_sha = _current_terms(locked)
     if actor_email is None:
-        actor_email = (getattr(actor, "email", "") or getattr(actor, "username", "")) if actor else "system"
+        actor_email = (
+            (getattr(acting_user, "email", "") or getattr(acting_user, "username", ""))
+            if acting_user
+            else "system"
+        )
     record = ConsentRecord(
-        organization=org,
+        organization=locked,
         seq=head.seq + 1,
         action=action,
-        actor=actor if getattr(actor, "pk", None) else None,
+        actor=acting_user if getattr(acting_user, "pk", None) else None,
         actor_email=actor_email,
         migration=migration,
         from_snapshot=from_snapshot,
@@ -110,7 +114,7 @@ def ledger_append(
         created_at=at or timezone.now(),
         prev_hash=head.head_hash,
     )
-    record.hash = compute_hash(record_body(record, org_slug=org.slug), head.head_hash)
+    record.hash = compute_hash(record_body(record, org_slug=locked.slug), head.head_hash)
     record.save()
     head.seq = record.seq
     head.head_hash = record.hash

@@ -123,7 +123,7 @@ def checkpoint_deliver(*, checkpoint: LedgerCheckpoint) -> int:
     )
     subject, body = checkpoint_message(checkpoint)
     organization_mail_send(
-        organization=checkpoint.organization, kind="ledger-checkpoint", subject=subject, body=body,
+        org=checkpoint.organization, kind="ledger-checkpoint", subject=subject, body=body,
         recipients=recipients, dedupe_key=f"ledger-checkpoint:{checkpoint.pk}",
         webhook_event="ledger.checkpoint", webhook_data={"checkpoint": checkpoint_as_dict(checkpoint)},
     )  # fmt: skip

@@ -44,7 +44,7 @@ def seed_pins() -> list[str]:
                 continue
             snapshot = Snapshot.objects.get(name=snapshot_name)
             pin_set(
-                organization=org,
+                org=org,
                 alias=alias,
                 snapshot=snapshot,
                 policy=policy,

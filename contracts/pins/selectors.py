@@ -85,7 +85,7 @@ def _extended_support_until(*, org: Organization, snapshot: Snapshot, at: dt.dat
     )
 
 
-def _seconds_until_next_boundary(snapshot: Snapshot, now: dt.datetime) -> int:
+def _seconds_until_next_boundary(snapshot: Snapshot, at: dt.datetime) -> int:
     """Status is a function of time: never cache a resolution across a lifecycle date."""
     ttl = settings.RESOLVE_CACHE_SECONDS
     for boundary in (
@@ -94,8 +94,8 @@ def _seconds_until_next_boundary(snapshot: Snapshot, now: dt.datetime) -> int:
         snapshot.retires_at,
         snapshot.retention_until,
     ):
-        if boundary and boundary > now:
-            ttl = min(ttl, int((boundary - now).total_seconds()))
+        if boundary and boundary > at:
+            ttl = min(ttl, int((boundary - at).total_seconds()))
     return max(ttl, 1)
 
 

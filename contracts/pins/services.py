@@ -23,10 +23,10 @@ from contracts.pins.cache import resolve_cache_invalidate_pin
 @transaction.atomic
 def pin_set(
     *,
-    organization: Organization,
+    org: Organization,
     alias: Alias,
     snapshot: Snapshot,
-    actor: AbstractBaseUser | None = None,
+    acting_user: AbstractBaseUser | None = None,
     reason: str = "",
     policy: str | None = None,
     at: dt.datetime | None = None,
@@ -45,10 +45,10 @@ def pin_set(
             f"Unknown upgrade policy {policy!r}.",
             fields={"policy": f"One of: {', '.join(UpgradePolicy.values)}."},
         )
-    pin = Pin.objects.select_for_update().filter(organization=organization, alias=alias).first()
+    pin = Pin.objects.select_for_update().filter(organization=org, alias=alias).first()
     if pin is None:
         pin = Pin.objects.create(
-            organization=organization,
+            organization=org,
             alias=alias,
             snapshot=snapshot,
             policy=policy or UpgradePolicy.MANUAL,
@@ -66,7 +66,7 @@ def pin_set(
         pin.save(update_fields=["snapshot", "policy", "updated_at"])
     PinChange.objects.create(
         pin=pin,
-        organization=organization,
+        organization=org,
         alias=alias,
         from_snapshot=from_snapshot,
         to_snapshot=snapshot,
@@ -74,15 +74,15 @@ def pin_set(
         to_policy=pin.policy,
         changed_at=at,
         reason=reason,
-        actor=actor,
+        actor=acting_user,
     )
-    resolve_cache_invalidate_pin(org_id=organization.pk, alias_name=alias.name)
+    resolve_cache_invalidate_pin(org_id=org.pk, alias_name=alias.name)
     return pin
 
 
 @transaction.atomic
 def pin_policy_change(
-    *, pin: Pin, policy: str, actor: AbstractBaseUser | None = None, at: dt.datetime | None = None
+    *, pin: Pin, policy: str, acting_user: AbstractBaseUser | None = None, at: dt.datetime | None = None
 ) -> Pin:
     """Change how a pin may move; recorded as a PinChange with the actor."""
     if policy not in UpgradePolicy.values:
@@ -108,7 +108,7 @@ def pin_policy_change(
         to_policy=policy,
         changed_at=at,
         reason="policy changed",
-        actor=actor,
+        actor=acting_user,
     )
     resolve_cache_invalidate_pin(org_id=pin.organization_id, alias_name=pin.alias.name)
     return pin

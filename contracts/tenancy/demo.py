@@ -74,6 +74,6 @@ def seed_api_keys() -> list[str]:
     for slug, raw in DEMO_KEYS.items():
         org = Organization.objects.get(slug=slug)
         if not ApiKey.objects.filter(key_hash=ApiKey.hash_key(raw)).exists():
-            tenancy_services.api_key_create(organization=org, name="Demo key", raw_key=raw)
+            tenancy_services.api_key_create(org=org, name="Demo key", raw_key=raw)
         lines.append(f"api-key: {raw} org={slug}")
     return lines

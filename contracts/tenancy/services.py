@@ -23,9 +23,9 @@ from contracts.tenancy.auth import api_key_cache_key
 @transaction.atomic
 def api_key_create(
     *,
-    organization: Organization | None,
+    org: Organization | None,
     name: str,
-    actor: AbstractBaseUser | None = None,
+    acting_user: AbstractBaseUser | None = None,
     scope: str = ApiKeyScope.ORGANIZATION,
     raw_key: str | None = None,
 ) -> tuple[ApiKey, str]:
@@ -35,25 +35,25 @@ def api_key_create(
         raise ApplicationError(
             "A key needs a name of 1 to 100 characters.", fields={"name": "1 to 100 characters."}
         )
-    if scope == ApiKeyScope.ORGANIZATION and organization is None:
+    if scope == ApiKeyScope.ORGANIZATION and org is None:
         raise ApplicationError(
             "An organisation key needs an organisation.", fields={"organization": "Required."}
         )
     raw = raw_key or settings.API_KEY_PREFIX + secrets.token_urlsafe(32)
     prefix = raw[: len(settings.API_KEY_PREFIX) + 8]
     key = ApiKey.objects.create(
-        organization=organization,
+        organization=org,
         scope=scope,
         name=name,
         prefix=prefix,
         key_hash=ApiKey.hash_key(raw),
-        created_by=actor,
+        created_by=acting_user,
     )
     return key, raw
 
 
 @transaction.atomic
-def api_key_revoke(*, api_key: ApiKey, actor: AbstractBaseUser | None = None) -> ApiKey:
+def api_key_revoke(*, api_key: ApiKey, acting_user: AbstractBaseUser | None = None) -> ApiKey:
     api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()

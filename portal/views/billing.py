@@ -67,7 +67,7 @@ def extended_support_checkout(request: HttpRequest) -> HttpResponse:
     checkout = billing_services.extended_support_checkout_create(
         org=request.org,
         snapshot_name=request.POST.get("snapshot", ""),
-        actor=request.user,
+        acting_user=request.user,
         success_url=back + "?checkout=success",
         cancel_url=back + "?checkout=cancelled",
     )
@@ -78,7 +78,7 @@ def extended_support_checkout(request: HttpRequest) -> HttpResponse:
 @org_view(roles=ADMIN_ONLY)
 def extended_support_simulate(request: HttpRequest) -> HttpResponse:
     grant = billing_services.extended_support_simulate(
-        org=request.org, snapshot_name=request.POST.get("snapshot", ""), actor=request.user
+        org=request.org, snapshot_name=request.POST.get("snapshot", ""), acting_user=request.user
     )
     messages.success(
         request, f"Simulated purchase: {grant.snapshot.name} keeps serving you until {grant.until:%Y-%m-%d}."

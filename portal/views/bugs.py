@@ -95,7 +95,7 @@ def bug_file(request: HttpRequest) -> HttpResponse:
     form = {name: request.POST.get(name, "") for name in FORM_FIELDS}
     try:
         report = services.bug_report_file(
-            organization=request.org,
+            org=request.org,
             reporter=request.user,
             alias=form["alias"],
             observed_at=_observed_at(form["observed_at"], form["tz"]),
@@ -216,7 +216,7 @@ def staff_bug_transition(request: HttpRequest, report_id: int) -> HttpResponse:
                 )
         note = "" if status == BugStatus.CANNOT_REPRODUCE else request.POST.get("note", "")
         report = services.bug_report_transition(
-            report=report, status=status, actor=request.user, note=note, fixed_in=fixed_in
+            report=report, status=status, acting_user=request.user, note=note, fixed_in=fixed_in
         )
     except ApplicationError as error:
         context = _staff_detail_context(report_id, error=error)

@@ -121,9 +121,9 @@ def baselines(request: HttpRequest) -> HttpResponse:
 def baseline_mark(request: HttpRequest, result_id: int) -> HttpResponse:
     result = evals_selectors.eval_result_get(org=request.org, result_id=result_id)
     evals_services.baseline_mark(
-        organization=request.org,
+        org=request.org,
         result=result,
-        actor=request.user,
+        acting_user=request.user,
         ip=client_ip(request),
         user_agent=request.headers.get("User-Agent", ""),
     )

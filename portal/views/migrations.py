@@ -274,7 +274,7 @@ def terms_accept(request: HttpRequest) -> HttpResponse:
             fields={"body_sha256": terms.body_sha256},
         )
     record = services.terms_accept(
-        organization=request.org,
+        org=request.org,
         terms=terms,
         decider=request_decider(request),
         confirmed=request.POST.get("confirm") == "on",

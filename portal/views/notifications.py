@@ -34,7 +34,7 @@ def _page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpRespo
     )
     context = {
         "contacts": selectors.contact_list(org=org),
-        "role_recipients": services.role_recipients(organization_id=org.pk),
+        "role_recipients": services.role_recipients(org_id=org.pk),
         "endpoints": selectors.webhook_endpoint_list(org=org),
         "deliveries": selectors.webhook_delivery_log(org=org),
         "notices": selectors.notice_list(org=org, limit=100),
@@ -62,7 +62,7 @@ def notifications_page(request: HttpRequest) -> HttpResponse:
 def contact_add(request: HttpRequest) -> HttpResponse:
     try:
         contact = services.contact_add(
-            organization=request.org, email=request.POST.get("email", ""), name=request.POST.get("name", "")
+            org=request.org, email=request.POST.get("email", ""), name=request.POST.get("name", "")
         )
     except ApplicationError as error:
         return _page(request, status=error.status_code, error=error)
@@ -84,7 +84,7 @@ def contact_remove(request: HttpRequest, contact_id: int) -> HttpResponse:
 def webhook_add(request: HttpRequest) -> HttpResponse:
     try:
         endpoint = services.webhook_endpoint_create(
-            organization=request.org,
+            org=request.org,
             url=request.POST.get("url", "").strip(),
             events=request.POST.getlist("events"),
             description=request.POST.get("description", ""),
@@ -123,7 +123,7 @@ def webhook_delete(request: HttpRequest, webhook_id: int) -> HttpResponse:
 @require_POST
 @org_view(roles=ADMIN_ONLY)
 def calendar_regenerate(request: HttpRequest) -> HttpResponse:
-    services.calendar_token_regenerate(organization=request.org)
+    services.calendar_token_regenerate(org=request.org)
     messages.success(request, "New calendar link issued; the previous link no longer works.")
     return _back(request)
 
@@ -131,7 +131,7 @@ def calendar_regenerate(request: HttpRequest) -> HttpResponse:
 @require_POST
 @org_view(roles=ADMIN_ONLY)
 def calendar_revoke(request: HttpRequest) -> HttpResponse:
-    services.calendar_token_revoke(organization=request.org)
+    services.calendar_token_revoke(org=request.org)
     messages.success(request, "Calendar link revoked.")
     return _back(request)
 

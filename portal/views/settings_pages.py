@@ -31,7 +31,7 @@ def settings_home(request: HttpRequest) -> HttpResponse:
 def pin_policy(request: HttpRequest, pin_id: int) -> HttpResponse:
     pin = pins_selectors.pin_get(org=request.org, pin_id=pin_id)
     before = pin.policy
-    pins_services.pin_policy_change(pin=pin, policy=request.POST.get("policy", ""), actor=request.user)
+    pins_services.pin_policy_change(pin=pin, policy=request.POST.get("policy", ""), acting_user=request.user)
     pin = annotate_pin(pins_selectors.pin_get(org=request.org, pin_id=pin_id), timezone.now())
     changed = pin.policy != before
     if request.htmx:
@@ -56,7 +56,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 def api_key_create(request: HttpRequest) -> HttpResponse:
     try:
         key, raw = tenancy_services.api_key_create(
-            organization=request.org, name=request.POST.get("name", ""), actor=request.user
+            org=request.org, name=request.POST.get("name", ""), acting_user=request.user
         )
     except ApplicationError as error:
         context = {"keys": tenancy_selectors.api_key_list(org=request.org), "error": error}
@@ -72,7 +72,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
 @org_view(roles=ADMIN_ONLY)
 def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     key = tenancy_services.api_key_revoke(
-        api_key=tenancy_selectors.api_key_get(org=request.org, key_id=key_id), actor=request.user
+        api_key=tenancy_selectors.api_key_get(org=request.org, key_id=key_id), acting_user=request.user
     )
     messages.success(request, f"Key “{key.name}” ({key.prefix}…) is revoked; requests with it now fail.")
     return redirect("portal:api_keys", org=request.org.slug)

@@ -43,9 +43,9 @@ def seed_ledger(world, *, n: int = 6) -> list:
         action = [LedgerAction.ACCEPT_TERMS, LedgerAction.CONSENT, LedgerAction.DEFER][i % 3]
         records.append(
             ledger_append(
-                organization=world.org,
+                org=world.org,
                 action=action,
-                actor=world.admin,
+                acting_user=world.admin,
                 from_snapshot=world.old.name if action != LedgerAction.ACCEPT_TERMS else "",
                 to_snapshot=world.current.name if action != LedgerAction.ACCEPT_TERMS else "",
                 details={"note": f"step {i}", "n": i},
@@ -56,7 +56,7 @@ def seed_ledger(world, *, n: int = 6) -> list:
         )
     accept(world.other_org, v1)
     for i in range(2):
-        ledger_append(organization=world.other_org, action=LedgerAction.CONSENT, at=T0 + dt.timedelta(days=i))
+        ledger_append(org=world.other_org, action=LedgerAction.CONSENT, at=T0 + dt.timedelta(days=i))
     return records
 
 

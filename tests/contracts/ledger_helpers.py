@@ -28,11 +28,11 @@ def decider(user, role: str = Role.ADMIN) -> services.Decider:
 
 
 def accept(org, terms, user) -> ConsentRecord:
-    return services.terms_accept(organization=org, terms=terms, decider=decider(user), confirmed=True)
+    return services.terms_accept(org=org, terms=terms, decider=decider(user), confirmed=True)
 
 
 def propose(world, *, to=None, now=None) -> Migration:
-    return services.migration_propose(pin=world.pin, to_snapshot=to or world.current, now=now)
+    return services.migration_propose(pin=world.pin, to_snapshot=to or world.current, at=now)
 
 
 def counts(org) -> tuple[int, int, str]:

@@ -65,7 +65,7 @@ def records(org, action):
 
 def test_grant_writes_a_ledger_record_and_moves_the_open_migration_deadline(offer, migration):
     grant = billing.extended_support_grant(
-        organization=offer.org, snapshot=offer.old, checkout_session_id="cs_1", actor=offer.admin
+        org=offer.org, snapshot=offer.old, checkout_session_id="cs_1", acting_user=offer.admin
     )
     assert grant.until == offer.old.extended_support_until
     [record] = records(offer.org, LedgerAction.EXTENDED_SUPPORT)
@@ -76,12 +76,8 @@ def test_grant_writes_a_ledger_record_and_moves_the_open_migration_deadline(offe
 
 
 def test_grant_is_idempotent_per_checkout_session(offer):
-    first = billing.extended_support_grant(
-        organization=offer.org, snapshot=offer.old, checkout_session_id="cs_1"
-    )
-    again = billing.extended_support_grant(
-        organization=offer.org, snapshot=offer.old, checkout_session_id="cs_1"
-    )
+    first = billing.extended_support_grant(org=offer.org, snapshot=offer.old, checkout_session_id="cs_1")
+    again = billing.extended_support_grant(org=offer.org, snapshot=offer.old, checkout_session_id="cs_1")
     assert first.pk == again.pk
     assert records(offer.org, LedgerAction.EXTENDED_SUPPORT).count() == 1
 
@@ -89,7 +85,7 @@ def test_grant_is_idempotent_per_checkout_session(offer):
 def test_grant_past_the_snapshots_extended_support_end_is_refused_and_writes_nothing(offer, migration):
     with pytest.raises(ApplicationError) as exc:
         billing.extended_support_grant(
-            organization=offer.org,
+            org=offer.org,
             snapshot=offer.old,
             until=offer.old.extended_support_until + dt.timedelta(days=1),
         )
@@ -103,13 +99,13 @@ def test_grant_past_the_snapshots_extended_support_end_is_refused_and_writes_not
 
 def test_grant_after_the_offer_ended_is_refused(offer):
     with pytest.raises(ApplicationError):
-        billing.extended_support_grant(organization=offer.org, snapshot=offer.old, at=f.days(151))
+        billing.extended_support_grant(org=offer.org, snapshot=offer.old, at=f.days(151))
     assert ExtendedSupport.objects.count() == 0
 
 
 def test_grant_on_a_snapshot_without_an_offer_is_refused(world):
     with pytest.raises(ApplicationError) as exc:
-        billing.extended_support_grant(organization=world.org, snapshot=world.old, until=f.days(10))
+        billing.extended_support_grant(org=world.org, snapshot=world.old, until=f.days(10))
     assert exc.value.status_code == 409
     assert ExtendedSupport.objects.count() == 0
 
@@ -117,7 +113,7 @@ def test_grant_on_a_snapshot_without_an_offer_is_refused(world):
 def test_cancel_ends_at_the_period_end_with_a_ledger_record_and_a_notice(
     offer, migration, mailoutbox, django_capture_on_commit_callbacks
 ):
-    grant = billing.extended_support_grant(organization=offer.org, snapshot=offer.old)
+    grant = billing.extended_support_grant(org=offer.org, snapshot=offer.old)
     period_end = f.days(60)
     with django_capture_on_commit_callbacks(execute=True):
         billing.extended_support_cancel(grant=grant, ends_at=period_end, reason="subscription ended")
@@ -133,7 +129,7 @@ def test_cancel_ends_at_the_period_end_with_a_ledger_record_and_a_notice(
 
 
 def test_cancel_before_retirement_puts_the_deadline_back_to_retirement(offer, migration):
-    grant = billing.extended_support_grant(organization=offer.org, snapshot=offer.old)
+    grant = billing.extended_support_grant(org=offer.org, snapshot=offer.old)
     billing.extended_support_cancel(grant=grant, ends_at=f.days(5), reason="refund")
     migration.refresh_from_db()
     assert migration.deadline == offer.old.retires_at
@@ -145,7 +141,7 @@ def test_cancel_before_retirement_puts_the_deadline_back_to_retirement(offer, mi
 def test_resolve_carries_the_grant_end_and_is_refreshed_when_a_grant_is_made(offer, api):
     url = "/api/v1/resolve/v1-chat/"
     assert api.get(url, key=offer.key).json()["extended_support_until"] is None
-    grant = billing.extended_support_grant(organization=offer.org, snapshot=offer.old)
+    grant = billing.extended_support_grant(org=offer.org, snapshot=offer.old)
     payload = api.get(url, key=offer.key).json()
     assert payload["snapshot"]["id"] == offer.old.name
     assert dt.datetime.fromisoformat(payload["extended_support_until"].replace("Z", "+00:00")) == grant.until
@@ -153,7 +149,7 @@ def test_resolve_carries_the_grant_end_and_is_refreshed_when_a_grant_is_made(off
 
 
 def test_warm_resolve_with_a_grant_makes_zero_queries(offer, api):
-    billing.extended_support_grant(organization=offer.org, snapshot=offer.old)
+    billing.extended_support_grant(org=offer.org, snapshot=offer.old)
     url = "/api/v1/resolve/v1-chat/"
     assert api.get(url, key=offer.key).status_code == 200
     with CaptureQueriesContext(connection) as queries:
@@ -163,7 +159,7 @@ def test_warm_resolve_with_a_grant_makes_zero_queries(offer, api):
 
 
 def test_resolve_in_the_past_shows_no_grant_before_it_was_bought(offer):
-    billing.extended_support_grant(organization=offer.org, snapshot=offer.old)
+    billing.extended_support_grant(org=offer.org, snapshot=offer.old)
     assert selectors.resolve(org=offer.org, alias="v1-chat", at=f.days(-1)).extended_support_until is None
     assert selectors.resolve(org=offer.org, alias="v1-chat", at=f.days(40)).extended_support_until is not None
 
@@ -182,10 +178,10 @@ def test_tier_change_proposes_the_tiers_newest_terms_unless_already_accepted(wor
         effective_at=f.days(-5),
         retired_bug_policy="Kept 1 year.",
     )
-    org = billing.organization_tier_set(organization=world.org, tier="enterprise", subscription_id="sub_1")
+    org = billing.organization_tier_set(org=world.org, tier="enterprise", subscription_id="sub_1")
     assert (org.tier, org.offered_terms, org.stripe_subscription_id) == ("enterprise", terms, "sub_1")
     Organization.objects.filter(pk=world.org.pk).update(accepted_terms=terms, offered_terms=None)
-    org = billing.organization_tier_set(organization=world.org, tier="enterprise", subscription_id="sub_1")
+    org = billing.organization_tier_set(org=world.org, tier="enterprise", subscription_id="sub_1")
     assert org.offered_terms is None
 
 
@@ -233,7 +229,7 @@ def test_checkout_refused_when_the_pin_is_not_on_a_deprecated_snapshot(world, ap
 
 
 def test_checkout_refused_when_already_covered(offer, api, stripe_api):
-    billing.extended_support_grant(organization=offer.org, snapshot=offer.old)
+    billing.extended_support_grant(org=offer.org, snapshot=offer.old)
     response = api.post(CHECKOUT, {"snapshot": offer.old.name}, key=offer.key)
     assert response.status_code == 409
     assert "Already covered" in response.json()["error"]["message"]
@@ -331,7 +327,7 @@ def test_staff_see_grants_and_stripe_events_read_only_in_the_admin(offer, client
     from django.contrib.auth import get_user_model
 
     staff = get_user_model().objects.create_superuser("staff-billing", "s@vendor.example", "pw")
-    billing.extended_support_grant(organization=offer.org, snapshot=offer.old)
+    billing.extended_support_grant(org=offer.org, snapshot=offer.old)
     StripeEvent.objects.create(
         event_id="evt_admin", type="invoice.paid", payload={}, processed_at=timezone.now()
     )

@@ -83,7 +83,7 @@ def test_extreme_or_garbled_times_are_400_not_500(world, api, value):
 
 def test_receipt_of_another_organisation_is_a_400_and_nothing_is_stored(world, api, receipt_keys):
     receipt = receipt_issue(
-        organization=world.other_org, alias="v1-chat", snapshot=world.current, response_id="r", at=f.days(-1)
+        org=world.other_org, alias="v1-chat", snapshot=world.current, response_id="r", at=f.days(-1)
     )
     response = api.post(URL, {"receipt": receipt}, key=world.key)
     assert response.status_code == 400
@@ -93,7 +93,7 @@ def test_receipt_of_another_organisation_is_a_400_and_nothing_is_stored(world, a
 
 def test_receipt_alone_is_enough_to_file_and_decides_the_snapshot(world, api, receipt_keys):
     receipt = receipt_issue(
-        organization=world.org, alias="v1-chat", snapshot=world.current, response_id="r7", at=f.days(-2)
+        org=world.org, alias="v1-chat", snapshot=world.current, response_id="r7", at=f.days(-2)
     )
     response = api.post(URL, {"receipt": receipt, "output": "odd"}, key=world.key)
     assert response.status_code == 201, response.json()
@@ -103,7 +103,7 @@ def test_receipt_alone_is_enough_to_file_and_decides_the_snapshot(world, api, re
 
 
 def test_another_organisations_report_id_is_404_by_key_and_by_session(world, api, client):
-    report = bug_report_file(organization=world.org, alias="v1-chat", observed_at=f.days(-5))
+    report = bug_report_file(org=world.org, alias="v1-chat", observed_at=f.days(-5))
     assert api.get(f"{URL}{report.pk}/", key=world.other_key).status_code == 404
     client.force_login(world.outsider)
     assert client.get(f"{URL}{report.pk}/").status_code == 404
@@ -121,13 +121,13 @@ def test_legal_role_reads_but_does_not_file(world, client):
 
 
 def test_report_detail_makes_a_bounded_number_of_queries_however_long_its_history(world, api, staff):
-    report = bug_report_file(organization=world.org, alias="v1-chat", observed_at=f.days(-5))
+    report = bug_report_file(org=world.org, alias="v1-chat", observed_at=f.days(-5))
     url = f"{URL}{report.pk}/"
     api.get(url, key=world.key)
     with CaptureQueriesContext(connection) as short:
         api.get(url, key=world.key)
     for status in (BugStatus.REPRODUCING, BugStatus.REPRODUCED, BugStatus.CLOSED):
-        bug_report_transition(report=report, status=status, actor=staff)
+        bug_report_transition(report=report, status=status, acting_user=staff)
     with CaptureQueriesContext(connection) as long:
         response = api.get(url, key=world.key)
     assert len(response.json()["history"]) == 4
@@ -173,7 +173,7 @@ def test_page_form_errors_are_shown_and_nothing_is_stored(world, client):
 
 
 def test_staff_pages_are_404_to_customers(world, client):
-    report = bug_report_file(organization=world.org, alias="v1-chat", observed_at=f.days(-5))
+    report = bug_report_file(org=world.org, alias="v1-chat", observed_at=f.days(-5))
     client.force_login(world.admin)
     assert client.get("/staff/bugs/").status_code == 404
     assert client.get(f"/staff/bugs/{report.pk}/").status_code == 404
@@ -182,7 +182,7 @@ def test_staff_pages_are_404_to_customers(world, client):
 
 
 def test_staff_queue_filters_and_the_htmx_partial(world, client, staff):
-    report = bug_report_file(organization=world.org, alias="v1-chat", observed_at=f.days(-5))
+    report = bug_report_file(org=world.org, alias="v1-chat", observed_at=f.days(-5))
     client.force_login(staff)
     page = client.get("/staff/bugs/").content.decode()
     assert f"/staff/bugs/{report.pk}/" in page
@@ -202,7 +202,7 @@ def test_staff_answer_cannot_reproduce_with_the_policy_and_the_customer_sees_it(
         f.days(-1),
     )
     world.old.save(update_fields=["deprecated_at", "retires_at", "retention_until"])
-    report = bug_report_file(organization=world.org, alias="v1-chat", observed_at=f.days(-100))
+    report = bug_report_file(org=world.org, alias="v1-chat", observed_at=f.days(-100))
     client.force_login(staff)
     response = client.post(
         f"/staff/bugs/{report.pk}/status/", {"status": "cannot-reproduce", "note": "ignored free text"}
@@ -216,7 +216,7 @@ def test_staff_answer_cannot_reproduce_with_the_policy_and_the_customer_sees_it(
 
 
 def test_staff_page_offers_artifact_gone_only_for_a_purged_snapshot(world, client, staff):
-    report = bug_report_file(organization=world.org, alias="v1-chat", observed_at=f.days(-5))
+    report = bug_report_file(org=world.org, alias="v1-chat", observed_at=f.days(-5))
     client.force_login(staff)
     assert 'value="cannot-reproduce"' not in client.get(f"/staff/bugs/{report.pk}/").content.decode()
     world.old.deprecated_at, world.old.retires_at, world.old.retention_until = (
@@ -229,7 +229,7 @@ def test_staff_page_offers_artifact_gone_only_for_a_purged_snapshot(world, clien
 
 
 def test_staff_refused_transition_is_shown_on_the_page(world, client, staff):
-    report = bug_report_file(organization=world.org, alias="v1-chat", observed_at=f.days(-5))
+    report = bug_report_file(org=world.org, alias="v1-chat", observed_at=f.days(-5))
     client.force_login(staff)
     response = client.post(f"/staff/bugs/{report.pk}/status/", {"status": "closed"})
     assert response.status_code == 409
@@ -248,13 +248,13 @@ def test_a_key_can_name_who_gets_the_status_emails(world, api, staff, django_cap
     response = api.post(URL, body(reporter_email="oncall@acme.example"), key=world.key)
     report = BugReport.objects.get(pk=response.json()["id"])
     with django_capture_on_commit_callbacks(execute=True):
-        bug_report_transition(report=report, status=BugStatus.REPRODUCING, actor=staff)
+        bug_report_transition(report=report, status=BugStatus.REPRODUCING, acting_user=staff)
     assert mail.outbox[-1].to == ["oncall@acme.example"]
 
 
 def test_list_pages_make_the_same_number_of_queries_for_one_report_or_many(world, client, staff):
     def file_one():
-        bug_report_file(organization=world.org, alias="v1-chat", observed_at=f.days(-5))
+        bug_report_file(org=world.org, alias="v1-chat", observed_at=f.days(-5))
 
     file_one()
     client.force_login(world.member)

@@ -32,7 +32,7 @@ def staff(db):
 
 def file(world, **overrides):
     values = {
-        "organization": world.org,
+        "org": world.org,
         "reporter": world.admin,
         "alias": "v1-chat",
         "observed_at": f.days(-10),
@@ -55,9 +55,7 @@ def nothing_stored() -> bool:
 
 def test_report_resolves_to_the_snapshot_pinned_at_the_observed_instant_not_todays(world):
     # acme is pinned to `old` since day -150; move the pin to `current` today.
-    catalog_services.pin_set(
-        organization=world.org, alias=world.alias, snapshot=world.current, reason="upgrade"
-    )
+    catalog_services.pin_set(org=world.org, alias=world.alias, snapshot=world.current, reason="upgrade")
     report = file(world, observed_at=f.days(-10))
     assert report.snapshot == world.old
     assert report.resolved_by == "history"
@@ -69,13 +67,13 @@ def test_report_before_the_pin_existed_follows_the_alias_history(world):
     # Before acme's pin (day -150) the alias default answers: `old` until day -90.
     assert file(world, observed_at=f.days(-160)).snapshot == world.old
     lonely = f.OrganizationFactory(slug="lonely")
-    assert file(world, organization=lonely, observed_at=f.days(-60)).snapshot == world.current
+    assert file(world, org=lonely, observed_at=f.days(-60)).snapshot == world.current
 
 
 def test_receipt_overrides_the_history_guess_and_is_recorded(world, receipt_keys):
     # History says `old` for acme; the receipt says `current` answered this response.
     receipt = receipt_issue(
-        organization=world.org, alias="v1-chat", snapshot=world.current, response_id="resp_9", at=f.days(-10)
+        org=world.org, alias="v1-chat", snapshot=world.current, response_id="resp_9", at=f.days(-10)
     )
     report = file(world, alias="", observed_at=None, receipt=receipt)
     assert report.snapshot == world.current
@@ -88,7 +86,7 @@ def test_receipt_overrides_the_history_guess_and_is_recorded(world, receipt_keys
 
 def test_receipt_for_another_organisation_is_refused_and_nothing_is_stored(world, receipt_keys):
     receipt = receipt_issue(
-        organization=world.other_org, alias="v1-chat", snapshot=world.current, response_id="r", at=f.days(-1)
+        org=world.other_org, alias="v1-chat", snapshot=world.current, response_id="r", at=f.days(-1)
     )
     with pytest.raises(ApplicationError) as exc:
         file(world, receipt=receipt, observed_at=None)
@@ -99,7 +97,7 @@ def test_receipt_for_another_organisation_is_refused_and_nothing_is_stored(world
 
 def test_altered_receipt_is_refused_and_nothing_is_stored(world, receipt_keys):
     receipt = receipt_issue(
-        organization=world.org, alias="v1-chat", snapshot=world.old, response_id="r", at=f.days(-1)
+        org=world.org, alias="v1-chat", snapshot=world.old, response_id="r", at=f.days(-1)
     )
     receipt["snapshot"] = world.current.name
     with pytest.raises(ApplicationError):
@@ -109,7 +107,7 @@ def test_altered_receipt_is_refused_and_nothing_is_stored(world, receipt_keys):
 
 def test_receipt_contradicting_the_typed_alias_or_response_id_is_refused(world, receipt_keys):
     receipt = receipt_issue(
-        organization=world.org, alias="v1-chat", snapshot=world.old, response_id="r1", at=f.days(-1)
+        org=world.org, alias="v1-chat", snapshot=world.old, response_id="r1", at=f.days(-1)
     )
     lonely_alias = f.make_alias(name="chat-latest", target=world.current)
     with pytest.raises(ApplicationError) as exc:
@@ -220,10 +218,12 @@ def test_full_workflow_emails_the_reporter_on_every_change(world, staff, django_
     report = file(world)
     newer = f.SnapshotFactory(family=world.family, name="chat-2025-09-01", released_at=f.days(-1))
     with django_capture_on_commit_callbacks(execute=True):
-        bug_report_transition(report=report, status=BugStatus.REPRODUCING, actor=staff)
-        bug_report_transition(report=report, status=BugStatus.REPRODUCED, actor=staff, note="Seen on replay.")
-        bug_report_transition(report=report, status=BugStatus.FIXED, actor=staff, fixed_in=newer)
-        bug_report_transition(report=report, status=BugStatus.CLOSED, actor=staff)
+        bug_report_transition(report=report, status=BugStatus.REPRODUCING, acting_user=staff)
+        bug_report_transition(
+            report=report, status=BugStatus.REPRODUCED, acting_user=staff, note="Seen on replay."
+        )
+        bug_report_transition(report=report, status=BugStatus.FIXED, acting_user=staff, fixed_in=newer)
+        bug_report_transition(report=report, status=BugStatus.CLOSED, acting_user=staff)
     report.refresh_from_db()
     assert report.status == BugStatus.CLOSED and report.fixed_in == newer
     assert [e.status for e in report.events.all()] == ["new", "reproducing", "reproduced", "fixed", "closed"]
@@ -239,7 +239,7 @@ def test_cannot_reproduce_answers_with_the_policy_text_word_for_word(
     retire(world.old, purged=True)
     report = file(world)
     with django_capture_on_commit_callbacks(execute=True):
-        bug_report_transition(report=report, status=BugStatus.CANNOT_REPRODUCE, actor=staff)
+        bug_report_transition(report=report, status=BugStatus.CANNOT_REPRODUCE, acting_user=staff)
     event = report.events.last()
     assert event.status == BugStatus.CANNOT_REPRODUCE
     assert event.note == POLICY
@@ -252,7 +252,7 @@ def test_cannot_reproduce_takes_no_free_text(world, staff):
     report = file(world)
     with pytest.raises(ApplicationError) as exc:
         bug_report_transition(
-            report=report, status=BugStatus.CANNOT_REPRODUCE, actor=staff, note="Sorry, gone."
+            report=report, status=BugStatus.CANNOT_REPRODUCE, acting_user=staff, note="Sorry, gone."
         )
     assert set(exc.value.fields) == {"note"}
     assert BugReport.objects.get(pk=report.pk).status == BugStatus.NEW
@@ -262,10 +262,10 @@ def test_cannot_reproduce_is_refused_while_the_artifact_is_served_or_retained(wo
     accept_terms(world.org)
     report = file(world)
     with pytest.raises(Conflict, match="can still be run"):
-        bug_report_transition(report=report, status=BugStatus.CANNOT_REPRODUCE, actor=staff)
+        bug_report_transition(report=report, status=BugStatus.CANNOT_REPRODUCE, acting_user=staff)
     retire(world.old)
     with pytest.raises(Conflict, match="restore it to reproduce"):
-        bug_report_transition(report=report, status=BugStatus.CANNOT_REPRODUCE, actor=staff)
+        bug_report_transition(report=report, status=BugStatus.CANNOT_REPRODUCE, acting_user=staff)
     assert report.events.count() == 1
 
 
@@ -273,7 +273,7 @@ def test_cannot_reproduce_without_accepted_terms_is_refused(world, staff):
     retire(world.old, purged=True)
     report = file(world)
     with pytest.raises(Conflict, match="no contract terms"):
-        bug_report_transition(report=report, status=BugStatus.CANNOT_REPRODUCE, actor=staff)
+        bug_report_transition(report=report, status=BugStatus.CANNOT_REPRODUCE, acting_user=staff)
 
 
 @pytest.mark.parametrize(
@@ -288,29 +288,29 @@ def test_cannot_reproduce_without_accepted_terms_is_refused(world, staff):
 def test_transitions_outside_the_workflow_are_refused_and_write_nothing(world, staff, path, refused):
     report = file(world)
     for status in path:
-        bug_report_transition(report=report, status=status, actor=staff)
+        bug_report_transition(report=report, status=status, acting_user=staff)
     events = report.events.count()
     with pytest.raises(Conflict):
-        bug_report_transition(report=report, status=refused, actor=staff)
+        bug_report_transition(report=report, status=refused, acting_user=staff)
     assert report.events.count() == events
 
 
 def test_fixed_needs_a_published_snapshot_of_the_same_family(world, staff):
     report = file(world)
-    bug_report_transition(report=report, status=BugStatus.REPRODUCING, actor=staff)
+    bug_report_transition(report=report, status=BugStatus.REPRODUCING, acting_user=staff)
     with pytest.raises(ApplicationError) as exc:
-        bug_report_transition(report=report, status=BugStatus.FIXED, actor=staff)
+        bug_report_transition(report=report, status=BugStatus.FIXED, acting_user=staff)
     assert set(exc.value.fields) == {"fixed_in"}
     alien = f.SnapshotFactory(name="embed-2025-01-01")
     with pytest.raises(ApplicationError):
-        bug_report_transition(report=report, status=BugStatus.FIXED, actor=staff, fixed_in=alien)
+        bug_report_transition(report=report, status=BugStatus.FIXED, acting_user=staff, fixed_in=alien)
     assert BugReport.objects.get(pk=report.pk).status == BugStatus.REPRODUCING
 
 
 def test_customers_cannot_triage(world):
     report = file(world)
     with pytest.raises(Forbidden):
-        bug_report_transition(report=report, status=BugStatus.REPRODUCING, actor=world.admin)
+        bug_report_transition(report=report, status=BugStatus.REPRODUCING, acting_user=world.admin)
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,7 +324,7 @@ def test_triage_queue_filters_by_family_snapshot_status_and_age(world, staff):
     f.make_alias(name="v1-embed", target=vector, at=f.days(-99))
     retire(world.old)
     chat_old = file(world, observed_at=f.days(-100))
-    chat_new = file(world, alias="v1-chat", organization=world.other_org, observed_at=f.days(-1))
+    chat_new = file(world, alias="v1-chat", org=world.other_org, observed_at=f.days(-1))
     embed_report = file(world, alias="v1-embed", observed_at=f.days(-2))
     BugReport.objects.filter(pk=chat_old.pk).update(created_at=f.days(-10))
 

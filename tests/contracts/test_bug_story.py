@@ -55,9 +55,7 @@ def build_story():
     with time_machine.travel(T, tick=False):
         # The serving layer answers a request and embeds a receipt in the response.
         served = selectors.resolve(org=org, alias="v1-chat").snapshot["id"]
-        receipt = receipt_issue(
-            organization=org, alias="v1-chat", snapshot=served, response_id="resp_T", at=T
-        )
+        receipt = receipt_issue(org=org, alias="v1-chat", snapshot=served, response_id="resp_T", at=T)
     with time_machine.travel(T + WEEK, tick=False):
         second = f.SnapshotFactory(family=family, name="chat-2025-09-08", released_at=T + WEEK)
         services.alias_move(alias=alias, to_snapshot=second, reason="new default")

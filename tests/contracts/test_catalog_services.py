@@ -70,7 +70,9 @@ def test_alias_move_to_other_family_is_refused_and_writes_nothing(world):
 
 
 def test_pin_policy_change_is_recorded_with_actor(world):
-    pins_services.pin_policy_change(pin=world.pin, policy=UpgradePolicy.ON_RETIREMENT, actor=world.admin)
+    pins_services.pin_policy_change(
+        pin=world.pin, policy=UpgradePolicy.ON_RETIREMENT, acting_user=world.admin
+    )
     change = PinChange.objects.filter(pin=world.pin).latest("id")
     assert (change.from_policy, change.to_policy, change.actor) == ("manual", "on-retirement", world.admin)
 
@@ -97,7 +99,7 @@ def test_histories_are_append_only_in_the_models(world):
 def test_api_key_is_stored_hashed_with_visible_prefix(world):
     from contracts.models import ApiKey
 
-    key, raw = tenancy_services.api_key_create(organization=world.org, name="ci")
+    key, raw = tenancy_services.api_key_create(org=world.org, name="ci")
     assert raw.startswith("vcp_") and key.prefix == raw[:12]
     assert raw not in (key.key_hash, key.prefix)
     assert ApiKey.objects.get(pk=key.pk).key_hash == ApiKey.hash_key(raw)

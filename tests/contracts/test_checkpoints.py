@@ -42,7 +42,7 @@ def test_daily_run_signs_each_organisation_with_new_records_once(world, django_c
     assert checkpoint_verify(acme)
     with django_capture_on_commit_callbacks(execute=True):
         assert ledger_tasks.ledger_checkpoints_daily() == 0  # nothing new
-        ledger_append(organization=world.org, action="consent")
+        ledger_append(org=world.org, action="consent")
         assert [cp.seq for cp in checkpoints_create_due()] == [4]
 
 
@@ -83,7 +83,7 @@ def test_checkpoints_survive_key_rotation(world):
     seed_ledger(world, n=2)
     old = checkpoint_create(org=world.org)
     signing.rotate("consent")
-    ledger_append(organization=world.org, action="consent")
+    ledger_append(org=world.org, action="consent")
     new = checkpoint_create(org=world.org)
     assert old.key_id != new.key_id
     assert checkpoint_verify(old) and checkpoint_verify(new)

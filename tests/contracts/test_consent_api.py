@@ -147,7 +147,7 @@ def test_rollback_after_the_window_is_409_with_the_window_end(world, api):
     accept(world.org, make_terms("2025-09", rollback_window_hours=1), world.admin)
     migration = propose(world)
     services.migration_consent(
-        migration=migration, decider=decider(world.admin), now=timezone.now() - dt.timedelta(hours=2)
+        migration=migration, decider=decider(world.admin), at=timezone.now() - dt.timedelta(hours=2)
     )
     before = counts(world.org)
     response = api.post(url(migration, "rollback"), key=world.key)

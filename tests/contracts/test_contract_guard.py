@@ -41,7 +41,7 @@ def lifecycle(snapshot, *, retires_in: int, now: dt.datetime):
         retires_at=now + dt.timedelta(days=retires_in),
         retention_until=now + dt.timedelta(days=retires_in + 365),
         replacement=snapshot.replacement,
-        now=now,
+        at=now,
     )
 
 
@@ -94,7 +94,7 @@ def test_moving_retirement_later_is_not_guarded_and_moves_open_deadlines(guarded
         retires_at=later,
         retention_until=later,
         replacement=world.current,
-        now=now + dt.timedelta(days=150),
+        at=now + dt.timedelta(days=150),
     )
     assert set(Migration.objects.values_list("deadline", flat=True)) == {later}
 
@@ -109,7 +109,7 @@ def test_snapshots_nobody_is_pinned_to_may_retire_at_once(world):
         retires_at=now + dt.timedelta(days=1),
         retention_until=None,
         replacement=None,
-        now=now,
+        at=now,
     )
     assert updated.retires_at == now + dt.timedelta(days=1)
 

@@ -183,7 +183,7 @@ def test_baseline_fragment_warns_when_the_served_snapshot_falls_below_the_baseli
 
     public = evals_selectors.eval_result_list(org=world.org)
     base = next(r for r in public if r.suite.slug == "public-qa" and r.snapshot == world.old)
-    evals_services.baseline_mark(organization=world.org, result=base, actor=world.admin)
+    evals_services.baseline_mark(org=world.org, result=base, acting_user=world.admin)
     html = Template("{% load diffs %}{% baseline_delta org snapshot compare_from=old %}").render(
         Context({"org": world.org, "snapshot": world.current, "old": world.old})
     )
@@ -241,7 +241,7 @@ def test_dashboard_and_migration_page_show_the_baseline_delta(client, world):
     suite = make_suite("qa")
     base = make_result(suite, world.old, accuracy=0.8)
     make_result(suite, world.current, accuracy=0.7)
-    evals_services.baseline_mark(organization=world.org, result=base, actor=world.admin)
+    evals_services.baseline_mark(org=world.org, result=base, acting_user=world.admin)
     client.force_login(world.admin)
     dashboard = client.get("/o/acme/").content.decode()
     assert "Procurement baseline" in dashboard and "meets baseline" in dashboard

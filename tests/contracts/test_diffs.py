@@ -148,8 +148,8 @@ def test_an_unknown_snapshot_is_not_found(world):
 
 
 def test_content_hash_ignores_generation_time(world, chat):
-    first = diff_build(org=world.org, a=world.current.name, b=chat.name, now=f.days(-1))
-    second = diff_build(org=world.org, a=world.current.name, b=chat.name, now=f.days(0))
+    first = diff_build(org=world.org, a=world.current.name, b=chat.name, at=f.days(-1))
+    second = diff_build(org=world.org, a=world.current.name, b=chat.name, at=f.days(0))
     assert first["generated_at"] != second["generated_at"]
     assert first["content_sha256"] == second["content_sha256"] == content_sha256(second)
 

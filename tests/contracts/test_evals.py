@@ -29,7 +29,7 @@ def suite(world):
 
 @pytest.fixture
 def staff_key(world):
-    _key, raw = services.api_key_create(organization=None, scope=ApiKeyScope.STAFF, name="staff")
+    _key, raw = services.api_key_create(org=None, scope=ApiKeyScope.STAFF, name="staff")
     return raw
 
 
@@ -110,14 +110,14 @@ def test_golden_sample_upload_is_all_or_nothing(world):
 def test_marking_a_baseline_writes_a_ledger_record_naming_suite_result_and_snapshot(world, suite):
     result = make_result(suite, world.old, accuracy=0.8, latency=400)
     baseline = evals_services.baseline_mark(
-        organization=world.org, result=result, actor=world.admin, ip="10.0.0.1"
+        org=world.org, result=result, acting_user=world.admin, ip="10.0.0.1"
     )
     record = ConsentRecord.objects.get(organization=world.org, action=LedgerAction.BASELINE)
     assert record.details["suite"] == "qa" and record.details["result_id"] == result.pk
     assert record.details["snapshot"] == world.old.name == record.to_snapshot
     assert record.actor_email == world.admin.email and baseline.marked_by == world.admin
     newer = make_result(suite, world.current, accuracy=0.81, latency=390)
-    evals_services.baseline_mark(organization=world.org, result=newer, actor=world.admin)
+    evals_services.baseline_mark(org=world.org, result=newer, acting_user=world.admin)
     assert ProcurementBaseline.objects.get(organization=world.org).result == newer
     assert ConsentRecord.objects.filter(action=LedgerAction.BASELINE).count() == 2
 
@@ -126,7 +126,7 @@ def test_a_suite_of_another_organisation_cannot_be_a_baseline(world):
     foreign = make_suite("globex-only", owner=world.other_org)
     result = make_result(foreign, world.old, accuracy=0.8)
     with pytest.raises(NotFound):
-        evals_services.baseline_mark(organization=world.org, result=result, actor=world.admin)
+        evals_services.baseline_mark(org=world.org, result=result, acting_user=world.admin)
     with pytest.raises(NotFound):
         evals_selectors.eval_result_get(org=world.org, result_id=result.pk)
     assert not ProcurementBaseline.objects.exists() and not ConsentRecord.objects.exists()
@@ -135,7 +135,7 @@ def test_a_suite_of_another_organisation_cannot_be_a_baseline(world):
 def test_served_snapshot_below_baseline_beyond_tolerance_is_flagged(world, suite):
     base = make_result(suite, world.old, accuracy=0.80, latency=400)
     make_result(suite, world.current, accuracy=0.77, latency=420)
-    evals_services.baseline_mark(organization=world.org, result=base, actor=world.admin)
+    evals_services.baseline_mark(org=world.org, result=base, acting_user=world.admin)
     (on_old,) = evals_selectors.baseline_deltas(org=world.org)  # acme is served world.old
     assert on_old.meets_baseline and on_old.is_baseline_snapshot
     (on_current,) = evals_selectors.baseline_deltas(org=world.org, snapshots=[world.current])
@@ -145,7 +145,7 @@ def test_served_snapshot_below_baseline_beyond_tolerance_is_flagged(world, suite
 
 def test_an_unmeasured_snapshot_is_not_shown_to_meet_the_baseline(world, suite):
     base = make_result(suite, world.old, accuracy=0.80, latency=400)
-    evals_services.baseline_mark(organization=world.org, result=base, actor=world.admin)
+    evals_services.baseline_mark(org=world.org, result=base, acting_user=world.admin)
     newest = f.SnapshotFactory(family=world.family, name="chat-2025-12-01")
     (delta,) = evals_selectors.baseline_deltas(org=world.org, snapshots=[newest])
     assert not delta.measured and not delta.meets_baseline

@@ -128,7 +128,7 @@ def test_download_before_the_file_is_ready_is_a_409(world, api):
 
 def test_staff_key_exports_one_or_every_organisation(world, api):
     seed_ledger(world, n=2)
-    _key, staff_key = api_key_create(organization=None, name="staff", scope=ApiKeyScope.STAFF)
+    _key, staff_key = api_key_create(org=None, name="staff", scope=ApiKeyScope.STAFF)
     one = body(api.get(URL + "?format=ndjson&org=globex", key=staff_key)).decode().splitlines()
     assert {json.loads(x)["organization"] for x in one} == {"globex"}
     every = body(api.get(URL + "?format=ndjson&org=*", key=staff_key)).decode().splitlines()

@@ -134,7 +134,7 @@ def test_streaming_reads_in_chunks_with_a_constant_number_of_queries(world, monk
     from contracts.ledger.chain import ledger_append
 
     for _ in range(seed_ledger_more):
-        ledger_append(organization=world.org, action="consent")
+        ledger_append(org=world.org, action="consent")
     with CaptureQueriesContext(connection) as many:
         stream(world, "csv")
     assert len(many) == len(few) <= 8
@@ -201,7 +201,7 @@ def test_postgres_copy_csv_says_exactly_what_the_python_csv_says(world):
 
     for i, details in enumerate(TRICKY_DETAILS):
         ledger_append(
-            organization=world.org, action="consent", details=details, ip="2001:db8::1" if i % 2 else None,
+            org=world.org, action="consent", details=details, ip="2001:db8::1" if i % 2 else None,
             user_agent='agent "x",\n2' if i == 1 else "", actor_email="", at=T0 + dt.timedelta(microseconds=TRICKY_MICROSECONDS[i]),
         )  # fmt: skip
     filters = exports.ExportFilters()
@@ -223,7 +223,7 @@ def test_postgres_copy_csv_says_exactly_what_the_python_csv_says(world):
 def test_postgres_falls_back_to_python_for_numbers_it_would_print_differently(world):
     from contracts.ledger.chain import ledger_append
 
-    ledger_append(organization=world.org, action="consent", details={"tiny": 1.5e-7})
+    ledger_append(org=world.org, action="consent", details={"tiny": 1.5e-7})
     assert not exports.pg_copy_usable(world.org, exports.ExportFilters())
     _export, data = stream(world, "csv")
     row = next(iter(csv.DictReader(io.StringIO(data.decode(), newline=""))))

@@ -21,7 +21,7 @@ from tests.contracts.ledger_helpers import accept, decider, make_terms, propose
 def append_records(org, n: int) -> list[ConsentRecord]:
     return [
         ledger_append(
-            organization=org,
+            org=org,
             action=LedgerAction.BASELINE,
             actor_email=f"a{i}@x.example",
             details={"i": i},

@@ -171,7 +171,7 @@ def ledger_verify_current():
 def chain_in_db(world):
     records = [
         ledger_append(
-            organization=world.org,
+            org=world.org,
             action=LedgerAction.CONSENT,
             actor_email=f"admin{i}@acme.example",
             from_snapshot="chat-a",

@@ -120,9 +120,9 @@ def test_scheduled_consent_waits_for_the_beat_then_applies_as_a_system_action(wo
     migration.refresh_from_db()
     assert migration.state == MigrationState.CONSENTED and migration.scheduled_for == when
     assert world.pin.snapshot == world.old
-    assert services.migrations_apply_due(now=f.days(1)) == []
-    assert services.migrations_apply_due(now=f.days(4)) == [migration.pk]
-    assert services.migrations_apply_due(now=f.days(5)) == []  # a second run records nothing more
+    assert services.migrations_apply_due(at=f.days(1)) == []
+    assert services.migrations_apply_due(at=f.days(4)) == [migration.pk]
+    assert services.migrations_apply_due(at=f.days(5)) == []  # a second run records nothing more
     migration.refresh_from_db()
     world.pin.refresh_from_db()
     assert migration.state == MigrationState.APPLIED
@@ -226,7 +226,7 @@ def test_deciding_an_expired_migration_is_a_conflict_and_writes_nothing(world):
     migration = propose(world)
     before = counts(world.org)
     with pytest.raises(Conflict) as refused:
-        services.migration_consent(migration=migration, decider=decider(world.admin), now=f.days(6))
+        services.migration_consent(migration=migration, decider=decider(world.admin), at=f.days(6))
     assert "deadline" in refused.value.fields
     assert counts(world.org) == before
 
@@ -266,9 +266,9 @@ def test_rollback_within_the_window_moves_the_pin_back(world):
     accept(world.org, make_terms("2025-09", rollback_window_hours=24), world.admin)
     migration = propose(world)
     applied = timezone.now()
-    services.migration_consent(migration=migration, decider=decider(world.admin), now=applied)
+    services.migration_consent(migration=migration, decider=decider(world.admin), at=applied)
     record = services.migration_rollback(
-        migration=migration, decider=decider(world.admin), now=applied + dt.timedelta(hours=23)
+        migration=migration, decider=decider(world.admin), at=applied + dt.timedelta(hours=23)
     )
     migration.refresh_from_db()
     world.pin.refresh_from_db()
@@ -287,11 +287,11 @@ def test_rollback_after_the_window_is_a_conflict_with_the_window_end_and_writes_
     accept(world.org, make_terms("2025-09", rollback_window_hours=24), world.admin)
     migration = propose(world)
     applied = timezone.now()
-    services.migration_consent(migration=migration, decider=decider(world.admin), now=applied)
+    services.migration_consent(migration=migration, decider=decider(world.admin), at=applied)
     before = counts(world.org)
     with pytest.raises(Conflict) as refused:
         services.migration_rollback(
-            migration=migration, decider=decider(world.admin), now=applied + dt.timedelta(hours=25)
+            migration=migration, decider=decider(world.admin), at=applied + dt.timedelta(hours=25)
         )
     window_end = (applied + dt.timedelta(hours=24)).astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
     assert refused.value.fields["window_end"] == window_end
@@ -320,9 +320,9 @@ def test_undecided_migrations_are_forced_at_retirement_as_a_system_action(
     if deferred:
         services.migration_defer(migration=migration, decider=decider(world.admin), until=f.days(10))
     mail.outbox.clear()
-    assert services.migrations_force_due(now=f.days(29)) == []
+    assert services.migrations_force_due(at=f.days(29)) == []
     with django_capture_on_commit_callbacks(execute=True):
-        forced = services.migrations_force_due(now=f.days(31))
+        forced = services.migrations_force_due(at=f.days(31))
     assert forced == [migration.pk]
     migration.refresh_from_db()
     world.pin.refresh_from_db()
@@ -334,13 +334,13 @@ def test_undecided_migrations_are_forced_at_retirement_as_a_system_action(
     from notifications.models import Notice
     from notifications.services import notices_plan
 
-    notices_plan(now=f.days(31))
-    notices_plan(now=f.days(31))
+    notices_plan(at=f.days(31))
+    notices_plan(at=f.days(31))
     told = Notice.objects.filter(
         organization=world.org, migration=migration, milestone="forced-migration-applied"
     )
     assert told.filter(channel="email").count() == 1
-    assert services.migrations_force_due(now=f.days(32)) == []
+    assert services.migrations_force_due(at=f.days(32)) == []
 
 
 @pytest.mark.django_db
@@ -348,7 +348,7 @@ def test_organisations_with_extended_support_are_not_forced(world):
     retire(world.old, at=f.days(30))
     migration = propose(world)
     ExtendedSupport.objects.create(organization=world.org, snapshot=world.old, until=f.days(120))
-    assert services.migrations_force_due(now=f.days(31)) == []
+    assert services.migrations_force_due(at=f.days(31)) == []
     migration.refresh_from_db()
     assert migration.state == MigrationState.PROPOSED
     assert counts(world.org)[0] == 0
@@ -362,7 +362,7 @@ def test_cancelled_or_expired_extended_support_does_not_prevent_the_forced_move(
     ExtendedSupport.objects.create(
         organization=world.org, snapshot=world.old, until=f.days(300), cancelled_at=f.days(1)
     )
-    assert services.migrations_force_due(now=f.days(32)) == [migration.pk]
+    assert services.migrations_force_due(at=f.days(32)) == [migration.pk]
 
 
 @pytest.mark.django_db
@@ -370,7 +370,7 @@ def test_declined_migrations_are_not_forced(world):
     retire(world.old, at=f.days(30))
     migration = propose(world)
     services.migration_decline(migration=migration, decider=decider(world.admin))
-    assert services.migrations_force_due(now=f.days(31)) == []
+    assert services.migrations_force_due(at=f.days(31)) == []
 
 
 # --- staff console and demo data --------------------------------------------------------------

@@ -25,7 +25,7 @@ AT = dt.datetime(2025, 10, 1, 9, 30, 15, 123456, tzinfo=dt.UTC)
 
 def issue(**overrides):
     values = {
-        "organization": "acme",
+        "org": "acme",
         "alias": "v1-chat",
         "snapshot": "chat-2025-01-01",
         "response_id": "resp_1",
@@ -151,7 +151,7 @@ URL = "/api/v1/receipts/verify/"
 
 @pytest.mark.django_db
 def test_verify_endpoint_resolves_a_genuine_receipt_to_its_snapshot(world, api, receipt_keys):
-    receipt = issue(organization=world.org, snapshot=world.old, at=f.days(-3))
+    receipt = issue(org=world.org, snapshot=world.old, at=f.days(-3))
     response = api.post(URL, {"receipt": receipt}, key=world.key)
     assert response.status_code == 200, response.json()
     body = response.json()
@@ -163,7 +163,7 @@ def test_verify_endpoint_resolves_a_genuine_receipt_to_its_snapshot(world, api, 
 
 @pytest.mark.django_db
 def test_verify_endpoint_refuses_an_altered_receipt(world, api, receipt_keys):
-    receipt = issue(organization=world.org, snapshot=world.old, at=f.days(-3))
+    receipt = issue(org=world.org, snapshot=world.old, at=f.days(-3))
     receipt["snapshot"] = world.current.name
     response = api.post(URL, {"receipt": receipt}, key=world.key)
     assert response.status_code == 400
@@ -172,7 +172,7 @@ def test_verify_endpoint_refuses_an_altered_receipt(world, api, receipt_keys):
 
 @pytest.mark.django_db
 def test_verify_endpoint_refuses_another_organisations_receipt(world, api, receipt_keys):
-    receipt = issue(organization=world.org, snapshot=world.old, at=f.days(-3))
+    receipt = issue(org=world.org, snapshot=world.old, at=f.days(-3))
     response = api.post(URL, {"receipt": receipt}, key=world.other_key)
     assert response.status_code == 400
     assert "another organisation" in response.json()["error"]["message"]

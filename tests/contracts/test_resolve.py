@@ -36,7 +36,7 @@ def test_time_travel_follows_pin_history_then_alias_history(world):
     assert selectors.resolve(org=lonely, alias="v1-chat", at=f.days(-95)).snapshot["id"] == world.old.name
     assert selectors.resolve(org=lonely, alias="v1-chat", at=f.days(-85)).snapshot["id"] == world.current.name
     # acme pinned old at -150; move it to current now and look back.
-    pins_services.pin_set(organization=world.org, alias=world.alias, snapshot=world.current, reason="upgrade")
+    pins_services.pin_set(org=world.org, alias=world.alias, snapshot=world.current, reason="upgrade")
     assert selectors.resolve(org=world.org, alias="v1-chat", at=f.days(-10)).snapshot["id"] == world.old.name
     assert selectors.resolve(org=world.org, alias="v1-chat").snapshot["id"] == world.current.name
     # Before the pin existed, the alias history answers.
@@ -62,7 +62,7 @@ def test_warm_resolve_over_the_api_makes_zero_queries(world, api):
 def test_pin_change_is_seen_by_the_next_resolve(world, api):
     url = "/api/v1/resolve/v1-chat/"
     assert api.get(url, key=world.key).json()["snapshot"]["id"] == world.old.name
-    pins_services.pin_set(organization=world.org, alias=world.alias, snapshot=world.current, reason="upgrade")
+    pins_services.pin_set(org=world.org, alias=world.alias, snapshot=world.current, reason="upgrade")
     assert api.get(url, key=world.key).json()["snapshot"]["id"] == world.current.name
 
 

@@ -38,7 +38,7 @@ def checkout(world, *, at=None):
     return billing_services.extended_support_checkout_create(
         org=world.org,
         snapshot_name=world.old.name,
-        actor=world.admin,
+        acting_user=world.admin,
         success_url="http://testserver/o/acme/billing/?checkout=success",
         cancel_url="http://testserver/o/acme/billing/?checkout=cancelled",
         at=at,

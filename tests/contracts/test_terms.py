@@ -61,9 +61,7 @@ def test_accepting_terms_writes_one_accept_terms_record_and_sets_the_organisatio
 def test_accepting_without_the_checkbox_is_refused_and_writes_nothing(world):
     terms = make_terms("2025-09")
     with pytest.raises(ApplicationError) as refused:
-        services.terms_accept(
-            organization=world.org, terms=terms, decider=decider(world.admin), confirmed=False
-        )
+        services.terms_accept(org=world.org, terms=terms, decider=decider(world.admin), confirmed=False)
     assert "confirm" in refused.value.fields
     world.org.refresh_from_db()
     assert world.org.accepted_terms is None
@@ -76,7 +74,7 @@ def test_only_admins_accept_terms(world, role):
     terms = make_terms("2025-09")
     with pytest.raises(Forbidden):
         services.terms_accept(
-            organization=world.org, terms=terms, decider=decider(world.member, role=role), confirmed=True
+            org=world.org, terms=terms, decider=decider(world.member, role=role), confirmed=True
         )
     assert ConsentRecord.objects.count() == 0
 

@@ -15,7 +15,7 @@ def test_adhoc_notice_is_sent_once_however_often_it_is_requested(
     for _ in range(3):
         with django_capture_on_commit_callbacks(execute=True):
             notice = notice_send_adhoc(
-                organization=world.org,
+                org=world.org,
                 kind="billing-cancellation",
                 subject="Extended support cancelled",
                 body="Your grant ends on 2026-01-01.",
@@ -36,7 +36,7 @@ def test_adhoc_notice_is_sent_once_however_often_it_is_requested(
 def test_adhoc_with_malformed_recipient_is_refused_and_writes_nothing(world):
     with pytest.raises(ApplicationError) as error:
         notice_send_adhoc(
-            organization=world.org,
+            org=world.org,
             kind="bug-status",
             subject="Bug fixed",
             body="",
@@ -51,9 +51,7 @@ def test_adhoc_without_recipients_goes_to_admins_and_legal(
     world, smtp_settings, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        notice_send_adhoc(
-            organization=world.org, kind="bug-status", subject="Bug fixed", body="b", dedupe_key="bug-2"
-        )
+        notice_send_adhoc(org=world.org, kind="bug-status", subject="Bug fixed", body="b", dedupe_key="bug-2")
     assert sorted(m["To"] for m in smtp_settings.messages) == sorted([world.admin.email, world.legal.email])
 
 
@@ -62,7 +60,7 @@ def test_adhoc_with_an_empty_recipient_list_is_recorded_and_sent_to_nobody(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         notice = notice_send_adhoc(
-            organization=world.org, kind="k", subject="s", body="b", recipients=[], dedupe_key="e"
+            org=world.org, kind="k", subject="s", body="b", recipients=[], dedupe_key="e"
         )
     assert notice.status == NoticeStatus.SKIPPED
     assert smtp_settings.messages == []

@@ -32,14 +32,14 @@ def links(message) -> list[str]:
 @pytest.fixture
 def deprecated(world):
     accept_terms(world.org, min_notice_days=90, ack_escalation_days=5)
-    services.calendar_token_regenerate(organization=world.org)
+    services.calendar_token_regenerate(org=world.org)
     return deprecate(world.old, deprecated_at=f.days(-1), retires_at=f.days(200), replacement=world.current)
 
 
 def test_legal_notice_reaches_admins_legal_and_contacts_with_ack_link_and_no_unsubscribe(
     world, deprecated, smtp_settings
 ):
-    services.contact_add(organization=world.org, email="Procurement@Acme.example", name="Procurement")
+    services.contact_add(org=world.org, email="Procurement@Acme.example", name="Procurement")
     services.notices_plan()
     send_all()
     recipients = sorted(str(m["To"]) for m in smtp_settings.messages)
@@ -115,16 +115,16 @@ def test_unacknowledged_legal_notice_escalates_once_after_the_terms_days_to_ever
     second_admin = f.MembershipFactory(
         organization=world.org, role=Role.ADMIN, user__username="acme-admin2"
     ).user
-    services.contact_add(organization=world.org, email="contact@acme.example")
+    services.contact_add(org=world.org, email="contact@acme.example")
     services.notices_plan()
     send_all()
     original = Notice.objects.get()
     smtp_settings.messages.clear()
-    assert services.notices_escalate(now=timezone.now() + dt.timedelta(days=4)) == 0
+    assert services.notices_escalate(at=timezone.now() + dt.timedelta(days=4)) == 0
     with time_machine.travel(timezone.now() + dt.timedelta(days=6), tick=True):
         assert services.notices_escalate() == 1
         send_all()
-    assert services.notices_escalate(now=timezone.now() + dt.timedelta(days=30)) == 0
+    assert services.notices_escalate(at=timezone.now() + dt.timedelta(days=30)) == 0
     recipients = sorted(str(m["To"]) for m in smtp_settings.messages)
     expected = sorted(
         Membership.objects.filter(organization=world.org, role__in=[Role.ADMIN, Role.LEGAL]).values_list(
@@ -143,13 +143,13 @@ def test_an_acknowledged_notice_does_not_escalate(world, deprecated):
     services.notices_plan()
     send_all()
     Notice.objects.update(acknowledged_at=timezone.now(), acknowledged_by_email="x@acme.example")
-    assert services.notices_escalate(now=timezone.now() + dt.timedelta(days=60)) == 0
+    assert services.notices_escalate(at=timezone.now() + dt.timedelta(days=60)) == 0
 
 
 def test_malformed_contact_address_is_refused_naming_the_field_and_writes_nothing(world):
     from contracts.errors import ApplicationError
 
     with pytest.raises(ApplicationError) as error:
-        services.contact_add(organization=world.org, email="no at sign")
+        services.contact_add(org=world.org, email="no at sign")
     assert "email" in error.value.fields
     assert not Contact.objects.exists()

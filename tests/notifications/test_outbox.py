@@ -56,13 +56,11 @@ def test_the_database_refuses_a_second_notice_for_the_same_milestone_and_channel
 
 def test_webhook_notices_are_planned_only_for_subscribed_events(world, deprecated, settings):
     settings.WEBHOOKS_ALLOW_PRIVATE = True
-    services.webhook_endpoint_create(
-        organization=world.org, url="http://127.0.0.1:9/x", events=["migration.proposed"]
-    )
+    services.webhook_endpoint_create(org=world.org, url="http://127.0.0.1:9/x", events=["migration.proposed"])
     services.notices_plan()
     assert not Notice.objects.filter(channel=Channel.WEBHOOK).exists()
     services.webhook_endpoint_create(
-        organization=world.org, url="http://127.0.0.1:9/y", events=["snapshot.deprecated"]
+        org=world.org, url="http://127.0.0.1:9/y", events=["snapshot.deprecated"]
     )
     services.notices_plan()
     assert (
@@ -121,7 +119,7 @@ def test_dispatch_queues_a_due_notice_once_until_the_requeue_interval_passes(wor
     assert services.notices_dispatch_claim() == [notice.pk]
     assert services.notices_dispatch_claim() == []
     later = timezone.now() + dt.timedelta(seconds=601)
-    assert services.notices_dispatch_claim(now=later) == [notice.pk]
+    assert services.notices_dispatch_claim(at=later) == [notice.pk]
 
 
 def test_a_live_claim_blocks_others_and_an_expired_lease_is_taken_over(world, deprecated):
@@ -132,8 +130,8 @@ def test_a_live_claim_blocks_others_and_an_expired_lease_is_taken_over(world, de
     assert services.notice_claim(notice_id=notice.pk, worker="w2") is None
     assert services.notices_due_ids() == []
     later = timezone.now() + dt.timedelta(seconds=services._setting("NOTICE_LEASE_SECONDS", 300) + 1)
-    assert services.notices_due_ids(now=later) == [notice.pk]
-    second = services.notice_claim(notice_id=notice.pk, worker="w2", now=later)
+    assert services.notices_due_ids(at=later) == [notice.pk]
+    second = services.notice_claim(notice_id=notice.pk, worker="w2", at=later)
     assert second is not None and second.attempts == 2
     # The crashed first claim can no longer mark the notice; only the live one does.
     assert services.notice_mark_done(notice=first, status=NoticeStatus.SENT, sent_to=[]) is False

@@ -66,7 +66,7 @@ def test_webhook_test_api_is_404_for_another_organisations_endpoint(
     world, api, webhook_receiver, django_capture_on_commit_callbacks
 ):
     endpoint = services.webhook_endpoint_create(
-        organization=world.org, url=webhook_receiver.url, events=["snapshot.retired"]
+        org=world.org, url=webhook_receiver.url, events=["snapshot.retired"]
     )
     assert api.post(f"/api/v1/webhooks/{endpoint.pk}/test/", key=world.other_key).status_code == 404
     with django_capture_on_commit_callbacks(execute=True):
@@ -103,7 +103,7 @@ def test_calendar_feed_parses_and_lists_retirements_notice_dates_deadlines_and_g
         deadline=f.days(40),
     )
     ExtendedSupport.objects.create(organization=world.org, snapshot=world.old, until=f.days(300))
-    token = services.calendar_token_regenerate(organization=world.org)
+    token = services.calendar_token_regenerate(org=world.org)
     response = client.get(f"/api/v1/calendar.ics?token={token.token}")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/calendar")
     calendar = Calendar.from_ical(response.content)
@@ -116,11 +116,11 @@ def test_calendar_feed_parses_and_lists_retirements_notice_dates_deadlines_and_g
 
 
 def test_a_revoked_or_missing_calendar_token_is_refused(world, client):
-    token = services.calendar_token_regenerate(organization=world.org)
-    fresh = services.calendar_token_regenerate(organization=world.org)
+    token = services.calendar_token_regenerate(org=world.org)
+    fresh = services.calendar_token_regenerate(org=world.org)
     assert client.get(f"/api/v1/calendar.ics?token={token.token}").status_code == 404
     assert client.get(f"/api/v1/calendar.ics?token={fresh.token}").status_code == 200
-    services.calendar_token_revoke(organization=world.org)
+    services.calendar_token_revoke(org=world.org)
     assert client.get(f"/api/v1/calendar.ics?token={fresh.token}").status_code == 404
     assert client.get("/api/v1/calendar.ics").status_code == 400
 
@@ -129,8 +129,8 @@ def test_a_revoked_or_missing_calendar_token_is_refused(world, client):
 
 
 def test_notifications_page_shows_recipients_webhooks_calendar_and_the_notice_log(world, notices, client):
-    services.contact_add(organization=world.org, email="ops@acme.example")
-    services.calendar_token_regenerate(organization=world.org)
+    services.contact_add(org=world.org, email="ops@acme.example")
+    services.calendar_token_regenerate(org=world.org)
     client.force_login(world.admin)
     response = client.get("/o/acme/notifications/")
     assert response.status_code == 200

@@ -22,7 +22,7 @@ def test_test_event_is_signed_per_standard_webhooks_and_verifies(
     world, webhook_receiver, django_capture_on_commit_callbacks
 ):
     endpoint = services.webhook_endpoint_create(
-        organization=world.org, url=webhook_receiver.url, events=["snapshot.deprecated"]
+        org=world.org, url=webhook_receiver.url, events=["snapshot.deprecated"]
     )
     assert endpoint.secret.startswith("whsec_")
     with django_capture_on_commit_callbacks(execute=True):
@@ -41,7 +41,7 @@ def test_deprecation_reaches_a_subscribed_endpoint_once_with_a_stable_id_across_
     world, webhook_receiver, django_capture_on_commit_callbacks
 ):
     endpoint = services.webhook_endpoint_create(
-        organization=world.org, url=webhook_receiver.url, events=["snapshot.deprecated", "snapshot.retired"]
+        org=world.org, url=webhook_receiver.url, events=["snapshot.deprecated", "snapshot.retired"]
     )
     deprecate(world.old, deprecated_at=f.days(-1), retires_at=f.days(200), replacement=world.current)
     services.notices_plan()
@@ -73,7 +73,7 @@ def test_unreachable_endpoint_is_retried_then_marked_failed(
     settings.WEBHOOK_MAX_ATTEMPTS = 3
     settings.WEBHOOK_TIMEOUT_SECONDS = 2
     endpoint = services.webhook_endpoint_create(
-        organization=world.org, url=f"http://127.0.0.1:{free_port()}/gone", events=["snapshot.deprecated"]
+        org=world.org, url=f"http://127.0.0.1:{free_port()}/gone", events=["snapshot.deprecated"]
     )
     with django_capture_on_commit_callbacks(execute=True):
         delivery = services.webhook_send_test(endpoint=endpoint)
@@ -86,7 +86,7 @@ def test_rotated_secret_signs_with_new_and_old_during_overlap(
     world, webhook_receiver, django_capture_on_commit_callbacks
 ):
     endpoint = services.webhook_endpoint_create(
-        organization=world.org, url=webhook_receiver.url, events=["migration.applied"]
+        org=world.org, url=webhook_receiver.url, events=["migration.applied"]
     )
     old_secret = endpoint.secret
     endpoint = services.webhook_endpoint_rotate_secret(endpoint=endpoint)
@@ -115,7 +115,7 @@ def test_private_loopback_link_local_and_plain_http_endpoints_are_refused(world,
     settings.DEBUG = False
     settings.WEBHOOKS_ALLOW_PRIVATE = False
     with pytest.raises(ApplicationError) as error:
-        services.webhook_endpoint_create(organization=world.org, url=url, events=["snapshot.deprecated"])
+        services.webhook_endpoint_create(org=world.org, url=url, events=["snapshot.deprecated"])
     assert reason in error.value.fields["url"]
 
 
@@ -123,7 +123,7 @@ def test_delivery_rechecks_the_address_policy(
     world, webhook_receiver, settings, django_capture_on_commit_callbacks
 ):
     endpoint = services.webhook_endpoint_create(
-        organization=world.org, url=webhook_receiver.url, events=["migration.applied"]
+        org=world.org, url=webhook_receiver.url, events=["migration.applied"]
     )
     settings.WEBHOOKS_ALLOW_PRIVATE = False
     settings.WEBHOOK_MAX_ATTEMPTS = 1
@@ -136,7 +136,7 @@ def test_delivery_rechecks_the_address_policy(
 
 def test_an_attempt_in_flight_is_not_duplicated_by_a_second_task(world, webhook_receiver):
     endpoint = services.webhook_endpoint_create(
-        organization=world.org, url=webhook_receiver.url, events=["migration.applied"]
+        org=world.org, url=webhook_receiver.url, events=["migration.applied"]
     )
     delivery = services.webhook_send_test(endpoint=endpoint)  # on_commit not run: still pending
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
@@ -158,9 +158,9 @@ def test_signed_ledger_checkpoint_reaches_a_subscribed_endpoint_once(
     from contracts.ledger.checkpoints import checkpoint_create, checkpoint_deliver, checkpoint_verify
 
     endpoint = services.webhook_endpoint_create(
-        organization=world.org, url=webhook_receiver.url, events=["ledger.checkpoint"]
+        org=world.org, url=webhook_receiver.url, events=["ledger.checkpoint"]
     )
-    ledger_append(organization=world.org, action="consent", actor=world.admin)
+    ledger_append(org=world.org, action="consent", acting_user=world.admin)
     checkpoint = checkpoint_create(org=world.org)
     with django_capture_on_commit_callbacks(execute=True):
         checkpoint_deliver(checkpoint=checkpoint)

@@ -142,7 +142,7 @@ def test_rollback_after_the_window_is_409_in_the_page(signed_in, world):
     accept(world.org, make_terms("2025-09", rollback_window_hours=1), world.admin)
     migration = propose(world)
     services.migration_consent(
-        migration=migration, decider=decider(world.admin), now=timezone.now() - dt.timedelta(hours=3)
+        migration=migration, decider=decider(world.admin), at=timezone.now() - dt.timedelta(hours=3)
     )
     before = counts(world.org)
     response = signed_in.post(page(rest=f"migrations/{migration.pk}/rollback/"))

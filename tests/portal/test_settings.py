@@ -161,6 +161,6 @@ def test_keys_page_is_for_admins_and_foreign_keys_are_404(world, client):
 def test_staff_keys_are_not_listed_to_customers(world, client):
     f.UserFactory(username="staffer", is_staff=True)
 
-    services.api_key_create(organization=None, name="vendor staff key", scope=models.ApiKeyScope.STAFF)
+    services.api_key_create(org=None, name="vendor staff key", scope=models.ApiKeyScope.STAFF)
     client.force_login(world.admin)
     assert "vendor staff key" not in client.get("/o/acme/settings/keys/").content.decode()

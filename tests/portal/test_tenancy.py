@@ -51,7 +51,7 @@ def _victim_bug_report(w):
     from contracts.bugs.services import bug_report_file
     from tests.factories import days
 
-    return bug_report_file(organization=w.org, reporter=w.admin, alias=w.alias.name, observed_at=days(-5))
+    return bug_report_file(org=w.org, reporter=w.admin, alias=w.alias.name, observed_at=days(-5))
 
 
 # URL kwarg -> function(world, victim objects) giving a value that names an object of the victim

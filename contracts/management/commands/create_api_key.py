@@ -17,7 +17,7 @@ class Command(BaseCommand):
         if organization is None:
             raise CommandError(f"No organisation with slug {org!r}.")
         try:
-            _key, raw = services.api_key_create(organization=organization, name=name)
+            _key, raw = services.api_key_create(org=organization, name=name)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(raw)
