@@ -1,0 +1,12 @@
+"""Issue #17 (scale): reserved in the migration chain so that the work of each issue
+lands in its own file. Operations for the models of issue #17 only."""
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("notifications", "0007_identity"),
+    ]
+
+    operations = []

@@ -1,0 +1,12 @@
+"""Issue #18 (operations): reserved in the migration chain so that the work of each issue
+lands in its own file. Operations for the models of issue #18 only."""
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("notifications", "0008_scale"),
+    ]
+
+    operations = []
