@@ -13,7 +13,6 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from vcp_gateway import Backoff
 
 GATEWAY_KEY = "vcp_gw_test_key_0000000000000000"
