@@ -45,8 +45,7 @@ def test_backs_off_while_the_portal_is_down_and_recovers(portal, make_pin_map):
 
     portal.start()
     revision = portal.change("pins", "v1-chat", NEW_PIN, org="acme")
-    wait_until(lambda: pin_map.revision == revision, what="recovery")
-    assert pin_map.consecutive_failures == 0
+    wait_until(lambda: pin_map.revision == revision and pin_map.consecutive_failures == 0, what="recovery")
     assert pin_map.last_error is None
 
 

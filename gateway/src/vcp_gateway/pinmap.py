@@ -232,8 +232,8 @@ class PinMap:
                 )
                 stop.wait(delay)
             else:
-                self.consecutive_failures = 0
                 self.last_error = None
+                self.consecutive_failures = 0
 
     def _sync(self, wait: int | None, cancel: threading.Event | None) -> bool:
         base = self._state
