@@ -8,6 +8,7 @@ from django.http import HttpRequest
 
 from contracts import models
 from contracts.catalog import services as catalog_services
+from contracts.consent.services import migration_propose, terms_create
 from contracts.errors import ApplicationError
 from contracts.evals import services as eval_services
 from contracts.pins import services as pins_services
@@ -287,7 +288,6 @@ class ContractTermsAdmin(ServiceAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        from contracts.consent.services import terms_create
 
         data = {f: form.cleaned_data[f] for f in form.cleaned_data if f not in ("body_sha256", "created_at")}
         terms = self.run_service(request, terms_create, **data)
@@ -336,7 +336,6 @@ class MigrationAdmin(ServiceAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        from contracts.consent.services import migration_propose
 
         if change:
             return
@@ -367,7 +366,6 @@ class MigrationAdmin(ServiceAdmin):
 
     @admin.action(description="Propose (again) the selected moves to their pins")
     def propose(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from contracts.consent.services import migration_propose
 
         proposed = 0
         for migration in queryset.select_related("pin", "to_snapshot"):

@@ -7,4 +7,6 @@ class ContractsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        pass
+        # Importing the module registers the API key scheme with drf-spectacular; the schema is built
+        # after apps are ready.
+        from contracts.tenancy import schema  # noqa: F401, PLC0415

@@ -7,8 +7,8 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Contracts' e-mails to organisations go through this app's outbox (sent once, logged).
-        from contracts.outbox import organization_mail_sender_set
-        from notifications.services import notice_send_adhoc
+        # Contracts' e-mails to organisations go through this app's outbox (sent once, logged): the
+        # port is filled once models are ready, hence the import here.
+        from notifications.services import outbox_port_install  # noqa: PLC0415
 
-        organization_mail_sender_set(notice_send_adhoc)
+        outbox_port_install()

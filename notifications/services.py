@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from contracts.errors import ApplicationError, Conflict, NotFound
 from contracts.models import Membership, Migration, Organization, Pin, Role
+from contracts.outbox import organization_mail_sender_set
 from notifications import emails, milestones, webhooks
 from notifications.models import (
     LEGAL_MILESTONES,
@@ -44,6 +45,7 @@ from notifications.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from notifications.tasks import deliver_webhook, send_notice
 
 MAX_CONTACTS = 50
 MAX_ENDPOINTS = 20
@@ -176,7 +178,6 @@ def notice_send_adhoc(
 
 
 def _enqueue_send(ids: list[int]) -> None:
-    from notifications.tasks import send_notice
 
     for notice_id in ids:
         send_notice.delay(notice_id)
@@ -419,7 +420,6 @@ def _webhook_fan_out(notice: Notice) -> list[str]:
 
 
 def _enqueue_deliveries(ids: list[int]) -> None:
-    from notifications.tasks import deliver_webhook
 
     for delivery_id in ids:
         deliver_webhook.delay(delivery_id)
@@ -691,3 +691,8 @@ def retry_countdown(*, attempt: int) -> int:
     base = _setting("NOTICE_RETRY_BASE_SECONDS", 30)
     cap = _setting("NOTICE_RETRY_MAX_SECONDS", 1800)
     return int(min(base * (2 ** max(attempt, 0)), cap))
+
+
+def outbox_port_install() -> None:
+    """Route contracts' e-mails to organisations through this outbox (contracts.outbox is the port)."""
+    organization_mail_sender_set(notice_send_adhoc)

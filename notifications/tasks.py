@@ -18,7 +18,6 @@ import time
 from celery import shared_task
 from django.conf import settings
 
-from notifications import services
 from notifications.models import DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -42,14 +41,14 @@ def _block_after_claim() -> None:
 @shared_task(time_limit=PLAN_TIME_LIMIT, soft_time_limit=PLAN_TIME_LIMIT - 30)
 def plan_notices() -> dict[str, int]:
     """The beat entry: insert due notices, escalate overdue acknowledgements, enqueue what is due."""
-    planned = services.notices_plan()
-    escalated = services.notices_escalate()
+    planned = _services().notices_plan()
+    escalated = _services().notices_escalate()
     enqueued = dispatch_due()
     return {"planned": planned, "escalated": escalated, "enqueued": enqueued}
 
 
 def dispatch_due() -> int:
-    ids = services.notices_dispatch_claim()
+    ids = _services().notices_dispatch_claim()
     for notice_id in ids:
         send_notice.delay(notice_id)
     return len(ids)
@@ -71,24 +70,24 @@ def dispatch_notices() -> int:
 )
 def send_notice(self, notice_id: int) -> str:
     """Claim, deliver, mark. A second copy of this task finds the claim taken and does nothing."""
-    notice = services.notice_claim(notice_id=notice_id, worker=_worker_name())
+    notice = _services().notice_claim(notice_id=notice_id, worker=_worker_name())
     if notice is None:
         return "not-claimed"
     _block_after_claim()
     try:
-        status, sent_to = services.notice_deliver(notice=notice)
+        status, sent_to = _services().notice_deliver(notice=notice)
     except Exception as exc:
         max_attempts = getattr(settings, "NOTICE_MAX_ATTEMPTS", 8)
         if notice.attempts >= max_attempts:
-            services.notice_release(notice=notice, error=repr(exc), retry_in=None)
+            _services().notice_release(notice=notice, error=repr(exc), retry_in=None)
             log.warning("notice %s failed for good after %s attempts: %r", notice_id, notice.attempts, exc)
             return "failed"
-        countdown = services.retry_countdown(attempt=notice.attempts - 1)
-        services.notice_release(notice=notice, error=repr(exc), retry_in=dt.timedelta(seconds=countdown))
+        countdown = _services().retry_countdown(attempt=notice.attempts - 1)
+        _services().notice_release(notice=notice, error=repr(exc), retry_in=dt.timedelta(seconds=countdown))
         if getattr(self.request, "is_eager", False):
             return "retry-scheduled"
         raise self.retry(exc=exc, countdown=countdown) from exc
-    services.notice_mark_done(notice=notice, status=status, sent_to=sent_to)
+    _services().notice_mark_done(notice=notice, status=status, sent_to=sent_to)
     return status
 
 
@@ -103,16 +102,22 @@ def send_notice(self, notice_id: int) -> str:
 def deliver_webhook(self, delivery_id: int) -> str:
     """One attempt; on failure a retry after an exponential backoff, until WEBHOOK_MAX_ATTEMPTS."""
     while True:
-        delivery = services.webhook_attempt(delivery_id=delivery_id)
+        delivery = _services().webhook_attempt(delivery_id=delivery_id)
         if delivery is None:
             return "nothing-to-do"
         if delivery.status != DeliveryStatus.PENDING:
             return delivery.status
         if not getattr(self.request, "is_eager", False):
-            raise self.retry(countdown=services.retry_countdown(attempt=delivery.attempts - 1))
+            raise self.retry(countdown=_services().retry_countdown(attempt=delivery.attempts - 1))
         # In-process (tests, eager mode) there is no broker to wait on: attempt again at once.
 
 
 @shared_task(acks_late=True)
 def noop() -> None:
     """Does nothing: the baseline of the outbox benchmark (tests/bench/test_notice_throughput.py)."""
+
+
+def _services():
+    from notifications import services  # noqa: PLC0415 -- a task reaches its service late (services queue tasks)
+
+    return services

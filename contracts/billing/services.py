@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from contracts.billing import tasks as billing_tasks
 from contracts.billing.selectors import PURPOSE_EXTENDED_SUPPORT, extended_support_option, tier_terms
 from contracts.billing.stripe import (
     StripeUnavailable,
@@ -271,7 +272,6 @@ def extended_support_cancel(
             migration.deadline = floor
             migration.save(update_fields=["deadline"])
     _invalidate(grant.organization, grant.snapshot)
-    from contracts.billing import tasks as billing_tasks
 
     grant_id = grant.pk
     transaction.on_commit(lambda: billing_tasks.extended_support_end_notice_send.delay(grant_id))
@@ -362,7 +362,6 @@ def stripe_event_receive(*, payload: bytes, signature: str | None) -> tuple[Stri
 
 @transaction.atomic
 def _stripe_event_store(*, event_id: str, event_type: str, data: dict[str, Any]) -> tuple[StripeEvent, bool]:
-    from contracts.billing import tasks as billing_tasks
 
     try:
         with transaction.atomic():

@@ -1,11 +1,9 @@
-"""Celery tasks of Stripe billing. Registered by contracts.apps.ContractsConfig.ready(), since Celery's
-autodiscovery only imports `tasks.py` modules. Tasks take ids, load, call a service, own their retries."""
+"""Celery tasks of Stripe billing. Tasks take ids, load, call a service, own their retries."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from contracts.billing import services as billing_services
 from contracts.billing import stripe as billing_stripe
 from contracts.models import ExtendedSupport
 
@@ -21,7 +19,7 @@ from contracts.models import ExtendedSupport
 )
 def stripe_event_process(self, event_id: int) -> str:
     """Process one stored Stripe event (re-reading its object); retried while Stripe is unreachable."""
-    event = billing_services.stripe_event_process(event_id=event_id)
+    event = _services().stripe_event_process(event_id=event_id)
     return event.error or "ok"
 
 
@@ -29,4 +27,10 @@ def stripe_event_process(self, event_id: int) -> str:
 def extended_support_end_notice_send(self, grant_id: int) -> None:
     grant = ExtendedSupport.objects.select_related("organization", "snapshot").filter(pk=grant_id).first()
     if grant is not None:
-        billing_services.extended_support_end_notice(grant=grant)
+        _services().extended_support_end_notice(grant=grant)
+
+
+def _services():
+    from contracts.billing import services  # noqa: PLC0415 -- a task reaches its service late (services queue tasks)
+
+    return services

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import send_mail
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
-from contracts.bugs import mail, receipts
-from contracts.bugs.selectors import GONE, bug_policy_terms, reproducibility
+from contracts.bugs import receipts, tasks
+from contracts.bugs.selectors import GONE, bug_policy_terms, bug_report_view_of, reproducibility
 from contracts.errors import ApplicationError, Conflict, Forbidden, NotFound
 from contracts.models import (
     Alias,
@@ -21,6 +26,7 @@ from contracts.models import (
     Snapshot,
     SnapshotStatus,
 )
+from contracts.outbox import organization_mail_send
 from contracts.pins.selectors import resolve_snapshot_at
 
 # A client clock a little ahead of ours is not "the future".
@@ -204,7 +210,7 @@ def bug_report_file(
         actor=report.reporter,
         created_at=now,
     )
-    mail.bug_report_notify(report=report, kind="filed")
+    bug_report_notify(report=report, kind="filed")
     return report
 
 
@@ -291,17 +297,81 @@ def bug_report_transition(
         actor=acting_user if getattr(acting_user, "pk", None) else None,
         created_at=now,
     )
-    mail.bug_report_notify(report=report, kind="status", event=event)
+    bug_report_notify(report=report, kind="status", event=event)
     return report
 
 
 # --------------------------------------------------------------------------------------------
-# E-mail: the owning team on filing, the reporter on every status change (after commit)
+# E-mail: the owning team on filing (a vendor-side Celery mail), the reporter on every status change
+# (through the organisation's outbox); rendered from templates/contracts/bugs/email/.
 # --------------------------------------------------------------------------------------------
+
+logger = logging.getLogger(__name__)
+
+
+def _message(*, report: BugReport, kind: str, event: BugReportEvent | None) -> tuple[str, str, str] | None:
+    """(recipient, subject, body) or None when there is nobody to write to."""
+    view = bug_report_view_of(report=report)
+    context = {"view": view, "report": report, "event": event, "site_url": settings.SITE_URL}
+    if kind == "filed":
+        recipient = report.snapshot.family.owning_team_email
+        context["url"] = settings.SITE_URL + reverse(
+            "portal:staff_bug_detail", kwargs={"report_id": report.pk}
+        )
+        subject = (
+            f"[bug #{report.pk}] {report.organization.slug}: {report.alias.name} on {report.snapshot.name}"
+        )
+        template = "contracts/bugs/email/filed.txt"
+    else:
+        recipient = report.reporter_email
+        context["url"] = settings.SITE_URL + reverse(
+            "portal:bug_detail", kwargs={"org": report.organization.slug, "report_id": report.pk}
+        )
+        label = event.get_status_display() if event else report.get_status_display()
+        subject = f"Your bug report #{report.pk} on {report.snapshot.name}: {label}"
+        template = "contracts/bugs/email/status.txt"
+    if not recipient:
+        logger.warning("bug report %s: no recipient for the %s e-mail", report.pk, kind)
+        return None
+    return recipient, subject, render_to_string(template, context)
+
+
+def bug_report_notify(*, report: BugReport, kind: str, event: BugReportEvent | None = None) -> None:
+    """Inside the writing transaction.
+
+    The owning team's mail is the vendor's own business: a Celery mail task after commit, never a row
+    in the customer's notice log. The reporter's mail goes through the organisation's outbox.
+    """
+    if kind == "filed":
+        event_id = event.pk if event else None
+        transaction.on_commit(lambda: tasks.bug_report_email_task.delay(report.pk, kind, event_id))
+        return
+    message = _message(report=report, kind=kind, event=event)
+    if message is None:
+        return
+    recipient, subject, body = message
+    organization_mail_send(
+        org=report.organization,
+        kind=f"bug-report-{kind}",
+        subject=subject,
+        body=body,
+        recipients=[recipient],
+        dedupe_key=f"bug:{report.pk}:{kind}:{event.pk if event else 0}",
+    )
 
 
 def bug_report_email_send(*, report_id: int, kind: str, event_id: int | None = None) -> int:
-    """Send one bug-report e-mail with Django mail (the fallback when there is no notification outbox)."""
-    from contracts.bugs import mail
-
-    return mail.bug_report_email_send(report_id=report_id, kind=kind, event_id=event_id)
+    """The fallback path (no notification outbox): plain Django mail, from a Celery task."""
+    report = (
+        BugReport.objects.select_related("organization", "alias", "snapshot", "snapshot__family", "fixed_in")
+        .filter(pk=report_id)
+        .first()
+    )
+    if report is None:
+        return 0
+    event = BugReportEvent.objects.filter(pk=event_id, report=report).first() if event_id else None
+    message = _message(report=report, kind=kind, event=event)
+    if message is None:
+        return 0
+    recipient, subject, body = message
+    return send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient])

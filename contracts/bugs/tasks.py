@@ -15,6 +15,10 @@ from celery import shared_task
     max_retries=6,
 )
 def bug_report_email_task(report_id: int, kind: str, event_id: int | None = None) -> int:
-    from contracts.bugs.services import bug_report_email_send
+    return _services().bug_report_email_send(report_id=report_id, kind=kind, event_id=event_id)
 
-    return bug_report_email_send(report_id=report_id, kind=kind, event_id=event_id)
+
+def _services():
+    from contracts.bugs import services  # noqa: PLC0415 -- a task reaches its service late (services queue tasks)
+
+    return services

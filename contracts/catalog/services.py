@@ -10,10 +10,14 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from contracts.consent.selectors import terms_in_force
+from contracts.consent.services import migrations_propose_for_alias_move, migrations_propose_for_deprecation
 from contracts.errors import ApplicationError, Conflict
 from contracts.models import (
+    OPEN_MIGRATION_STATES,
     Alias,
     AliasMove,
+    Migration,
     ModelFamily,
     Organization,
     Pin,
@@ -169,7 +173,6 @@ def alias_move(
                 reason=f"alias {alias.name} moved: {reason}",
                 at=at,
             )
-    from contracts.consent.services import migrations_propose_for_alias_move
 
     migrations_propose_for_alias_move(alias=alias, to_snapshot=to_snapshot, acting_user=acting_user, at=at)
     resolve_cache_invalidate_all()
@@ -194,9 +197,6 @@ def snapshot_lifecycle_set(
     each such organisation with its earliest lawful date. Deprecating offers the replacement to
     manual / on-retirement pins, and open migrations away from the snapshot take the new deadline.
     """
-    from contracts.consent.selectors import terms_in_force
-    from contracts.consent.services import migrations_propose_for_deprecation
-    from contracts.models import OPEN_MIGRATION_STATES, Migration
 
     at = at or timezone.now()
     current = Snapshot.objects.select_for_update().get(pk=snapshot.pk)

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from contracts.canonical import canonical_json
+from contracts.diffs.selectors import diff_build
 from contracts.errors import ApplicationError, NotFound
 from contracts.models import (
     ConsentRecord,
@@ -98,21 +99,15 @@ def snapshot_fingerprint(snapshot: Snapshot) -> dict:
 
 
 def diff_sha256(*, org: Organization, from_snapshot: Snapshot, to_snapshot: Snapshot) -> str:
-    """sha256 of the diff an actor is shown before deciding.
-
-    The diff module's `content_sha256` of the document `/o/<org>/diff/<from>...<to>/` renders, when
-    that module is installed; otherwise sha256 of the canonical JSON {"from": F, "to": T} where F and
-    T are {"id", "digest", "config"} of each snapshot (the frozen part of any diff).
+    """sha256 of the diff an actor is shown before deciding: the `content_sha256` of the document
+    `/o/<org>/diff/<from>...<to>/` renders; when no diff can be built between the two (the diff refuses
+    them), sha256 of the canonical JSON {"from": F, "to": T} where F and T are {"id", "digest",
+    "config"} of each snapshot (the frozen part of any diff).
     """
     try:
-        from contracts.diffs.selectors import diff_build
-    except ImportError:
-        diff_build = None
-    if diff_build is not None:
-        try:
-            return diff_build(org=org, a=from_snapshot.name, b=to_snapshot.name)["content_sha256"]
-        except (ApplicationError, ImportError):
-            pass
+        return diff_build(org=org, a=from_snapshot.name, b=to_snapshot.name)["content_sha256"]
+    except ApplicationError:
+        pass
     body = {"from": snapshot_fingerprint(from_snapshot), "to": snapshot_fingerprint(to_snapshot)}
     return hashlib.sha256(canonical_json(body)).hexdigest()
 

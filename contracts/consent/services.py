@@ -35,6 +35,7 @@ from contracts.models import (
     Snapshot,
     UpgradePolicy,
 )
+from contracts.pins.services import pin_set
 
 logger = logging.getLogger(__name__)
 
@@ -400,7 +401,6 @@ def _record(
 
 
 def _move_pin(*, migration: Migration, to: Snapshot, decider: Decider, reason: str, at: dt.datetime) -> None:
-    from contracts.pins.services import pin_set
 
     pin = Pin.objects.select_related("alias", "organization").get(pk=migration.pin_id)
     pin_set(

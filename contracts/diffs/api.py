@@ -24,7 +24,7 @@ from contracts.diffs.selectors import (
     diff_snapshots,
     pdf_renders_inline,
 )
-from contracts.diffs.tasks import FAILED, READY, diff_pdf_job_get, diff_pdf_job_start
+from contracts.diffs.services import FAILED, READY, diff_pdf_job_get, diff_pdf_job_start
 from contracts.errors import ApplicationError, Conflict
 from contracts.http import ErrorSerializer, errors
 from contracts.tenancy.auth import request_organization

@@ -12,6 +12,7 @@ from django.utils import timezone
 from contracts.canonical import canonical_json
 from contracts.diffs import compute
 from contracts.errors import ApplicationError, NotFound
+from contracts.evals.selectors import suite_spec
 from contracts.models import ChangelogEntry, EvalResult, GoldenSample, Organization, Snapshot
 
 SCHEMA_VERSION = "1.0"
@@ -133,7 +134,6 @@ def _changelog(snap_a: Snapshot, snap_b: Snapshot) -> list[dict[str, Any]]:
 
 def diff_build(*, org: Organization, a: str, b: str, at: dt.datetime | None = None) -> dict[str, Any]:
     """The diff document of snapshot `a` → `b` as `org` may see it (public suites and its own)."""
-    from contracts.evals.selectors import suite_spec
 
     snap_a, snap_b = diff_snapshots(a=a, b=b)
     if snap_a.released_at < snap_b.released_at:

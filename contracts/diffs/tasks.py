@@ -1,106 +1,32 @@
-"""Diff PDFs rendered in the background: a job in the cache (status, progress 0-100, file path) and
-a Celery task that renders the PDF into MEDIA_ROOT/diffs/<job>/ and reports progress as it goes.
-
-Large diffs take seconds in WeasyPrint; the portal starts a job and polls its progress with htmx.
-"""
+"""The Celery task that renders a diff PDF job (contracts.diffs.services starts and tracks the jobs)."""
 
 from __future__ import annotations
 
 import logging
-import uuid
-from pathlib import Path
-from typing import Any
 
 from celery import shared_task
-from django.conf import settings
-from django.core.cache import cache
-from django.db import transaction
 
-from contracts.errors import ApplicationError, NotFound
-from contracts.models import Organization
+from contracts.errors import ApplicationError
 
 log = logging.getLogger(__name__)
-
-JOB_SECONDS = 24 * 3600
-PENDING, RUNNING, READY, FAILED = "pending", "running", "ready", "failed"
-
-
-def _key(job_id: str) -> str:
-    return f"diffpdf:{job_id}"
-
-
-def _update(job_id: str, **changes: Any) -> dict[str, Any] | None:
-    job = cache.get(_key(job_id))
-    if job is None:
-        return None
-    job.update(changes)
-    cache.set(_key(job_id), job, JOB_SECONDS)
-    return job
-
-
-def diff_pdf_job_start(*, org: Organization, a: str, b: str) -> str:
-    """Queue a PDF rendering of the diff a → b for `org`; returns the job id (valid for a day)."""
-    from contracts.diffs.selectors import diff_filename, diff_snapshots
-
-    diff_snapshots(a=a, b=b)  # 404 / 400 now rather than in the worker
-    job_id = uuid.uuid4().hex
-    cache.set(
-        _key(job_id),
-        {
-            "id": job_id,
-            "org_id": org.pk,
-            "a": a,
-            "b": b,
-            "status": PENDING,
-            "progress": 0,
-            "path": "",
-            "filename": diff_filename(a, b, "pdf"),
-            "error": "",
-        },
-        JOB_SECONDS,
-    )
-    transaction.on_commit(lambda: render_diff_pdf.delay(job_id))
-    return job_id
-
-
-def diff_pdf_job_get(*, org: Organization, a: str, b: str, job_id: str) -> dict[str, Any]:
-    """The job, if it belongs to this organisation and this pair of snapshots (404 otherwise)."""
-    job = cache.get(_key(job_id)) if job_id else None
-    if job is None or job["org_id"] != org.pk or (job["a"], job["b"]) != (a, b):
-        raise NotFound("No such PDF job (it may have expired).")
-    return job
-
-
-def diff_pdf_render(*, job_id: str) -> dict[str, Any] | None:
-    """Render the job's PDF to MEDIA_ROOT/diffs/<job>/<filename>, updating progress in the cache."""
-    from contracts.diffs.render import render_pdf
-    from contracts.diffs.selectors import diff_build
-
-    job = _update(job_id, status=RUNNING, progress=5)
-    if job is None:
-        return None
-    org = Organization.objects.get(pk=job["org_id"])
-    document = diff_build(org=org, a=job["a"], b=job["b"])
-    _update(job_id, progress=15)
-    pdf = render_pdf(document, progress=lambda value: _update(job_id, progress=value))
-    folder = Path(settings.MEDIA_ROOT) / "diffs" / job_id
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / job["filename"]
-    path.write_bytes(pdf)
-    return _update(
-        job_id, status=READY, progress=100, path=str(path), content_sha256=document["content_sha256"]
-    )
 
 
 @shared_task(bind=True, max_retries=2, name="contracts.diffs.render_pdf")
 def render_diff_pdf(self, job_id: str) -> None:
+    services = _services()
     try:
-        diff_pdf_render(job_id=job_id)
+        services.diff_pdf_render(job_id=job_id)
     except ApplicationError as exc:
-        _update(job_id, status=FAILED, error=exc.message)
+        services.diff_pdf_job_update(job_id, status=services.FAILED, error=exc.message)
     except Exception as exc:
         if self.request.retries < self.max_retries and not self.request.is_eager:
-            _update(job_id, status=PENDING, error=f"retrying: {exc}")
+            services.diff_pdf_job_update(job_id, status=services.PENDING, error=f"retrying: {exc}")
             raise self.retry(exc=exc, countdown=5 * (self.request.retries + 1)) from exc
         log.exception("diff PDF job %s failed", job_id)
-        _update(job_id, status=FAILED, error=str(exc) or type(exc).__name__)
+        services.diff_pdf_job_update(job_id, status=services.FAILED, error=str(exc) or type(exc).__name__)
+
+
+def _services():
+    from contracts.diffs import services  # noqa: PLC0415 -- a task reaches its service late (services queue tasks)
+
+    return services

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from contracts.errors import Conflict, Forbidden, NotFound
 from contracts.http import ErrorSerializer, errors
-from contracts.ledger import exports
+from contracts.ledger import exports, tasks
 from contracts.models import ConsentExport, ExportStatus, Organization, Role
 from contracts.tenancy.auth import request_organization, request_role
 
@@ -145,7 +145,6 @@ class ConsentExportApi(APIView):
             response["Content-Disposition"] = f'attachment; filename="{exports.export_filename(export)}"'
             response["X-Export-Id"] = str(export.pk)
             return response
-        from contracts.ledger import tasks
 
         transaction.on_commit(lambda: tasks.export_build.delay(export.pk))
         export.refresh_from_db()

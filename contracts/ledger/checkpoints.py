@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from contracts import signing
 from contracts.canonical import canonical_json
+from contracts.ledger import tasks
 from contracts.models import LedgerCheckpoint, LedgerHead, Membership, Organization, Role
 from contracts.outbox import organization_mail_send
 
@@ -74,7 +75,6 @@ def checkpoint_create(*, org: Organization, at: dt.datetime | None = None) -> Le
         organization=org, seq=head.seq, head_hash=head.head_hash, created_at=created_at,
         key_id=key_id, signature=signature,
     )  # fmt: skip
-    from contracts.ledger import tasks
 
     transaction.on_commit(lambda: tasks.checkpoint_deliver.delay(checkpoint.pk))
     return checkpoint

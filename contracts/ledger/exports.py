@@ -28,7 +28,9 @@ from django.utils.dateparse import parse_date, parse_datetime
 from contracts import signing
 from contracts.errors import ApplicationError, NotFound
 from contracts.ledger.chain import HASHED_FIELDS
-from contracts.ledger.verify_bundle_standalone import cell
+from contracts.ledger.checkpoints import checkpoint_as_dict
+from contracts.ledger.verify import ledger_verify
+from contracts.ledger.verify_bundle_standalone import cell, load_keys, verify_bundle
 from contracts.models import (
     ConsentExport,
     ConsentRecord,
@@ -488,7 +490,6 @@ def checkpoints_for(
     out = []
     for slug, (first, last) in sorted(ranges.items()):
         cps = LedgerCheckpoint.objects.filter(organization__slug=slug, seq__gte=first, seq__lte=last)
-        from contracts.ledger.checkpoints import checkpoint_as_dict
 
         out.extend(checkpoint_as_dict(cp, org_slug=slug) for cp in cps.order_by("seq"))
     return out
@@ -604,7 +605,6 @@ def public_keys_pem() -> str:
 
 def verify_file(path: str | Path) -> list[str]:
     """What is wrong with a bundle, checked with the same code as the standalone script."""
-    from contracts.ledger.verify_bundle_standalone import load_keys, verify_bundle
 
     try:
         return verify_bundle(str(path), load_keys(public_keys_pem()))
@@ -670,8 +670,6 @@ def pdf_write(
     rendered as separate documents, so WeasyPrint's memory stays bounded), terms appendix."""
     from django.template.loader import render_to_string
     from pypdf import PdfReader, PdfWriter
-
-    from contracts.ledger.verify import ledger_verify
 
     generated_at = generated_at or timezone.now()
     base = export_queryset(org=org, filters=filters)

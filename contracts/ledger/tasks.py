@@ -34,8 +34,7 @@ def _progress(export_id: int):
 @shared_task(name="contracts.ledger.export_build", acks_late=True)
 def export_build(export_id: int) -> str:
     """Build a PDF or bundle export to MEDIA_ROOT/exports; records progress, hash and expiry."""
-    from contracts.ledger import exports
-
+    _, exports = _modules()
     export = ConsentExport.objects.select_related("organization").filter(pk=export_id).first()
     if export is None or export.status not in (ExportStatus.PENDING, ExportStatus.RUNNING):
         return "skipped"
@@ -92,18 +91,24 @@ def exports_expire() -> int:
 
 @shared_task(name="contracts.ledger.checkpoints_daily")
 def ledger_checkpoints_daily() -> int:
-    from contracts.ledger.checkpoints import checkpoints_create_due
-
-    return len(checkpoints_create_due())
+    checkpoints, _ = _modules()
+    return len(checkpoints.checkpoints_create_due())
 
 
 @shared_task(
     name="contracts.ledger.checkpoint_deliver", autoretry_for=(OSError,), retry_backoff=60, max_retries=5
 )
 def checkpoint_deliver(checkpoint_id: int) -> int:
-    from contracts.ledger import checkpoints
-
+    checkpoints, _ = _modules()
     checkpoint = LedgerCheckpoint.objects.select_related("organization").filter(pk=checkpoint_id).first()
     if checkpoint is None:
         return 0
     return checkpoints.checkpoint_deliver(checkpoint=checkpoint)
+
+
+def _modules():
+    """The ledger's service modules, imported late: they queue these tasks (a task reaches its service
+    late, by rule)."""
+    from contracts.ledger import checkpoints, exports  # noqa: PLC0415
+
+    return checkpoints, exports

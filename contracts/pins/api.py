@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
-from django.urls import reverse
-from django.utils.http import http_date
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -16,8 +11,8 @@ from rest_framework.views import APIView
 
 from contracts.http import errors
 from contracts.instants import parse_instant
-from contracts.models import SnapshotStatus
 from contracts.pins import hotpath, selectors
+from contracts.pins.headers import lifecycle_headers
 from contracts.tenancy.auth import request_organization
 
 
@@ -39,32 +34,6 @@ class PinListApi(APIView):
     def get(self, request: Request) -> Response:
         org = request_organization(request)
         return Response(self.OutputSerializer(selectors.pin_list(org=org), many=True).data)
-
-
-def lifecycle_headers(snapshot: dict[str, Any], request: Request) -> dict[str, str]:
-    """Deprecation (RFC 9745), Sunset (RFC 8594) and Link headers for a deprecated snapshot."""
-    if not snapshot.get("deprecated_at") or snapshot["status"] not in (
-        SnapshotStatus.DEPRECATED,
-        SnapshotStatus.RETIRED,
-        SnapshotStatus.PURGED,
-    ):
-        return {}
-    deprecated_at = dt.datetime.fromisoformat(snapshot["deprecated_at"])
-    headers = {"Deprecation": f"@{int(deprecated_at.timestamp())}"}
-    links = []
-    notice = snapshot.get("deprecation_notice_url") or request.build_absolute_uri(
-        reverse("api:snapshot-changelog", kwargs={"snapshot_id": snapshot["id"]})
-    )
-    links.append(f'<{notice}>; rel="deprecation"; type="application/json"')
-    if snapshot.get("retires_at"):
-        headers["Sunset"] = http_date(dt.datetime.fromisoformat(snapshot["retires_at"]).timestamp())
-    if snapshot.get("replacement"):
-        successor = request.build_absolute_uri(
-            reverse("api:snapshot-detail", kwargs={"snapshot_id": snapshot["replacement"]})
-        )
-        links.append(f'<{successor}>; rel="successor-version"')
-    headers["Link"] = ", ".join(links)
-    return headers
 
 
 class ResolveApi(APIView):

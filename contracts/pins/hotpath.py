@@ -26,6 +26,7 @@ from contracts.errors import ApplicationError
 from contracts.models import ApiKey
 from contracts.pins import selectors
 from contracts.pins.cache import RESOLVE_GENERATION_KEY
+from contracts.pins.headers import lifecycle_headers
 from contracts.tenancy.auth import KeyPrincipal, _load_key, throttle_allows, throttle_window, touch_key
 
 _MAX_ENTRIES = 20_000
@@ -53,8 +54,6 @@ def _remember(store: dict, key, value) -> None:
 
 
 def resolve_response(request: HttpRequest, alias: str) -> HttpResponse | None:
-    from contracts.pins.api import lifecycle_headers
-
     if request.method != "GET" or request.META.get("QUERY_STRING"):
         return None
     header = request.META.get("HTTP_AUTHORIZATION", "")

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from contracts.diffs.api import download_response, parse_format
 from contracts.diffs.render import chart
 from contracts.diffs.selectors import diff_build, diff_filename, diff_snapshots, pdf_renders_inline
-from contracts.diffs.tasks import READY, diff_pdf_job_get, diff_pdf_job_start
+from contracts.diffs.services import READY, diff_pdf_job_get, diff_pdf_job_start
 from contracts.errors import NotFound
 from contracts.evals import selectors as evals_selectors
 from contracts.evals import services as evals_services

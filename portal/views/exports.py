@@ -13,8 +13,9 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from contracts import signing
 from contracts.errors import ApplicationError
-from contracts.ledger import exports
+from contracts.ledger import exports, tasks
 from contracts.ledger.api import export_file_response
 from contracts.ledger.checkpoints import checkpoint_as_dict, checkpoint_list
 from contracts.models import LedgerAction
@@ -62,8 +63,6 @@ def download(request: HttpRequest) -> HttpResponse:
 
 
 def _queue(export_id: int) -> None:
-    from contracts.ledger import tasks
-
     transaction.on_commit(lambda: tasks.export_build.delay(export_id))
 
 
@@ -105,8 +104,6 @@ def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
 @require_GET
 def signing_key(request: HttpRequest) -> HttpResponse:
     """Public Ed25519 keys of the consent evidence: newest as plain PEM, `?kid=` one, `?all=1` every one."""
-    from contracts import signing
-
     kid = request.GET.get("kid")
     if request.GET.get("all"):
         body = exports.public_keys_pem()

@@ -151,7 +151,7 @@ def test_render_pdf_starts_a_job_polled_with_htmx_until_the_download_is_ready(
 
 
 def test_a_running_job_renders_a_progress_bar_polled_every_second(client, world, pair, settings, tmp_path):
-    from contracts.diffs import tasks
+    from contracts.diffs import services as tasks
 
     settings.MEDIA_ROOT = tmp_path
     a, b = pair

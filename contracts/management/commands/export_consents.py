@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from contracts.errors import ApplicationError
+from contracts.ledger import exports
+from contracts.models import ConsentExport, ExportStatus, Organization
 
 
 class Command(BaseCommand):
@@ -22,9 +24,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, org: str, fmt: str, out: str, **options) -> None:
         from django.db import transaction
-
-        from contracts.ledger import exports
-        from contracts.models import ConsentExport, ExportStatus, Organization
 
         organization = None
         if org != "*":

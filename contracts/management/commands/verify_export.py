@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from contracts.ledger import exports
+from contracts.ledger.verify_bundle_standalone import load_keys, verify_bundle
+
 
 class Command(BaseCommand):
     help = "Verify a consent evidence bundle (zip); names every problem. Exit 0 intact, 1 broken."
@@ -17,8 +20,6 @@ class Command(BaseCommand):
         parser.add_argument("--keys", help="PEM file of public keys (default: this deployment's keys)")
 
     def handle(self, *args, file: str, keys: str | None = None, **options) -> None:
-        from contracts.ledger import exports
-        from contracts.ledger.verify_bundle_standalone import load_keys, verify_bundle
 
         try:
             if keys:
