@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 import time
 
+import pytest
 import time_machine
 
 from tests.gateway.conftest import USAGE
@@ -141,11 +142,12 @@ def test_batches_waiting_for_a_retry_count_against_the_bound(portal, make_report
     assert [batch["dropped"] for batch in portal.usage_batches.values()] == [0]
 
 
-def test_a_400_without_row_discards_the_batch(portal, make_reporter):
+@pytest.mark.parametrize("fields", [{}, {"dropped": "negative"}, {"rows[7].org": "no such row"}])
+def test_a_400_naming_no_row_of_the_batch_discards_it(portal, make_reporter, fields):
     reporter = make_reporter()
     reporter.count(*SERVED)
     reporter.count(*SERVED)
-    portal.script(USAGE, 400, {"error": {"code": "invalid", "message": "bad batch", "fields": {}}})
+    portal.script(USAGE, 400, {"error": {"code": "invalid", "message": "bad batch", "fields": fields}})
 
     assert reporter.flush() is True
 
@@ -154,6 +156,20 @@ def test_a_400_without_row_discards_the_batch(portal, make_reporter):
     assert reporter.pending_buckets == 0
     assert reporter.flush() is True
     assert len(posts(portal)) == 1
+
+
+def test_drops_carried_by_a_discarded_batch_are_reported_by_the_next(portal, make_reporter):
+    reporter = make_reporter(max_buckets=1)
+    reporter.count(*SERVED)
+    reporter.count("umbrella", "v1-chat", "chat-2026-03-02")  # dropped
+    portal.script(USAGE, 400, {"error": {"code": "invalid", "message": "bad batch", "fields": {}}})
+    reporter.flush()
+
+    reporter.count(*SERVED)
+    reporter.flush()
+
+    refused, accepted = (exchange.body for exchange in posts(portal))
+    assert (refused["dropped"], accepted["dropped"]) == (1, 1)
 
 
 def test_a_400_naming_rows_discards_those_and_sends_the_rest(portal, make_reporter):

@@ -179,12 +179,15 @@ class UsageReporter:
                 self._held -= len(batch.rows)
                 return True
             error = response.error()
-            if response.status == 400 and isinstance(error, PortalRefused):
-                self._reject(batch, error)
-                return True
-            if isinstance(error, PortalRefused) and response.status != 429:
-                log.error("usage batch %s refused (%s); keeping it for the next flush", batch.batch_id, error)
-                return False
+            if isinstance(error, PortalRefused):
+                if error.status == 400:  # bad data: sending it again would never work
+                    self._reject(batch, error)
+                    return True
+                if error.status != 429:  # e.g. a revoked key: no point retrying right now
+                    log.error(
+                        "usage batch %s refused (%s); keeping it for the next flush", batch.batch_id, error
+                    )
+                    return False
             log.warning("usage batch %s not delivered: %s", batch.batch_id, error)
         return False
 
@@ -194,6 +197,7 @@ class UsageReporter:
         self._held -= len(batch.rows)
         self.rejected_batches += 1
         named = {int(match.group(1)) for field in error.fields if (match := _ROW_FIELD.match(field))}
+        named &= set(range(len(batch.rows)))  # so that every round trip removes at least one row
         kept = [row for index, row in enumerate(batch.rows) if index not in named] if named else []
         refused = sum(count for _, count in batch.rows) - sum(count for _, count in kept)
         self.rejected_requests += refused
