@@ -41,9 +41,11 @@ test: $(STAMP) chromium
 bench: $(STAMP)
 	$(PY) -m pytest tests/bench -s -p no:cacheprovider $(PYTEST_ARGS)
 
+# Lint is a gate (CI runs it first): ruff's rules and format, and the layer contract.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf var/portal.sqlite3* var/cache var/celery var/outbox

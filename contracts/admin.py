@@ -5,6 +5,9 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.html import format_html
 
 from contracts import models
 from contracts.catalog import services as catalog_services
@@ -300,8 +303,6 @@ class ContractTermsAdmin(ServiceAdmin):
 
     def response_add(self, request, obj, post_url_continue=None):
         if obj.pk is None:  # refused by the service; the reason is already in the messages
-            from django.shortcuts import redirect
-
             return redirect("admin:contracts_contractterms_changelist")
         return super().response_add(request, obj, post_url_continue)
 
@@ -359,8 +360,6 @@ class MigrationAdmin(ServiceAdmin):
 
     def response_add(self, request, obj, post_url_continue=None):
         if obj.pk is None:  # refused by the service; the reason is already in the messages
-            from django.shortcuts import redirect
-
             return redirect("admin:contracts_migration_changelist")
         return super().response_add(request, obj, post_url_continue)
 
@@ -472,9 +471,6 @@ class BugReportAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Triage")
     def triage_link(self, obj: models.BugReport) -> str:
-        from django.urls import reverse
-        from django.utils.html import format_html
-
         return format_html(
             '<a href="{}">open</a>', reverse("portal:staff_bug_detail", kwargs={"report_id": obj.pk})
         )

@@ -11,6 +11,7 @@ from typing import Any
 
 import stripe
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -433,8 +434,6 @@ def _on_checkout_session(*, session_id: str) -> None:
         subscription_id = subscription_id.get("id", "")
     actor = None
     if metadata.get("actor_id"):
-        from django.contrib.auth import get_user_model
-
         actor = get_user_model().objects.filter(pk=metadata["actor_id"]).first()
     grant = extended_support_grant(
         org=org,

@@ -273,7 +273,7 @@ def render_html(document: dict[str, Any]) -> bytes:
 
 
 def render_pdf(document: dict[str, Any], *, progress: Callable[[int], None] | None = None) -> bytes:
-    from weasyprint import HTML
+    from weasyprint import HTML  # noqa: PLC0415 -- loads Pango and fonts: only PDF rendering pays for it
 
     def report(value: int) -> None:
         if progress is not None:

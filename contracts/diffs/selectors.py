@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -41,8 +42,6 @@ def diff_rows(document: dict[str, Any]) -> int:
 
 
 def pdf_renders_inline(document: dict[str, Any]) -> bool:
-    from django.conf import settings
-
     return diff_rows(document) <= getattr(settings, "DIFF_PDF_SYNC_MAX_ROWS", PDF_SYNC_MAX_ROWS)
 
 

@@ -9,6 +9,9 @@ organisation; staff (a staff key or staff session) name one with `?org=<slug>` o
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from django.conf import settings
 from django.db import transaction
 from django.http import FileResponse, StreamingHttpResponse
 from django.urls import reverse
@@ -192,9 +195,6 @@ class ConsentExportDownloadApi(APIView):
 
 def export_file_response(export: ConsentExport) -> FileResponse:
     """The built file of a ready export; Conflict (409) while it is not ready, or once expired."""
-    from pathlib import Path
-
-    from django.conf import settings
 
     if (
         export.format not in exports.BUILT_FORMATS

@@ -20,10 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Q, QuerySet
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+from pypdf import PdfReader, PdfWriter
 
 from contracts import signing
 from contracts.errors import ApplicationError, NotFound
@@ -318,8 +322,6 @@ def _pg_where(org: Organization | None, filters: ExportFilters) -> tuple[str, li
 
 def pg_copy_usable(org: Organization | None, filters: ExportFilters) -> bool:
     """PostgreSQL, and no record in range holds a number that the server would print differently."""
-    from django.db import connection
-
     if connection.vendor != "postgresql":
         return False
     where, params = _pg_where(org, filters)
@@ -336,8 +338,6 @@ def pg_csv_chunks(
     org: Organization | None, filters: ExportFilters, counter: _Counter, *, block: int = 1 << 16
 ):
     """CSV bytes straight from COPY. Cells parse (csv module) to what csv_chunks writes."""
-    from django.db import connection
-
     where, params = _pg_where(org, filters)
     # One organisation: its slug is a constant, so the rows need no join.
     slug_sql = "%s AS organization" if org is not None else "o.slug AS organization"
@@ -618,7 +618,7 @@ def verify_file(path: str | Path) -> list[str]:
 
 
 def _html_to_pdf(html: str) -> bytes:
-    from weasyprint import HTML
+    from weasyprint import HTML  # noqa: PLC0415 -- loads Pango and fonts: only PDF rendering pays for it
 
     return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
 
@@ -643,9 +643,6 @@ PDF_HEADER = " ".join(name.ljust(width) for name, width in PDF_COLUMNS)
 
 def pdf_lines(rows: Iterable[tuple], *, with_org: bool = False) -> str:
     """Escaped text of the records table for the template (marked safe there)."""
-    from django.utils.html import escape
-    from django.utils.safestring import mark_safe
-
     lines = []
     for r in rows:
         moved = f"{r[5]} -> {r[6]}" if r[5] or r[6] else ""
@@ -668,9 +665,6 @@ def pdf_write(
 ) -> dict[str, Any]:
     """Write the PDF to the binary file `out`: cover, records table (chunks of `chunk_size` records
     rendered as separate documents, so WeasyPrint's memory stays bounded), terms appendix."""
-    from django.template.loader import render_to_string
-    from pypdf import PdfReader, PdfWriter
-
     generated_at = generated_at or timezone.now()
     base = export_queryset(org=org, filters=filters)
     qs = export_queryset(org=org, filters=filters, max_pk=export_bound(base))

@@ -109,6 +109,6 @@ def checkpoint_deliver(checkpoint_id: int) -> int:
 def _modules():
     """The ledger's service modules, imported late: they queue these tasks (a task reaches its service
     late, by rule)."""
-    from contracts.ledger import checkpoints, exports  # noqa: PLC0415
+    from contracts.ledger import checkpoints, exports  # noqa: PLC0415 -- they queue these tasks
 
     return checkpoints, exports

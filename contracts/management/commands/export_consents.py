@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from contracts.errors import ApplicationError
 from contracts.ledger import exports
@@ -23,8 +26,6 @@ class Command(BaseCommand):
         parser.add_argument("--terms-version", dest="terms_version", default="")
 
     def handle(self, *args, org: str, fmt: str, out: str, **options) -> None:
-        from django.db import transaction
-
         organization = None
         if org != "*":
             organization = Organization.objects.filter(slug=org).first()
@@ -50,8 +51,6 @@ class Command(BaseCommand):
                     writer = exports.bundle_write if fmt == "bundle" else exports.pdf_write
                     result = writer(out=handle, org=organization, filters=filters)
         if fmt in exports.BUILT_FORMATS:
-            import hashlib
-
             with open(out, "rb") as handle:
                 sha = hashlib.file_digest(handle, "sha256").hexdigest()
             ConsentExport.objects.filter(pk=export.pk).update(
