@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import logging
 import math
+import operator
 import os
 import tempfile
 import threading
@@ -404,7 +405,7 @@ class _State:
             raise PinMapNotReady("no pin map yet: no sync has succeeded and there was no cache file")
         template = self.defaults.get(alias)
         if template is not None and org not in self.tables:
-            return dataclasses.replace(template, org=org)
+            return _with_org(template, org)
         missing = self.unroutable.get((org, alias)) or self.unroutable.get((None, alias))
         if missing is not None:
             raise MissingSnapshot(org, alias, missing)
@@ -461,7 +462,7 @@ def _build(document: Document, revision: int, etag: str | None, now: float) -> _
         changes.append(change)
     tables: dict[str, dict[str, Resolution]] = {}
     for org, pins in document["pins"].items():
-        table = {alias: dataclasses.replace(default, org=org) for alias, default in defaults.items()}
+        table = {alias: _with_org(default, org) for alias, default in defaults.items()}
         for alias, pin in pins.items():
             where = f"pins[{org!r}][{alias!r}]"
             target = _text(pin, "snapshot", where)
@@ -512,6 +513,14 @@ def _route(
         successor_url=snapshot.successor_url,
     )
     return resolution, change
+
+
+_FIELDS_AFTER_ORG = operator.attrgetter(*(field.name for field in dataclasses.fields(Resolution)[1:]))
+
+
+def _with_org(template: Resolution, org: str) -> Resolution:
+    """`dataclasses.replace(template, org=org)` at half the cost: builds run it for every org x alias."""
+    return Resolution(org, *_FIELDS_AFTER_ORG(template))
 
 
 def _status(now: float, released: float, deprecated: float, sunset: float, retention: float) -> Status:
