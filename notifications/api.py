@@ -13,20 +13,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contracts.errors import ApplicationError, Forbidden
+from contracts.errors import ApplicationError
 from contracts.http import errors
-from contracts.models import Role
 from contracts.tenancy.auth import request_organization, request_role
+from contracts.tenancy.roles import Permission, permission_require
 from notifications import calendar, selectors, services
 from notifications.models import Channel, Milestone, NoticeStatus, WebhookEvent
 
 
 def _require_admin(request: Request) -> None:
-    role = request_role(request)
-    if role != Role.ADMIN:
-        raise Forbidden(
-            f"This needs the admin role; you are {role or 'not a member'}.", fields={"role": role or ""}
-        )
+    permission_require(request_role(request), Permission.MANAGE_SETTINGS)
 
 
 class NoticeListApi(APIView):

@@ -8,13 +8,13 @@ of other customers cannot be probed.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 
-from contracts.errors import Forbidden
-from contracts.models import Membership, Role
+from contracts.models import Membership
+from contracts.tenancy.roles import Permission, permission_require, role_may
 
 
 def membership_for(*, user, org_slug: str) -> Membership:
@@ -28,9 +28,8 @@ def membership_for(*, user, org_slug: str) -> Membership:
     return membership
 
 
-def org_view(roles: Iterable[str] | None = None) -> Callable:
-    """Load request.org and request.membership; refuse roles outside `roles` with 403."""
-    allowed = set(roles) if roles else None
+def org_view(permission: Permission = Permission.VIEW) -> Callable:
+    """Load request.org and request.membership; refuse a role without `permission` with 403."""
 
     def decorator(view: Callable) -> Callable:
         @login_required
@@ -39,11 +38,7 @@ def org_view(roles: Iterable[str] | None = None) -> Callable:
             membership = membership_for(user=request.user, org_slug=org)
             request.org = membership.organization
             request.membership = membership
-            if allowed is not None and membership.role not in allowed:
-                raise Forbidden(
-                    f"This needs the {' or '.join(sorted(allowed))} role; you are {membership.role}.",
-                    fields={"role": membership.role},
-                )
+            permission_require(membership.role, permission)
             return view(request, *args, **kwargs)
 
         return wrapped
@@ -51,14 +46,6 @@ def org_view(roles: Iterable[str] | None = None) -> Callable:
     return decorator
 
 
-def require_role(request: HttpRequest, *roles: str) -> None:
-    """Refuse (403) unless the current membership has one of `roles`."""
-    if request.membership.role not in roles:
-        raise Forbidden(
-            f"This needs the {' or '.join(sorted(roles))} role; you are {request.membership.role}.",
-            fields={"role": request.membership.role},
-        )
-
-
-ADMIN_ONLY = (Role.ADMIN,)
-ADMIN_OR_LEGAL = (Role.ADMIN, Role.LEGAL)
+def may(request: HttpRequest, permission: Permission) -> bool:
+    """Whether the signed-in member may do `permission` here (pages show or hide actions with it)."""
+    return role_may(request.membership.role, permission)

@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 from contracts.billing import services as billing
 from contracts.errors import Forbidden
 from contracts.http import ERRORS, ErrorSerializer, errors
-from contracts.models import Role
 from contracts.tenancy.auth import request_organization, request_role
+from contracts.tenancy.roles import Permission, role_may
 
 
 class StripeWebhookApi(APIView):
@@ -96,7 +96,7 @@ class ExtendedSupportCheckoutApi(APIView):
     )
     def post(self, request: Request) -> Response:
         org = request_organization(request)
-        if request_role(request) != Role.ADMIN:
+        if not role_may(request_role(request), Permission.BUY_EXTENDED_SUPPORT):
             raise Forbidden("Only an organisation admin can buy extended support.", fields={"role": "admin"})
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -17,10 +17,9 @@ from contracts.catalog.selectors import snapshot_summary
 from contracts.errors import ApplicationError, Forbidden
 from contracts.http import errors
 from contracts.instants import parse_instant
-from contracts.models import BugStatus, Role, Snapshot
+from contracts.models import BugStatus, Snapshot
 from contracts.tenancy.auth import request_organization, request_role
-
-FILING_ROLES = (Role.ADMIN, Role.MEMBER)
+from contracts.tenancy.roles import Permission, role_may
 
 
 class ReceiptSerializer(serializers.Serializer):
@@ -181,7 +180,7 @@ class BugReportFileApi(APIView):
     )
     def post(self, request: Request) -> Response:
         org = request_organization(request)
-        if request_role(request) not in FILING_ROLES:
+        if not role_may(request_role(request), Permission.FILE_BUG_REPORTS):
             raise Forbidden("Filing a bug report needs the admin or member role.")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -36,11 +36,11 @@ from contracts.models import (
     UpgradePolicy,
 )
 from contracts.pins.services import pin_set
+from contracts.tenancy.roles import Permission, role_may
 
 logger = logging.getLogger(__name__)
 
 SYSTEM = "system"
-DECIDING_ROLES = (Role.ADMIN,)
 # Pins of these policies never move on their own: they are offered a migration instead.
 PROPOSING_POLICIES = (UpgradePolicy.MANUAL, UpgradePolicy.ON_RETIREMENT)
 UNDECIDED_STATES = (MigrationState.PROPOSED, MigrationState.DEFERRED)
@@ -73,7 +73,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def _require_decider(decider: Decider) -> None:
-    if decider.role not in DECIDING_ROLES:
+    if not role_may(decider.role, Permission.DECIDE_MIGRATIONS):
         raise Forbidden(
             f"Only an organisation admin may decide migrations; you are {decider.role or 'not a member'}.",
             fields={"role": decider.role or ""},

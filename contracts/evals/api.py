@@ -13,7 +13,6 @@ from contracts.errors import Forbidden
 from contracts.evals import selectors as evals_selectors
 from contracts.evals import services as evals_services
 from contracts.http import ErrorSerializer, errors
-from contracts.models import Role
 from contracts.tenancy.auth import (
     IsOrganizationMember,
     IsStaff,
@@ -21,6 +20,7 @@ from contracts.tenancy.auth import (
     request_organization,
     request_role,
 )
+from contracts.tenancy.roles import Permission, role_may
 
 CONFLICT = OpenApiResponse(
     ErrorSerializer, description="A result for this suite and snapshot already exists."
@@ -92,7 +92,7 @@ class EvalBaselineApi(APIView):
     def post(self, request: Request, result_id: int) -> Response:
         org = request_organization(request)
         result = evals_selectors.eval_result_get(org=org, result_id=result_id)
-        if request_role(request) != Role.ADMIN:
+        if not role_may(request_role(request), Permission.MARK_BASELINE):
             raise Forbidden("Marking a procurement baseline needs the admin role.", fields={"role": "admin"})
         baseline = evals_services.baseline_mark(
             org=org,

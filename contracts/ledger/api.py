@@ -26,8 +26,9 @@ from rest_framework.views import APIView
 from contracts.errors import Conflict, Forbidden, NotFound
 from contracts.http import ErrorSerializer, errors
 from contracts.ledger import exports, tasks
-from contracts.models import ConsentExport, ExportStatus, Organization, Role
+from contracts.models import ConsentExport, ExportStatus, Organization
 from contracts.tenancy.auth import request_organization, request_role
+from contracts.tenancy.roles import Permission, role_may
 
 
 class JsonOnlyNegotiation(DefaultContentNegotiation):
@@ -58,7 +59,7 @@ def export_scope(request: Request) -> Organization | None:
     if user.is_staff:
         return org
     role = request_role(request)
-    if role not in (Role.ADMIN, Role.LEGAL):
+    if not role_may(role, Permission.EXPORT_LEDGER):
         raise Forbidden(f"Exports need the legal or admin role; you are {role}.", fields={"role": role})
     return org
 

@@ -43,4 +43,6 @@ def permission_require(role: str | None, permission: Permission) -> None:
     """Refuse (403) unless `role` has `permission`."""
     if not role_may(role, permission):
         allowed = " or ".join(sorted(ROLES_FOR[permission]))
-        raise Forbidden(f"This needs the {allowed} role; you are {role}.", fields={"role": role})
+        raise Forbidden(
+            f"This needs the {allowed} role; you are {role or 'not a member'}.", fields={"role": role or ""}
+        )

@@ -14,7 +14,8 @@ from django.views.decorators.http import require_GET, require_POST
 from contracts.billing import selectors as billing_selectors
 from contracts.billing import services as billing_services
 from contracts.billing import stripe as billing_stripe
-from portal.access import ADMIN_ONLY, org_view
+from contracts.tenancy.roles import Permission
+from portal.access import may, org_view
 
 
 def _origin(url: str) -> str:
@@ -42,7 +43,7 @@ def billing_page(request: HttpRequest) -> HttpResponse:
     context = {
         "configured": billing_stripe.billing_configured(),
         "can_simulate": settings.DEBUG and not billing_stripe.billing_configured(),
-        "is_admin": request.membership.role in ADMIN_ONLY,
+        "is_admin": may(request, Permission.BUY_EXTENDED_SUPPORT),
         "grants": billing_selectors.extended_support_list(org=org),
         "options": billing_selectors.extended_support_options(org=org),
         "offered_terms": org.offered_terms,
@@ -54,14 +55,14 @@ def billing_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.BUY_EXTENDED_SUPPORT)
 def billing_portal(request: HttpRequest) -> HttpResponse:
     url = billing_services.billing_portal_session_create(org=request.org, return_url=_billing_url(request))
     return HttpResponseRedirect(url, status=303)
 
 
 @require_POST
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.BUY_EXTENDED_SUPPORT)
 def extended_support_checkout(request: HttpRequest) -> HttpResponse:
     back = _billing_url(request)
     checkout = billing_services.extended_support_checkout_create(
@@ -75,7 +76,7 @@ def extended_support_checkout(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.BUY_EXTENDED_SUPPORT)
 def extended_support_simulate(request: HttpRequest) -> HttpResponse:
     grant = billing_services.extended_support_simulate(
         org=request.org, snapshot_name=request.POST.get("snapshot", ""), acting_user=request.user

@@ -16,10 +16,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from contracts.bugs import selectors, services
-from contracts.bugs.api import FILING_ROLES
 from contracts.errors import ApplicationError
 from contracts.models import Alias, BugStatus, ModelFamily, Snapshot, SnapshotStatus
-from portal.access import org_view
+from contracts.tenancy.roles import Permission
+from portal.access import may, org_view
 
 COMMON_ZONES = (
     "UTC",
@@ -42,7 +42,7 @@ def _list_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
         "reports": selectors.bug_report_list(org=request.org),
         "aliases": Alias.objects.order_by("name").values_list("name", flat=True),
         "zones": COMMON_ZONES,
-        "can_file": request.membership.role in FILING_ROLES,
+        "can_file": may(request, Permission.FILE_BUG_REPORTS),
         "form": {},
         **extra,
     }
@@ -90,7 +90,7 @@ def _receipt(raw: str) -> Any:
 
 
 @require_POST
-@org_view(roles=FILING_ROLES)
+@org_view(Permission.FILE_BUG_REPORTS)
 def bug_file(request: HttpRequest) -> HttpResponse:
     form = {name: request.POST.get(name, "") for name in FORM_FIELDS}
     try:

@@ -12,9 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from contracts.models import Membership, Pin, Role, SnapshotStatus, UpgradePolicy
+from contracts.models import Membership, Pin, SnapshotStatus, UpgradePolicy
 from contracts.pins import selectors
-from portal.access import org_view
+from contracts.tenancy.roles import Permission
+from portal.access import may, org_view
 
 STATUS_CHOICES = [(value, label) for value, label in SnapshotStatus.choices if value != SnapshotStatus.DRAFT]
 SOON_DAYS = 90
@@ -106,7 +107,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "snapshot_base": f"/o/{request.org.slug}/snapshots/",
         "settings_url": reverse("portal:settings", kwargs={"org": request.org.slug}),
         "migrations_url": f"/o/{request.org.slug}/migrations/",
-        "is_admin": request.membership.role == Role.ADMIN,
+        "is_admin": may(request, Permission.MANAGE_SETTINGS),
     }
     partial = request.htmx and not request.htmx.history_restore_request
     template = "portal/dashboard.html#pins" if partial else "portal/dashboard.html"

@@ -19,7 +19,8 @@ from contracts.evals import selectors as evals_selectors
 from contracts.evals import services as evals_services
 from contracts.models import Snapshot
 from contracts.tenancy.auth import client_ip
-from portal.access import ADMIN_ONLY, org_view
+from contracts.tenancy.roles import Permission
+from portal.access import may, org_view
 
 
 @require_GET
@@ -112,12 +113,12 @@ def baselines(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "contracts/diffs/baselines.html",
-        {"suites": list(suites.values()), "is_admin": request.membership.role in ADMIN_ONLY},
+        {"suites": list(suites.values()), "is_admin": may(request, Permission.MARK_BASELINE)},
     )
 
 
 @require_POST
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.MARK_BASELINE)
 def baseline_mark(request: HttpRequest, result_id: int) -> HttpResponse:
     result = evals_selectors.eval_result_get(org=request.org, result_id=result_id)
     evals_services.baseline_mark(

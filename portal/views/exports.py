@@ -19,7 +19,8 @@ from contracts.ledger import exports, tasks
 from contracts.ledger.api import export_file_response
 from contracts.ledger.checkpoints import checkpoint_as_dict, checkpoint_list
 from contracts.models import LedgerAction
-from portal.access import ADMIN_OR_LEGAL, org_view
+from contracts.tenancy.roles import Permission
+from portal.access import org_view
 
 
 def _context(request: HttpRequest, *, error: ApplicationError | None = None) -> dict:
@@ -36,13 +37,13 @@ def _context(request: HttpRequest, *, error: ApplicationError | None = None) -> 
 
 
 @require_GET
-@org_view(roles=ADMIN_OR_LEGAL)
+@org_view(Permission.EXPORT_LEDGER)
 def exports_page(request: HttpRequest) -> HttpResponse:
     return render(request, "contracts/exports/page.html", _context(request))
 
 
 @require_GET
-@org_view(roles=ADMIN_OR_LEGAL)
+@org_view(Permission.EXPORT_LEDGER)
 def download(request: HttpRequest) -> HttpResponse:
     """Stream a CSV/NDJSON export (logged); a PDF/bundle request here is queued like export_new."""
     try:
@@ -67,7 +68,7 @@ def _queue(export_id: int) -> None:
 
 
 @require_POST
-@org_view(roles=ADMIN_OR_LEGAL)
+@org_view(Permission.EXPORT_LEDGER)
 def export_new(request: HttpRequest) -> HttpResponse:
     """Queue a PDF or bundle export; htmx gets the new row (which polls), others the page."""
     try:
@@ -87,7 +88,7 @@ def export_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@org_view(roles=ADMIN_OR_LEGAL)
+@org_view(Permission.EXPORT_LEDGER)
 def export_row(request: HttpRequest, export_id: int) -> HttpResponse:
     """One export's row: progress while it builds (htmx polls this), the download link when ready."""
     export = exports.export_get(org=request.org, export_id=export_id)
@@ -95,7 +96,7 @@ def export_row(request: HttpRequest, export_id: int) -> HttpResponse:
 
 
 @require_GET
-@org_view(roles=ADMIN_OR_LEGAL)
+@org_view(Permission.EXPORT_LEDGER)
 def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
     export = exports.export_get(org=request.org, export_id=export_id)
     return export_file_response(export)

@@ -21,7 +21,8 @@ from contracts.consent import selectors, services
 from contracts.errors import ApplicationError
 from contracts.models import LedgerAction, Migration, MigrationState
 from contracts.tenancy.auth import client_ip
-from portal.access import ADMIN_ONLY, org_view
+from contracts.tenancy.roles import Permission
+from portal.access import may, org_view
 
 ACTIONS = {
     "consent": ("Consent", "The pin moves now, or on the date you choose (before the deadline)."),
@@ -73,7 +74,7 @@ def _migration_context(request: HttpRequest, migration: Migration) -> dict:
         if migration.is_open
         else None,
         "rollback_end": services.rollback_window_end(migration=migration, terms=terms),
-        "can_decide": request.membership.role in ADMIN_ONLY,
+        "can_decide": may(request, Permission.DECIDE_MIGRATIONS),
         "actions": _available_actions(migration, terms=terms, now=now),
     }
 
@@ -116,7 +117,7 @@ def migration_list(request: HttpRequest) -> HttpResponse:
             "state": state,
             "terms": terms,
             "now": now,
-            "can_decide": request.membership.role in ADMIN_ONLY,
+            "can_decide": may(request, Permission.DECIDE_MIGRATIONS),
         },
     )
 
@@ -163,7 +164,7 @@ def _decide(
 
 
 @require_http_methods(["GET", "POST"])
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.DECIDE_MIGRATIONS)
 def migration_consent(request: HttpRequest, migration_id: int) -> HttpResponse:
     def perform(*, migration, decider, post):
         return services.migration_consent(
@@ -177,7 +178,7 @@ def migration_consent(request: HttpRequest, migration_id: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.DECIDE_MIGRATIONS)
 def migration_defer(request: HttpRequest, migration_id: int) -> HttpResponse:
     def perform(*, migration, decider, post):
         until = _parse_date(post.get("until", ""), field="until")
@@ -194,7 +195,7 @@ def migration_defer(request: HttpRequest, migration_id: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.DECIDE_MIGRATIONS)
 def migration_decline(request: HttpRequest, migration_id: int) -> HttpResponse:
     def perform(*, migration, decider, post):
         return services.migration_decline(
@@ -205,7 +206,7 @@ def migration_decline(request: HttpRequest, migration_id: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.DECIDE_MIGRATIONS)
 def migration_rollback(request: HttpRequest, migration_id: int) -> HttpResponse:
     def perform(*, migration, decider, post):
         return services.migration_rollback(
@@ -258,13 +259,13 @@ def terms_page(request: HttpRequest) -> HttpResponse:
             "pending": pending,
             "accepted": accepted,
             "history": selectors.terms_list(org=request.org),
-            "can_accept": request.membership.role in ADMIN_ONLY,
+            "can_accept": may(request, Permission.ACCEPT_TERMS),
         },
     )
 
 
 @require_POST
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.ACCEPT_TERMS)
 def terms_accept(request: HttpRequest) -> HttpResponse:
     terms = selectors.terms_get(org=request.org, version=request.POST.get("version", ""))
     shown_sha = request.POST.get("body_sha256", "")

@@ -14,10 +14,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from contracts.errors import ApplicationError
+from contracts.tenancy.roles import Permission
 from notifications import selectors, services
 from notifications.mail import outbox_messages
 from notifications.models import WebhookEvent
-from portal.access import ADMIN_ONLY, org_view
+from portal.access import org_view
 
 
 @require_GET
@@ -58,7 +59,7 @@ def notifications_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.MANAGE_SETTINGS)
 def contact_add(request: HttpRequest) -> HttpResponse:
     try:
         contact = services.contact_add(
@@ -71,7 +72,7 @@ def contact_add(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.MANAGE_SETTINGS)
 def contact_remove(request: HttpRequest, contact_id: int) -> HttpResponse:
     contact = selectors.contact_get(org=request.org, contact_id=contact_id)
     services.contact_remove(contact=contact)
@@ -80,7 +81,7 @@ def contact_remove(request: HttpRequest, contact_id: int) -> HttpResponse:
 
 
 @require_POST
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.MANAGE_SETTINGS)
 def webhook_add(request: HttpRequest) -> HttpResponse:
     try:
         endpoint = services.webhook_endpoint_create(
@@ -95,7 +96,7 @@ def webhook_add(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.MANAGE_SETTINGS)
 def webhook_rotate(request: HttpRequest, webhook_id: int) -> HttpResponse:
     endpoint = selectors.webhook_endpoint_get(org=request.org, webhook_id=webhook_id)
     endpoint = services.webhook_endpoint_rotate_secret(endpoint=endpoint)
@@ -103,7 +104,7 @@ def webhook_rotate(request: HttpRequest, webhook_id: int) -> HttpResponse:
 
 
 @require_POST
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.MANAGE_SETTINGS)
 def webhook_test(request: HttpRequest, webhook_id: int) -> HttpResponse:
     endpoint = selectors.webhook_endpoint_get(org=request.org, webhook_id=webhook_id)
     services.webhook_send_test(endpoint=endpoint)
@@ -112,7 +113,7 @@ def webhook_test(request: HttpRequest, webhook_id: int) -> HttpResponse:
 
 
 @require_POST
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.MANAGE_SETTINGS)
 def webhook_delete(request: HttpRequest, webhook_id: int) -> HttpResponse:
     endpoint = selectors.webhook_endpoint_get(org=request.org, webhook_id=webhook_id)
     services.webhook_endpoint_delete(endpoint=endpoint)
@@ -121,7 +122,7 @@ def webhook_delete(request: HttpRequest, webhook_id: int) -> HttpResponse:
 
 
 @require_POST
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.MANAGE_SETTINGS)
 def calendar_regenerate(request: HttpRequest) -> HttpResponse:
     services.calendar_token_regenerate(org=request.org)
     messages.success(request, "New calendar link issued; the previous link no longer works.")
@@ -129,7 +130,7 @@ def calendar_regenerate(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.MANAGE_SETTINGS)
 def calendar_revoke(request: HttpRequest) -> HttpResponse:
     services.calendar_token_revoke(org=request.org)
     messages.success(request, "Calendar link revoked.")

@@ -14,7 +14,8 @@ from contracts.pins import selectors as pins_selectors
 from contracts.pins import services as pins_services
 from contracts.tenancy import selectors as tenancy_selectors
 from contracts.tenancy import services as tenancy_services
-from portal.access import ADMIN_ONLY, org_view
+from contracts.tenancy.roles import Permission
+from portal.access import org_view
 from portal.views.dashboard import annotate_pin
 
 
@@ -27,7 +28,7 @@ def settings_home(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.MANAGE_SETTINGS)
 def pin_policy(request: HttpRequest, pin_id: int) -> HttpResponse:
     pin = pins_selectors.pin_get(org=request.org, pin_id=pin_id)
     before = pin.policy
@@ -46,13 +47,13 @@ def pin_policy(request: HttpRequest, pin_id: int) -> HttpResponse:
 
 
 @require_GET
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.MANAGE_SETTINGS)
 def api_keys(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/api_keys.html", {"keys": tenancy_selectors.api_key_list(org=request.org)})
 
 
 @require_POST
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.MANAGE_SETTINGS)
 def api_key_create(request: HttpRequest) -> HttpResponse:
     try:
         key, raw = tenancy_services.api_key_create(
@@ -69,7 +70,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@org_view(roles=ADMIN_ONLY)
+@org_view(Permission.MANAGE_SETTINGS)
 def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     key = tenancy_services.api_key_revoke(
         api_key=tenancy_selectors.api_key_get(org=request.org, key_id=key_id), acting_user=request.user
