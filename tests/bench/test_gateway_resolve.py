@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from vcp_gateway import PinMap
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "40"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "100"))
 ROUND_SECONDS = 0.005
 ORGS, ALIASES, SNAPSHOTS, PINS_PER_ORG = 1_000, 20, 40, 5
 
