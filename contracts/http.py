@@ -3,8 +3,14 @@ describes, the common error responses, and file responses."""
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
+
+from contracts.errors import ApplicationError
+from contracts.instants import parse_instant
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -31,3 +37,16 @@ ERRORS = {
 
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: ERRORS[code] for code in codes}
+
+
+class InstantField(serializers.DateTimeField):
+    """A date-time in a serializer, read by the one instant parser (contracts.instants): a zone is
+    required, a date alone is midnight UTC, years 2000 to 2999. Written out like DRF's DateTimeField."""
+
+    def to_internal_value(self, value: Any) -> dt.datetime:
+        if not isinstance(value, str):
+            self.fail("invalid", format="ISO 8601")
+        try:
+            return parse_instant(value, field=self.field_name or "value", bounded=True)
+        except ApplicationError as refusal:
+            raise serializers.ValidationError(refusal.fields.get(self.field_name, refusal.message)) from None

@@ -7,7 +7,6 @@ user acts with their membership role (member and legal get 403).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -16,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from contracts.consent import selectors, services
-from contracts.http import ERRORS, ErrorSerializer, errors
+from contracts.http import ERRORS, ErrorSerializer, InstantField, errors
 from contracts.ledger.verify import ledger_verify
 from contracts.models import ConsentRecord, LedgerAction, Migration, MigrationState
 from contracts.tenancy.auth import KeyPrincipal, client_ip, request_organization, request_role
@@ -101,16 +100,6 @@ def decision_response(record: ConsentRecord, org) -> Response:
     )
 
 
-class BoundedDateTimeField(serializers.DateTimeField):
-    """A date-time a person could mean: years 2000 to 2999 (keeps arithmetic far from overflow)."""
-
-    def to_internal_value(self, value: Any) -> dt.datetime:
-        parsed = super().to_internal_value(value)
-        if not 2000 <= parsed.year <= 2999:
-            raise serializers.ValidationError("Must be between the years 2000 and 2999.")
-        return parsed
-
-
 class MigrationListApi(APIView):
     class FilterSerializer(serializers.Serializer):
         class Meta:
@@ -146,7 +135,7 @@ class MigrationConsentApi(APIView):
         class Meta:
             ref_name = "MigrationConsentInput"
 
-        at = BoundedDateTimeField(
+        at = InstantField(
             required=False,
             allow_null=True,
             help_text="Schedule the move for this instant (before the deadline).",
@@ -266,11 +255,11 @@ class ConsentListApi(APIView):
 
         action = serializers.ChoiceField(choices=LedgerAction.choices, required=False)
         # "from" is a Python keyword: declared below under its public name.
-        to = BoundedDateTimeField(required=False, help_text="Records created at or before this instant.")
+        to = InstantField(required=False, help_text="Records created at or before this instant.")
         limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
         offset = serializers.IntegerField(required=False, min_value=0, max_value=10**9, default=0)
 
-    FilterSerializer._declared_fields["from"] = BoundedDateTimeField(
+    FilterSerializer._declared_fields["from"] = InstantField(
         required=False, help_text="Records created at or after this instant."
     )
 

@@ -24,13 +24,13 @@ from django.db import connection, transaction
 from django.db.models import Max, Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from pypdf import PdfReader, PdfWriter
 
 from contracts import signing
 from contracts.errors import ApplicationError, NotFound
+from contracts.instants import parse_instant
 from contracts.ledger.chain import HASHED_FIELDS
 from contracts.ledger.checkpoints import checkpoint_as_dict
 from contracts.ledger.verify import ledger_verify
@@ -99,25 +99,6 @@ def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _parse_moment(name: str, value: str, *, end_of_day: bool) -> dt.datetime:
-    value = value.strip()
-    try:
-        day = parse_date(value) if len(value) == 10 else None
-        if day is not None:
-            moment = dt.datetime.combine(day, dt.time.max if end_of_day else dt.time.min)
-        else:
-            moment = parse_datetime(value)
-        if moment is None:
-            raise ValueError
-    except ValueError:
-        raise ApplicationError(
-            f"'{name}' must be an ISO 8601 date or date-time.", fields={name: "ISO 8601 date or date-time"}
-        ) from None
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, dt.UTC)
-    return moment
-
-
 def export_format_parse(value: str | None) -> str:
     fmt = (value or "").strip().lower()
     if fmt not in FORMATS:
@@ -130,8 +111,8 @@ def export_format_parse(value: str | None) -> str:
 
 def export_filters_parse(params: Mapping[str, Any]) -> ExportFilters:
     """Filters from query parameters. A date `to` includes that whole day. Raises ApplicationError."""
-    date_from = _parse_moment("from", params["from"], end_of_day=False) if params.get("from") else None
-    date_to = _parse_moment("to", params["to"], end_of_day=True) if params.get("to") else None
+    date_from = parse_instant(params["from"], field="from") if params.get("from") else None
+    date_to = parse_instant(params["to"], field="to", end_of_day=True) if params.get("to") else None
     if date_from and date_to and date_from > date_to:
         raise ApplicationError("'from' must not be after 'to'.", fields={"from": "must be on or before 'to'"})
     action = (params.get("action") or "").strip()

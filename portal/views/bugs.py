@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from contracts.bugs import selectors, services
 from contracts.errors import ApplicationError
+from contracts.instants import parse_instant
 from contracts.models import Alias, BugStatus, ModelFamily, Snapshot, SnapshotStatus
 from contracts.tenancy.roles import Permission
 from portal.access import may, org_view
@@ -56,24 +57,15 @@ def bug_list(request: HttpRequest) -> HttpResponse:
 
 def _observed_at(raw: str, zone_name: str) -> dt.datetime | None:
     """A datetime-local value read in the chosen time zone (an explicit offset in the value wins)."""
-    raw = raw.strip()
-    if not raw:
+    if not raw.strip():
         return None
-    try:
-        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ApplicationError(
-            "observed_at is not a date and time.", fields={"observed_at": "Expected e.g. 2025-09-29T12:00."}
-        ) from exc
-    if value.tzinfo is not None:
-        return value
     try:
         zone = zoneinfo.ZoneInfo(zone_name or "UTC")
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
         raise ApplicationError(
             f"Unknown time zone {zone_name!r}.", fields={"tz": "Pick a time zone."}
         ) from exc
-    return value.replace(tzinfo=zone)
+    return parse_instant(raw, field="observed_at", zone=zone)
 
 
 def _receipt(raw: str) -> Any:

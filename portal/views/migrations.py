@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from contracts.consent import selectors, services
 from contracts.errors import ApplicationError
+from contracts.instants import parse_instant
 from contracts.models import LedgerAction, Migration, MigrationState
 from contracts.tenancy.auth import client_ip
 from contracts.tenancy.roles import Permission
@@ -41,22 +42,11 @@ def request_decider(request: HttpRequest) -> services.Decider:
     )
 
 
-def _parse_date(value: str, *, field: str) -> dt.datetime | None:
+def _parse_date(value: str, *, field: str, end_of_day: bool = False) -> dt.datetime | None:
     """An HTML date (YYYY-MM-DD) or datetime-local (YYYY-MM-DDTHH:MM) input, read as UTC."""
-    value = (value or "").strip()
-    if not value:
+    if not (value or "").strip():
         return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise ApplicationError(
-            f"{field} must be a date such as 2026-01-31.", fields={field: "Expected YYYY-MM-DD."}
-        ) from None
-    if not 2000 <= parsed.year <= 2999:
-        raise ApplicationError(
-            f"{field} is out of range.", fields={field: "Between the years 2000 and 2999."}
-        )
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return parse_instant(value, field=field, zone=dt.UTC, end_of_day=end_of_day, bounded=True)
 
 
 def _migration_context(request: HttpRequest, migration: Migration) -> dict:
@@ -225,9 +215,7 @@ def consent_history(request: HttpRequest) -> HttpResponse:
             f"Unknown action {action!r}.", fields={"action": f"One of: {', '.join(LedgerAction.values)}."}
         )
     since = _parse_date(request.GET.get("from", ""), field="from")
-    until = _parse_date(request.GET.get("to", ""), field="to")
-    if until is not None and len(request.GET.get("to", "")) <= 10:
-        until = until + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+    until = _parse_date(request.GET.get("to", ""), field="to", end_of_day=True)
     records = list(
         selectors.consent_list(org=request.org, action=action or None, since=since, until=until)[:500]
     )
