@@ -9,11 +9,11 @@ PORT ?= 8000
 
 .PHONY: run test bench lint install services-check clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml gateway/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]' -e ./gateway
 	@touch $(STAMP)
 
 install: $(STAMP)
