@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import pytest
 from django.core.cache import cache, caches
 
-from contracts import models
+from contracts import models, signing
 from contracts.catalog import services
 from tests import factories as f
+from tests.contracts import stripe_standin
 
 # Browser tests run the live server in another thread; Django refuses sync ORM calls from an event loop.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -133,3 +134,39 @@ def api(client):
             return client.post(url, data=data or {}, content_type="application/json", **headers, **kw)
 
     return Api()
+
+
+@pytest.fixture
+def signing_keys(settings, tmp_path):
+    """Signing keys and generated files of this test's own (rotations and exports never touch the
+    development folders); yields the keys folder."""
+    settings.SIGNING_KEYS_DIR = tmp_path / "keys"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    signing.keyring.cache_clear()
+    yield settings.SIGNING_KEYS_DIR
+    signing.keyring.cache_clear()
+
+
+@pytest.fixture
+def stripe_api(settings):
+    """The real stripe SDK pointed at a local stand-in server (tests.contracts.stripe_standin)."""
+    yield from stripe_standin.running(settings)
+
+
+@pytest.fixture
+def offer(world):
+    """acme's v1-chat pin is on `old`: deprecated, retiring in 30 days, replaced by `current`, with
+    extended support on sale for 150 days."""
+    world.old.deprecated_at = f.days(-10)
+    world.old.retires_at = f.days(30)
+    world.old.replacement = world.current
+    world.old.extended_support_offered = True
+    world.old.extended_support_until = f.days(150)
+    world.old.extended_support_price_id = "price_es_test"
+    world.old.save()
+    return world
+
+
+@pytest.fixture
+def staff(db):
+    return f.UserFactory(username="vendor-staff", is_staff=True)

@@ -9,27 +9,10 @@ import urllib.request
 import pytest
 
 from contracts.models import ExtendedSupport
-from tests import factories as f
 from tests.browser.conftest import login, screenshot
 from tests.contracts import stripe_standin as standin
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def stripe_api(settings):
-    yield from standin.running(settings)
-
-
-@pytest.fixture
-def offer(world):
-    world.old.deprecated_at = f.days(-10)
-    world.old.retires_at = f.days(30)
-    world.old.extended_support_offered = True
-    world.old.extended_support_until = f.days(150)
-    world.old.extended_support_price_id = "price_es_browser"
-    world.old.save()
-    return world
 
 
 def test_admin_buys_extended_support_through_checkout_and_sees_the_grant(
@@ -46,7 +29,7 @@ def test_admin_buys_extended_support_through_checkout_and_sees_the_grant(
     session_id = page.url.rsplit("/", 1)[1]
     assert page.locator("h1").inner_text().startswith("Stand-in")
     [created] = stripe_api.posts("/v1/checkout/sessions")
-    assert created.form["line_items[0][price]"] == "price_es_browser"
+    assert created.form["line_items[0][price]"] == "price_es_test"
     assert created.headers["Idempotency-Key"].startswith("vcp-es-checkout-")
 
     # Stripe finishes the Checkout and tells the portal, signed with the endpoint secret.

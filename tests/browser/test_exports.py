@@ -7,21 +7,15 @@ import io
 
 import pytest
 
-from contracts import signing
 from contracts.ledger import exports
 from tests.browser.conftest import login, screenshot
 from tests.contracts.export_helpers import seed_ledger
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _files(settings, tmp_path):
-    settings.SIGNING_KEYS_DIR = tmp_path / "keys"
-    settings.MEDIA_ROOT = tmp_path / "media"
-    signing.keyring.cache_clear()
-    yield
-    signing.keyring.cache_clear()
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("signing_keys"),
+]
 
 
 def test_legal_downloads_a_csv_and_a_verified_evidence_bundle(page, world, tmp_path):

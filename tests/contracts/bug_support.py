@@ -6,7 +6,6 @@ import datetime as dt
 
 from django.utils import timezone
 
-from contracts import signing
 from contracts.models import ContractTerms, Organization
 
 POLICY = (
@@ -14,17 +13,6 @@ POLICY = (
     "artifact on request and reproduce your report on it within 10 business days. After it, the artifact "
     "is purged and the report is answered with this policy; we re-run it on the replacement instead."
 )
-
-
-def own_receipt_keys(settings, tmp_path):
-    """A keyring folder of this test's own, so rotations never touch the shared development keys.
-
-    Test modules wrap it in a `receipt_keys` fixture: `yield from own_receipt_keys(settings, tmp_path)`.
-    """
-    settings.SIGNING_KEYS_DIR = tmp_path / "keys"
-    signing.keyring.cache_clear()
-    yield settings.SIGNING_KEYS_DIR
-    signing.keyring.cache_clear()
 
 
 def accept_terms(org: Organization, *, version: str = "2025.1", policy: str = POLICY) -> ContractTerms:

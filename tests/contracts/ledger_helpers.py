@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
+
+from django.db import connection
 
 from contracts.consent import services
-from contracts.models import ConsentRecord, ContractTerms, Migration, PinChange, Role
+from contracts.ledger.chain import ledger_append
+from contracts.models import ConsentRecord, ContractTerms, LedgerAction, Migration, PinChange, Role
 from tests import factories as f
 
 
@@ -45,3 +49,29 @@ def counts(org) -> tuple[int, int, str]:
         PinChange.objects.filter(organization=org).count(),
         pin.snapshot.name if pin else "",
     )
+
+
+def append_records(org, n: int) -> list[ConsentRecord]:
+    return [
+        ledger_append(
+            org=org,
+            action=LedgerAction.BASELINE,
+            actor_email=f"a{i}@x.example",
+            details={"i": i},
+            ip="192.0.2.1",
+            user_agent="ua",
+        )
+        for i in range(n)
+    ]
+
+
+@contextmanager
+def tampering():
+    """Raw SQL that bypasses the models; on PostgreSQL triggers are switched off for this transaction
+    (session_replication_role, superuser only) to simulate an attacker with full database rights."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        yield cursor
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL session_replication_role = DEFAULT")

@@ -17,23 +17,6 @@ from tests.contracts import stripe_standin as standin
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def stripe_api(settings):
-    yield from standin.running(settings)
-
-
-@pytest.fixture
-def offer(world):
-    """acme's pin is on `old`, deprecated and offering extended support for 120 days."""
-    world.old.deprecated_at = f.days(-10)
-    world.old.retires_at = f.days(30)
-    world.old.extended_support_offered = True
-    world.old.extended_support_until = f.days(150)
-    world.old.extended_support_price_id = "price_es_test"
-    world.old.save()
-    return world
-
-
 def checkout(world, *, at=None):
     return billing_services.extended_support_checkout_create(
         org=world.org,

@@ -28,11 +28,6 @@ URL = "/api/v1/stripe/webhook/"
 
 
 @pytest.fixture
-def stripe_api(settings):
-    yield from standin.running(settings)
-
-
-@pytest.fixture
 def deliver(client, django_capture_on_commit_callbacks):
     """POST a body to the webhook with a signature (a valid one unless given), running on-commit tasks."""
 
@@ -46,17 +41,6 @@ def deliver(client, django_capture_on_commit_callbacks):
             return (http or client).post(URL, data=body, content_type="application/json", **headers)
 
     return post
-
-
-@pytest.fixture
-def offer(world):
-    world.old.deprecated_at = f.days(-10)
-    world.old.retires_at = f.days(30)
-    world.old.extended_support_offered = True
-    world.old.extended_support_until = f.days(150)
-    world.old.extended_support_price_id = "price_es_test"
-    world.old.save()
-    return world
 
 
 def open_session(stripe_api, world, *, session_id: str = "cs_test_paid") -> dict:

@@ -22,27 +22,8 @@ from contracts.models import (
 )
 from contracts.pins import selectors
 from tests import factories as f
-from tests.contracts import stripe_standin as standin
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def stripe_api(settings):
-    yield from standin.running(settings)
-
-
-@pytest.fixture
-def offer(world):
-    """acme's v1-chat pin is on `old`: deprecated, retiring in 30 days, extended support for 150."""
-    world.old.deprecated_at = f.days(-10)
-    world.old.retires_at = f.days(30)
-    world.old.replacement = world.current
-    world.old.extended_support_offered = True
-    world.old.extended_support_until = f.days(150)
-    world.old.extended_support_price_id = "price_es_test"
-    world.old.save()
-    return world
 
 
 @pytest.fixture

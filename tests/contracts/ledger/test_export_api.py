@@ -17,17 +17,8 @@ from contracts.models import ApiKeyScope, ConsentExport, ExportStatus
 from contracts.tenancy.services import api_key_create
 from tests.contracts.export_helpers import seed_ledger
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("signing_keys")]
 URL = "/api/v1/consents/export/"
-
-
-@pytest.fixture(autouse=True)
-def _files(settings, tmp_path):
-    settings.SIGNING_KEYS_DIR = tmp_path / "keys"
-    settings.MEDIA_ROOT = tmp_path / "media"
-    signing.keyring.cache_clear()
-    yield
-    signing.keyring.cache_clear()
 
 
 def body(response) -> bytes:

@@ -203,7 +203,7 @@ def test_verify_endpoint_reports_the_chain_head(world, api):
 
 
 def test_verify_endpoint_reports_the_first_broken_record(world, api):
-    from tests.contracts.test_ledger import append_records, tampering
+    from tests.contracts.ledger_helpers import append_records, tampering
 
     records = append_records(world.org, 2)
     with tampering() as cursor:

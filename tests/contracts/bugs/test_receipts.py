@@ -12,13 +12,6 @@ from contracts.bugs.receipts import receipt_issue, receipt_verify
 from contracts.errors import ApplicationError
 from contracts.models import BugReport
 from tests import factories as f
-from tests.contracts.bug_support import own_receipt_keys
-
-
-@pytest.fixture
-def receipt_keys(settings, tmp_path):
-    yield from own_receipt_keys(settings, tmp_path)
-
 
 AT = dt.datetime(2025, 10, 1, 9, 30, 15, 123456, tzinfo=dt.UTC)
 
@@ -35,7 +28,7 @@ def issue(**overrides):
     return receipt_issue(**values)
 
 
-def test_issued_receipt_verifies_to_its_signed_payload(receipt_keys):
+def test_issued_receipt_verifies_to_its_signed_payload(signing_keys):
     receipt = issue()
     payload = receipt_verify(receipt)
     assert payload["org"] == "acme"
@@ -46,13 +39,13 @@ def test_issued_receipt_verifies_to_its_signed_payload(receipt_keys):
     assert payload["key_id"] == receipt["key_id"] == signing.current_key_id("receipts")
 
 
-def test_receipt_time_is_stored_in_utc_whatever_the_zone_given(receipt_keys):
+def test_receipt_time_is_stored_in_utc_whatever_the_zone_given(signing_keys):
     paris = dt.timezone(dt.timedelta(hours=2))
     receipt = issue(at=AT.astimezone(paris))
     assert receipt["time"] == "2025-10-01T09:30:15.123456Z"
 
 
-def test_naive_time_cannot_be_signed(receipt_keys):
+def test_naive_time_cannot_be_signed(signing_keys):
     with pytest.raises(ValueError):
         issue(at=AT.replace(tzinfo=None))
 
@@ -67,7 +60,7 @@ def test_naive_time_cannot_be_signed(receipt_keys):
         ("time", "2025-10-01T09:30:16.123456Z"),
     ],
 )
-def test_altering_any_signed_field_is_refused(receipt_keys, field, value):
+def test_altering_any_signed_field_is_refused(signing_keys, field, value):
     receipt = issue()
     receipt[field] = value
     with pytest.raises(ApplicationError) as exc:
@@ -76,7 +69,7 @@ def test_altering_any_signed_field_is_refused(receipt_keys, field, value):
     assert "receipt" in exc.value.fields
 
 
-def test_signature_from_a_key_not_ours_is_refused(receipt_keys):
+def test_signature_from_a_key_not_ours_is_refused(signing_keys):
     import base64
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -89,7 +82,7 @@ def test_signature_from_a_key_not_ours_is_refused(receipt_keys):
         receipt_verify(receipt)
 
 
-def test_unknown_key_id_is_refused_naming_the_key(receipt_keys):
+def test_unknown_key_id_is_refused_naming_the_key(signing_keys):
     receipt = issue()
     receipt["key_id"] = "receipts-19990101000000"
     with pytest.raises(ApplicationError) as exc:
@@ -97,7 +90,7 @@ def test_unknown_key_id_is_refused_naming_the_key(receipt_keys):
     assert "receipts-19990101000000" in exc.value.message
 
 
-def test_extra_or_missing_fields_are_refused(receipt_keys):
+def test_extra_or_missing_fields_are_refused(signing_keys):
     receipt = issue()
     with pytest.raises(ApplicationError, match="unexpected extra"):
         receipt_verify({**receipt, "extra": "x"})
@@ -106,7 +99,7 @@ def test_extra_or_missing_fields_are_refused(receipt_keys):
         receipt_verify(receipt)
 
 
-def test_rotation_signs_with_the_new_key_and_old_receipts_keep_verifying(receipt_keys):
+def test_rotation_signs_with_the_new_key_and_old_receipts_keep_verifying(signing_keys):
     old = issue()
     new_key = signing.rotate("receipts")
     new = issue(response_id="resp_2")
@@ -126,14 +119,14 @@ json_values = st.recursive(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=json_values)
-def test_any_json_that_is_not_a_receipt_is_refused_cleanly(receipt_keys, value):
+def test_any_json_that_is_not_a_receipt_is_refused_cleanly(signing_keys, value):
     with pytest.raises(ApplicationError):
         receipt_verify(value)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(field=st.sampled_from(receipts.RECEIPT_FIELDS), replacement=json_values)
-def test_replacing_any_field_with_any_other_value_is_refused(receipt_keys, field, replacement):
+def test_replacing_any_field_with_any_other_value_is_refused(signing_keys, field, replacement):
     receipt = issue()
     if replacement == receipt[field]:
         return
@@ -150,7 +143,7 @@ URL = "/api/v1/receipts/verify/"
 
 
 @pytest.mark.django_db
-def test_verify_endpoint_resolves_a_genuine_receipt_to_its_snapshot(world, api, receipt_keys):
+def test_verify_endpoint_resolves_a_genuine_receipt_to_its_snapshot(world, api, signing_keys):
     receipt = issue(org=world.org, snapshot=world.old, at=f.days(-3))
     response = api.post(URL, {"receipt": receipt}, key=world.key)
     assert response.status_code == 200, response.json()
@@ -162,7 +155,7 @@ def test_verify_endpoint_resolves_a_genuine_receipt_to_its_snapshot(world, api, 
 
 
 @pytest.mark.django_db
-def test_verify_endpoint_refuses_an_altered_receipt(world, api, receipt_keys):
+def test_verify_endpoint_refuses_an_altered_receipt(world, api, signing_keys):
     receipt = issue(org=world.org, snapshot=world.old, at=f.days(-3))
     receipt["snapshot"] = world.current.name
     response = api.post(URL, {"receipt": receipt}, key=world.key)
@@ -171,7 +164,7 @@ def test_verify_endpoint_refuses_an_altered_receipt(world, api, receipt_keys):
 
 
 @pytest.mark.django_db
-def test_verify_endpoint_refuses_another_organisations_receipt(world, api, receipt_keys):
+def test_verify_endpoint_refuses_another_organisations_receipt(world, api, signing_keys):
     receipt = issue(org=world.org, snapshot=world.old, at=f.days(-3))
     response = api.post(URL, {"receipt": receipt}, key=world.other_key)
     assert response.status_code == 400
@@ -181,12 +174,12 @@ def test_verify_endpoint_refuses_another_organisations_receipt(world, api, recei
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("body", [{}, {"receipt": None}, {"receipt": []}, {"receipt": "x"}, {"receipt": 7}])
-def test_verify_endpoint_answers_400_to_anything_that_is_not_a_receipt(world, api, receipt_keys, body):
+def test_verify_endpoint_answers_400_to_anything_that_is_not_a_receipt(world, api, signing_keys, body):
     response = api.post(URL, body, key=world.key)
     assert response.status_code == 400
     assert response.json()["error"]["fields"]
 
 
 @pytest.mark.django_db
-def test_verify_endpoint_needs_authentication(world, api, receipt_keys):
+def test_verify_endpoint_needs_authentication(world, api, signing_keys):
     assert api.post(URL, {"receipt": issue()}).status_code in (401, 403)

@@ -14,20 +14,9 @@ from contracts.errors import ApplicationError, Conflict, Forbidden
 from contracts.models import BugReport, BugReportEvent, BugStatus, Snapshot, SnapshotStatus
 from contracts.pins import services as catalog_services
 from tests import factories as f
-from tests.contracts.bug_support import POLICY, accept_terms, own_receipt_keys
-
-
-@pytest.fixture
-def receipt_keys(settings, tmp_path):
-    yield from own_receipt_keys(settings, tmp_path)
-
+from tests.contracts.bug_support import POLICY, accept_terms
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff(db):
-    return f.UserFactory(username="vendor-staff", is_staff=True)
 
 
 def file(world, **overrides):
@@ -70,7 +59,7 @@ def test_report_before_the_pin_existed_follows_the_alias_history(world):
     assert file(world, org=lonely, observed_at=f.days(-60)).snapshot == world.current
 
 
-def test_receipt_overrides_the_history_guess_and_is_recorded(world, receipt_keys):
+def test_receipt_overrides_the_history_guess_and_is_recorded(world, signing_keys):
     # History says `old` for acme; the receipt says `current` answered this response.
     receipt = receipt_issue(
         org=world.org, alias="v1-chat", snapshot=world.current, response_id="resp_9", at=f.days(-10)
@@ -84,7 +73,7 @@ def test_receipt_overrides_the_history_guess_and_is_recorded(world, receipt_keys
     assert abs(report.observed_at - f.days(-10)) < dt.timedelta(seconds=5)
 
 
-def test_receipt_for_another_organisation_is_refused_and_nothing_is_stored(world, receipt_keys):
+def test_receipt_for_another_organisation_is_refused_and_nothing_is_stored(world, signing_keys):
     receipt = receipt_issue(
         org=world.other_org, alias="v1-chat", snapshot=world.current, response_id="r", at=f.days(-1)
     )
@@ -95,7 +84,7 @@ def test_receipt_for_another_organisation_is_refused_and_nothing_is_stored(world
     assert nothing_stored()
 
 
-def test_altered_receipt_is_refused_and_nothing_is_stored(world, receipt_keys):
+def test_altered_receipt_is_refused_and_nothing_is_stored(world, signing_keys):
     receipt = receipt_issue(
         org=world.org, alias="v1-chat", snapshot=world.old, response_id="r", at=f.days(-1)
     )
@@ -105,7 +94,7 @@ def test_altered_receipt_is_refused_and_nothing_is_stored(world, receipt_keys):
     assert nothing_stored()
 
 
-def test_receipt_contradicting_the_typed_alias_or_response_id_is_refused(world, receipt_keys):
+def test_receipt_contradicting_the_typed_alias_or_response_id_is_refused(world, signing_keys):
     receipt = receipt_issue(
         org=world.org, alias="v1-chat", snapshot=world.old, response_id="r1", at=f.days(-1)
     )

@@ -19,17 +19,12 @@ from contracts.catalog import services
 from contracts.models import BugReport, Role, UpgradePolicy
 from contracts.pins import selectors
 from tests import factories as f
-from tests.contracts.bug_support import POLICY, accept_terms, own_receipt_keys
+from tests.contracts.bug_support import POLICY, accept_terms
 
 pytestmark = pytest.mark.django_db
 
 T = dt.datetime(2025, 9, 1, 14, 30, tzinfo=dt.UTC)
 WEEK = dt.timedelta(weeks=1)
-
-
-@pytest.fixture
-def receipt_keys(settings, tmp_path):
-    yield from own_receipt_keys(settings, tmp_path)
 
 
 def build_story():
@@ -70,7 +65,7 @@ def build_story():
 
 
 def test_report_six_weeks_later_lands_on_the_retired_but_retained_original(
-    api, receipt_keys, django_capture_on_commit_callbacks
+    api, signing_keys, django_capture_on_commit_callbacks
 ):
     story = build_story()
     with time_machine.travel(T + 6 * WEEK, tick=False):
@@ -113,7 +108,7 @@ def test_report_six_weeks_later_lands_on_the_retired_but_retained_original(
     assert BugReport.objects.count() == 2
 
 
-def test_the_same_report_after_retention_says_the_artifact_is_gone(api, receipt_keys):
+def test_the_same_report_after_retention_says_the_artifact_is_gone(api, signing_keys):
     story = build_story()
     with time_machine.travel(T + 60 * WEEK, tick=False):
         response = api.post(

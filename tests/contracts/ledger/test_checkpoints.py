@@ -20,16 +20,7 @@ from contracts.ledger.verify_bundle_standalone import load_keys, signature_ok
 from contracts.models import LedgerCheckpoint, LedgerHead
 from tests.contracts.export_helpers import seed_ledger
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _keys(settings, tmp_path):
-    settings.SIGNING_KEYS_DIR = tmp_path / "keys"
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    signing.keyring.cache_clear()
-    yield
-    signing.keyring.cache_clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("signing_keys")]
 
 
 def test_daily_run_signs_each_organisation_with_new_records_once(world, django_capture_on_commit_callbacks):

@@ -15,16 +15,7 @@ from contracts.ledger import exports
 from contracts.ledger.checkpoints import checkpoint_create
 from tests.contracts.export_helpers import bundle_bytes_to, read_member, rewrite_zip, seed_ledger
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _keys(settings, tmp_path):
-    settings.SIGNING_KEYS_DIR = tmp_path / "keys"
-    settings.MEDIA_ROOT = tmp_path / "media"
-    signing.keyring.cache_clear()
-    yield
-    signing.keyring.cache_clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("signing_keys")]
 
 
 @pytest.fixture

@@ -8,13 +8,7 @@ from contracts.bugs.receipts import receipt_issue
 from contracts.bugs.services import bug_report_file, bug_report_transition
 from contracts.models import BugReport, BugStatus
 from tests import factories as f
-from tests.contracts.bug_support import POLICY, accept_terms, own_receipt_keys
-
-
-@pytest.fixture
-def receipt_keys(settings, tmp_path):
-    yield from own_receipt_keys(settings, tmp_path)
-
+from tests.contracts.bug_support import POLICY, accept_terms
 
 pytestmark = pytest.mark.django_db
 
@@ -31,11 +25,6 @@ def body(**overrides):
     }
     data.update(overrides)
     return data
-
-
-@pytest.fixture
-def staff(db):
-    return f.UserFactory(username="vendor-staff", is_staff=True)
 
 
 def test_filing_over_the_api_answers_201_with_the_resolved_snapshot_and_policy(world, api):
@@ -81,7 +70,7 @@ def test_extreme_or_garbled_times_are_400_not_500(world, api, value):
     assert api.post(URL, body(observed_at=value), key=world.key).status_code == 400
 
 
-def test_receipt_of_another_organisation_is_a_400_and_nothing_is_stored(world, api, receipt_keys):
+def test_receipt_of_another_organisation_is_a_400_and_nothing_is_stored(world, api, signing_keys):
     receipt = receipt_issue(
         org=world.other_org, alias="v1-chat", snapshot=world.current, response_id="r", at=f.days(-1)
     )
@@ -91,7 +80,7 @@ def test_receipt_of_another_organisation_is_a_400_and_nothing_is_stored(world, a
     assert not BugReport.objects.exists()
 
 
-def test_receipt_alone_is_enough_to_file_and_decides_the_snapshot(world, api, receipt_keys):
+def test_receipt_alone_is_enough_to_file_and_decides_the_snapshot(world, api, signing_keys):
     receipt = receipt_issue(
         org=world.org, alias="v1-chat", snapshot=world.current, response_id="r7", at=f.days(-2)
     )

@@ -20,7 +20,7 @@ from tests.contracts.diff_support import make_result, make_samples, make_suite
 
 pytestmark = pytest.mark.django_db
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "contracts" / "diffs" / "schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).resolve().parents[3] / "contracts" / "diffs" / "schema.json").read_text())
 
 
 @pytest.fixture

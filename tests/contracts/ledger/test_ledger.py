@@ -5,43 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from contextlib import contextmanager
 
 import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, InternalError, connection, transaction
 
-from contracts.ledger.chain import GENESIS_HASH, ledger_append, record_body
+from contracts.ledger.chain import GENESIS_HASH, record_body
 from contracts.ledger.verify import ledger_verify
-from contracts.models import AppendOnlyError, ConsentRecord, LedgerAction, LedgerHead
+from contracts.models import AppendOnlyError, ConsentRecord, LedgerHead
 from tests.conftest import requires_postgres
-from tests.contracts.ledger_helpers import accept, decider, make_terms, propose
-
-
-def append_records(org, n: int) -> list[ConsentRecord]:
-    return [
-        ledger_append(
-            org=org,
-            action=LedgerAction.BASELINE,
-            actor_email=f"a{i}@x.example",
-            details={"i": i},
-            ip="192.0.2.1",
-            user_agent="ua",
-        )
-        for i in range(n)
-    ]
-
-
-@contextmanager
-def tampering():
-    """Raw SQL that bypasses the models; on PostgreSQL triggers are switched off for this transaction
-    (session_replication_role, superuser only) to simulate an attacker with full database rights."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL session_replication_role = replica")
-        yield cursor
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+from tests.contracts.ledger_helpers import accept, append_records, decider, make_terms, propose, tampering
 
 
 @pytest.mark.django_db
