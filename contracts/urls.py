@@ -1,4 +1,4 @@
-"""REST API routes under /api/v1/ (DESIGN.md's public interface)."""
+"""REST API routes under /api/v1/ (the public interface: docs/api.md)."""
 
 from django.urls import path
 

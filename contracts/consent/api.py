@@ -1,4 +1,4 @@
-"""REST API of migrations and the consent ledger (DESIGN.md). One APIView per operation.
+"""REST API of migrations and the consent ledger. One APIView per operation.
 
 Deciding needs the admin role: an organisation API key acts as admin of its organisation, a session
 user acts with their membership role (member and legal get 403).

@@ -1,4 +1,4 @@
-"""The management commands of DESIGN.md's public interface: seed_demo and create_api_key."""
+"""The management commands of the public interface (docs/api.md, README): seed_demo and create_api_key."""
 
 from __future__ import annotations
 
