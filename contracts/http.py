@@ -4,13 +4,20 @@ describes, the common error responses, and file responses."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+from django.http import FileResponse, HttpResponse
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
-from contracts.errors import ApplicationError
+from contracts.diffs.render import render
+from contracts.diffs.selectors import CONTENT_TYPES, diff_filename
+from contracts.errors import ApplicationError, Conflict
 from contracts.instants import parse_instant
+from contracts.ledger import exports
+from contracts.models import ConsentExport, ExportStatus
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -50,3 +57,37 @@ class InstantField(serializers.DateTimeField):
             return parse_instant(value, field=self.field_name or "value", bounded=True)
         except ApplicationError as refusal:
             raise serializers.ValidationError(refusal.fields.get(self.field_name, refusal.message)) from None
+
+
+# File responses: the same downloads from the pages and the API.
+
+
+def export_file_response(export: ConsentExport) -> FileResponse:
+    """The built file of a ready export; Conflict (409) while it is not ready, or once expired."""
+
+    if (
+        export.format not in exports.BUILT_FORMATS
+        or export.status != ExportStatus.READY
+        or not export.file_path
+    ):
+        raise Conflict(
+            f"Export #{export.pk} is {export.status}, not a ready file.", fields={"status": export.status}
+        )
+    path = Path(settings.MEDIA_ROOT) / export.file_path
+    if not path.exists():
+        raise Conflict(f"The file of export #{export.pk} is gone.", fields={"status": "expired"})
+    return FileResponse(
+        path.open("rb"), as_attachment=True, filename=exports.export_filename(export),
+        content_type=exports.CONTENT_TYPES[export.format],
+    )  # fmt: skip
+
+
+def diff_file_response(document: dict[str, Any], fmt: str, *, attachment: bool = True) -> HttpResponse:
+    """The rendered diff with its content type and a filename like diff_a...b.pdf."""
+    response = HttpResponse(render(document, fmt), content_type=CONTENT_TYPES[fmt])
+    disposition = "attachment" if attachment else "inline"
+    response["Content-Disposition"] = (
+        f'{disposition}; filename="{diff_filename(document["a"]["id"], document["b"]["id"], fmt)}"'
+    )
+    response["X-Content-SHA256"] = document["content_sha256"]
+    return response

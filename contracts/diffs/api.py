@@ -15,40 +15,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contracts.diffs.render import render
 from contracts.diffs.selectors import (
-    CONTENT_TYPES,
     FORMATS,
     diff_build,
-    diff_filename,
+    diff_format_parse,
     diff_snapshots,
     pdf_renders_inline,
 )
 from contracts.diffs.services import FAILED, READY, diff_pdf_job_get, diff_pdf_job_start
-from contracts.errors import ApplicationError, Conflict
-from contracts.http import ErrorSerializer, errors
+from contracts.errors import Conflict
+from contracts.http import ErrorSerializer, diff_file_response, errors
 from contracts.tenancy.auth import request_organization
-
-
-def parse_format(value: str | None) -> str:
-    fmt = (value or "json").lower()
-    if fmt not in FORMATS:
-        raise ApplicationError(
-            f"format must be one of {', '.join(FORMATS)}.",
-            fields={"format": f"One of: {', '.join(FORMATS)}."},
-        )
-    return fmt
-
-
-def download_response(document: dict[str, Any], fmt: str, *, attachment: bool = True) -> HttpResponse:
-    """The rendered diff with its content type and a filename like diff_a...b.pdf."""
-    response = HttpResponse(render(document, fmt), content_type=CONTENT_TYPES[fmt])
-    disposition = "attachment" if attachment else "inline"
-    response["Content-Disposition"] = (
-        f'{disposition}; filename="{diff_filename(document["a"]["id"], document["b"]["id"], fmt)}"'
-    )
-    response["X-Content-SHA256"] = document["content_sha256"]
-    return response
 
 
 class JsonErrorsNegotiation(BaseContentNegotiation):
@@ -123,7 +100,7 @@ class DiffApi(APIView):
         },
     )
     def get(self, request: Request, a: str, b: str) -> HttpResponse:
-        fmt = parse_format(request.query_params.get("format"))
+        fmt = diff_format_parse(request.query_params.get("format"))
         org = request_organization(request)
         job_id = request.query_params.get("job")
         if fmt == "pdf" and job_id is not None:
@@ -144,4 +121,4 @@ class DiffApi(APIView):
         if fmt == "pdf" and not pdf_renders_inline(document):
             job_id = diff_pdf_job_start(org=org, a=a, b=b)
             return _job_response(request, a, b, diff_pdf_job_get(org=org, a=a, b=b, job_id=job_id))
-        return download_response(document, fmt, attachment=fmt != "json")
+        return diff_file_response(document, fmt, attachment=fmt != "json")

@@ -196,3 +196,13 @@ def diff_build(*, org: Organization, a: str, b: str, at: dt.datetime | None = No
     document["generated_at"] = _iso(at or timezone.now())
     document["content_sha256"] = hashlib.sha256(document.canonical).hexdigest()
     return document
+
+
+def diff_format_parse(value: str | None) -> str:
+    fmt = (value or "json").lower()
+    if fmt not in FORMATS:
+        raise ApplicationError(
+            f"format must be one of {', '.join(FORMATS)}.",
+            fields={"format": f"One of: {', '.join(FORMATS)}."},
+        )
+    return fmt

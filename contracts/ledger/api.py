@@ -9,11 +9,8 @@ organisation; staff (a staff key or staff session) name one with `?org=<slug>` o
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from django.conf import settings
 from django.db import transaction
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -23,8 +20,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contracts.errors import Conflict, Forbidden, NotFound
-from contracts.http import ErrorSerializer, errors
+from contracts.errors import Forbidden, NotFound
+from contracts.http import ErrorSerializer, errors, export_file_response
 from contracts.ledger import exports, tasks
 from contracts.models import ConsentExport, ExportStatus, Organization
 from contracts.tenancy.auth import request_organization, request_role
@@ -192,23 +189,3 @@ class ConsentExportDownloadApi(APIView):
     def get(self, request: Request, export_id: int):
         export = _export_for(request, export_id)
         return export_file_response(export)
-
-
-def export_file_response(export: ConsentExport) -> FileResponse:
-    """The built file of a ready export; Conflict (409) while it is not ready, or once expired."""
-
-    if (
-        export.format not in exports.BUILT_FORMATS
-        or export.status != ExportStatus.READY
-        or not export.file_path
-    ):
-        raise Conflict(
-            f"Export #{export.pk} is {export.status}, not a ready file.", fields={"status": export.status}
-        )
-    path = Path(settings.MEDIA_ROOT) / export.file_path
-    if not path.exists():
-        raise Conflict(f"The file of export #{export.pk} is gone.", fields={"status": "expired"})
-    return FileResponse(
-        path.open("rb"), as_attachment=True, filename=exports.export_filename(export),
-        content_type=exports.CONTENT_TYPES[export.format],
-    )  # fmt: skip

@@ -10,13 +10,19 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from contracts.diffs.api import download_response, parse_format
 from contracts.diffs.render import chart
-from contracts.diffs.selectors import diff_build, diff_filename, diff_snapshots, pdf_renders_inline
+from contracts.diffs.selectors import (
+    diff_build,
+    diff_filename,
+    diff_format_parse,
+    diff_snapshots,
+    pdf_renders_inline,
+)
 from contracts.diffs.services import READY, diff_pdf_job_get, diff_pdf_job_start
 from contracts.errors import NotFound
 from contracts.evals import selectors as evals_selectors
 from contracts.evals import services as evals_services
+from contracts.http import diff_file_response
 from contracts.models import Snapshot
 from contracts.tenancy.auth import client_ip
 from contracts.tenancy.roles import Permission
@@ -29,7 +35,7 @@ def diff_page(request: HttpRequest, a: str, b: str) -> HttpResponse:
     fmt = request.GET.get("format")
     document = diff_build(org=request.org, a=a, b=b)
     if fmt is not None:
-        return download_response(document, parse_format(fmt))
+        return diff_file_response(document, diff_format_parse(fmt))
     family_snapshots = list(
         Snapshot.objects.filter(family__slug=document["family"], published_at__isnull=False)
         .order_by("released_at")

@@ -15,8 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from contracts import signing
 from contracts.errors import ApplicationError
+from contracts.http import export_file_response
 from contracts.ledger import exports, tasks
-from contracts.ledger.api import export_file_response
 from contracts.ledger.checkpoints import checkpoint_as_dict, checkpoint_list
 from contracts.models import LedgerAction
 from contracts.tenancy.roles import Permission
