@@ -583,7 +583,9 @@ def contact_remove(*, contact: Contact) -> None:
 def unsubscribe_token_check(*, token: str) -> dict[str, Any]:
     try:
         data = signing.loads(
-            token, salt=emails.UNSUBSCRIBE_SALT, max_age=dt.timedelta(days=settings.UNSUBSCRIBE_TOKEN_MAX_AGE_DAYS)
+            token,
+            salt=emails.UNSUBSCRIBE_SALT,
+            max_age=dt.timedelta(days=settings.UNSUBSCRIBE_TOKEN_MAX_AGE_DAYS),
         )
         int(data["o"]), str(data["e"])
     except signing.SignatureExpired as exc:

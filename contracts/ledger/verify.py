@@ -193,7 +193,9 @@ def ledger_verify(*, org: Organization) -> VerifyResult:
         broken_seq = last_good + 1
         good_seq = last_good
         good_hash = (
-            ConsentRecord.objects.filter(organization=org, seq=last_good).values_list("hash", flat=True).first()
+            ConsentRecord.objects.filter(organization=org, seq=last_good)
+            .values_list("hash", flat=True)
+            .first()
             or GENESIS_HASH
         )
     return VerifyResult(

@@ -71,7 +71,11 @@ def check_own_checkpoints(keys, own, records, heads):
     head means the records after it were removed and the head rewound."""
     problems = []
     for c in own:
-        org, seq, name = c.get("organization"), c.get("seq"), f"your checkpoint {c.get('organization')}#{c.get('seq')}"
+        org, seq, name = (
+            c.get("organization"),
+            c.get("seq"),
+            f"your checkpoint {c.get('organization')}#{c.get('seq')}",
+        )
         payload = canonical({k: c.get(k) for k in ("organization", "seq", "head_hash", "created_at")})
         if not signature_ok(keys, c.get("key_id"), payload, c.get("signature", "")):
             problems.append(f"{name}: signature does not verify (not a checkpoint the vendor signed)")

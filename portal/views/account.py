@@ -64,7 +64,9 @@ class RateLimitedPasswordResetView(auth_views.PasswordResetView):
         email = form.cleaned_data["email"].strip().lower()
         throttle = caches["throttle"]
         per_client = counter_hit(throttle, f"pwreset:ip:{client_ip(self.request) or '-'}", window)
-        per_email = counter_hit(throttle, "pwreset:email:" + hashlib.sha256(email.encode()).hexdigest(), window)
+        per_email = counter_hit(
+            throttle, "pwreset:email:" + hashlib.sha256(email.encode()).hexdigest(), window
+        )
         if (
             per_client > settings.PASSWORD_RESET_LIMIT_PER_CLIENT
             or per_email > settings.PASSWORD_RESET_LIMIT_PER_EMAIL

@@ -142,9 +142,10 @@ def test_an_unsubscribe_link_expires_after_its_maximum_age(world, client, settin
 
 def test_an_acknowledgement_link_expires_after_its_maximum_age(settings):
     token = signing.dumps({"n": 1, "e": "legal@acme.example"}, salt=emails.ACK_SALT)
-    with time_machine.travel(
-        dt.datetime.now(dt.UTC) + dt.timedelta(days=settings.ACK_TOKEN_MAX_AGE_DAYS + 1)
-    ), pytest.raises(NotFound) as expired:
+    with (
+        time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(days=settings.ACK_TOKEN_MAX_AGE_DAYS + 1)),
+        pytest.raises(NotFound) as expired,
+    ):
         notification_services.ack_token_load(token)
     assert "expired" in expired.value.message
 
