@@ -4,6 +4,7 @@ describes, the common error responses, and file responses."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ from django.conf import settings
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
 
 from contracts.diffs.render import render
 from contracts.diffs.selectors import CONTENT_TYPES, diff_filename
@@ -18,6 +21,7 @@ from contracts.errors import ApplicationError, Conflict
 from contracts.instants import parse_instant
 from contracts.ledger import exports
 from contracts.models import ConsentExport, ExportStatus
+from contracts.text import CONTROL_CHARACTERS_MESSAGE, has_control_characters
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -91,3 +95,56 @@ def diff_file_response(document: dict[str, Any], fmt: str, *, attachment: bool =
     )
     response["X-Content-SHA256"] = document["content_sha256"]
     return response
+
+
+class BoundedJSONParser(JSONParser):
+    """JSON bodies, bounded: at most API_MAX_BODY_BYTES, nested at most API_MAX_JSON_DEPTH deep, a
+    JSON object at the top, and no control characters in keys or strings. Anything else is a 400 in
+    the envelope (never the RecursionError that deep nesting gives the standard parser)."""
+
+    def parse(self, stream, media_type=None, parser_context=None) -> dict[str, Any]:
+        limit = settings.API_MAX_BODY_BYTES
+        raw = stream.read(limit + 1) if stream is not None else b""
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        return json_body_parse(raw, encoding=encoding)
+
+
+def json_body_parse(
+    raw: bytes, *, encoding: str = "utf-8", control_characters: bool = False
+) -> dict[str, Any]:
+    """A request body as BoundedJSONParser accepts it (ParseError otherwise). Empty: {}."""
+    limit = settings.API_MAX_BODY_BYTES
+    if len(raw) > limit:
+        raise ParseError(f"The request body is larger than {limit} bytes.")
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw.decode(encoding))
+    except RecursionError as exc:
+        raise ParseError(f"JSON nested deeper than {settings.API_MAX_JSON_DEPTH} levels.") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ParseError(f"JSON parse error: {exc}.") from exc
+    if not isinstance(data, dict):
+        raise ParseError("The request body must be a JSON object.")
+    json_check(data, max_depth=settings.API_MAX_JSON_DEPTH, control_characters=control_characters)
+    return data
+
+
+def json_check(data: Any, *, max_depth: int, control_characters: bool = False) -> None:
+    """Refuse (ParseError) nesting beyond `max_depth` and, unless `control_characters`, control
+    characters in keys and strings; iterative, no recursion."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > max_depth:
+                raise ParseError(f"JSON nested deeper than {max_depth} levels.")
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if not control_characters and has_control_characters(key):
+                        raise ParseError(f"A JSON key {CONTROL_CHARACTERS_MESSAGE}.")
+                    stack.append((item, depth + 1))
+            else:
+                stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str) and not control_characters and has_control_characters(value):
+            raise ParseError(f"A JSON string {CONTROL_CHARACTERS_MESSAGE}.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from email import message_from_bytes, policy
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,22 @@ class OutboxEmailBackend(BaseEmailBackend):
         return sent
 
 
-def outbox_messages(limit: int = 200) -> list[dict[str, Any]]:
-    """The newest messages first, parsed for display."""
+def _addressed_to(parsed, recipient: str) -> bool:
+    wanted = recipient.strip().lower()
+    headers = [str(parsed[name] or "") for name in ("To", "Cc", "Bcc")]
+    return bool(wanted) and any(address.lower() == wanted for _, address in getaddresses(headers))
+
+
+def outbox_messages(limit: int = 200, *, recipient: str | None = None) -> list[dict[str, Any]]:
+    """The newest messages first, parsed for display; only those addressed to `recipient` if given
+    (an empty recipient sees nothing)."""
     messages = []
-    for path in sorted(outbox_dir().glob("*.eml"), reverse=True)[:limit]:
+    for path in sorted(outbox_dir().glob("*.eml"), reverse=True):
+        if len(messages) >= limit:
+            break
         parsed = message_from_bytes(path.read_bytes(), policy=policy.default)
+        if recipient is not None and not _addressed_to(parsed, recipient):
+            continue
         text = parsed.get_body(preferencelist=("plain",))
         html = parsed.get_body(preferencelist=("html",))
         messages.append(

@@ -206,6 +206,7 @@ class DeliveryStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    REFUSED = "refused", "Refused"  # the address is not publicly routable: never connected to
 
 
 class WebhookDelivery(models.Model):

@@ -467,7 +467,10 @@ def webhook_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     }
     result = webhooks.post(url=delivery.endpoint.url, body=body, headers=headers)
     outcome: dict[str, Any] = {"response_status": result.status, "lease_until": None}
-    if result.status is not None and 200 <= result.status < 300:
+    if result.refused:
+        # Policy, not a network failure: not retried, and nothing about the target is recorded.
+        outcome.update(status=DeliveryStatus.REFUSED, response_status=None, last_error=result.error)
+    elif result.status is not None and 200 <= result.status < 300:
         outcome.update(status=DeliveryStatus.SUCCEEDED, delivered_at=timezone.now(), last_error="")
     else:
         outcome["last_error"] = (result.error or f"HTTP {result.status}")[:2000]
@@ -579,8 +582,14 @@ def contact_remove(*, contact: Contact) -> None:
 
 def unsubscribe_token_check(*, token: str) -> dict[str, Any]:
     try:
-        data = signing.loads(token, salt=emails.UNSUBSCRIBE_SALT)
+        data = signing.loads(
+            token,
+            salt=emails.UNSUBSCRIBE_SALT,
+            max_age=dt.timedelta(days=settings.UNSUBSCRIBE_TOKEN_MAX_AGE_DAYS),
+        )
         int(data["o"]), str(data["e"])
+    except signing.SignatureExpired as exc:
+        raise NotFound("This unsubscribe link has expired: use the link in a newer message.") from exc
     except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
         raise NotFound("This unsubscribe link is not valid.") from exc
     return data
@@ -600,9 +609,15 @@ def unsubscribe(*, token: str) -> Unsubscription:
 
 def ack_token_load(token: str) -> tuple[Notice, str]:
     try:
-        data = signing.loads(token, salt=emails.ACK_SALT)
+        data = signing.loads(
+            token, salt=emails.ACK_SALT, max_age=dt.timedelta(days=settings.ACK_TOKEN_MAX_AGE_DAYS)
+        )
         notice = Notice.objects.select_related("organization").get(pk=data["n"], legal=True)
-    except (signing.BadSignature, Notice.DoesNotExist, KeyError, TypeError) as exc:
+    except signing.SignatureExpired as exc:
+        raise NotFound(
+            "This acknowledgement link has expired: acknowledge the notice from the portal instead."
+        ) from exc
+    except (signing.BadSignature, Notice.DoesNotExist, KeyError, TypeError, ValueError) as exc:
         raise NotFound("This acknowledgement link is not valid.") from exc
     return notice, data["e"]
 

@@ -1,16 +1,42 @@
-"""Turns an ApplicationError raised by a page into a response: the error envelope for htmx and
-JSON callers, an error page otherwise."""
+"""Request/response handling shared by every page and endpoint: domain errors as responses, the API's
+error envelope for whatever Django itself answers under /api/, refusal of control characters in
+form fields, and the Permissions-Policy header."""
 
 from __future__ import annotations
 
+import json
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
+from rest_framework.exceptions import ParseError
 
 from contracts.errors import ApplicationError
-from portal.exceptions import error_envelope
+from contracts.http import json_body_parse
+from contracts.text import control_character_fields
+from portal.exceptions import envelope, error_envelope
+
+API_PREFIX = "/api/"
+
+
+def is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def error_response(request: HttpRequest, error: ApplicationError) -> HttpResponse:
+    """The envelope for the API, htmx and JSON callers; the error page (or its fragment) otherwise."""
+    if is_api(request) or "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse(error_envelope(error), status=error.status_code)
+    template = "portal/_error.html" if getattr(request, "htmx", False) else "portal/error.html"
+    response = TemplateResponse(
+        request, template, {"error": error, "status": error.status_code}, status=error.status_code
+    )
+    return response.render()
 
 
 class ApplicationErrorMiddleware:
+    """Turns an ApplicationError raised by a page into a response."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -20,13 +46,122 @@ class ApplicationErrorMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, ApplicationError):
             return None
-        if request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", ""):
-            return JsonResponse(error_envelope(exception), status=exception.status_code)
-        template = "portal/_error.html" if getattr(request, "htmx", False) else "portal/error.html"
-        response = TemplateResponse(
-            request,
-            template,
-            {"error": exception, "status": exception.status_code},
-            status=exception.status_code,
+        return error_response(request, exception)
+
+
+ENVELOPE_CODES = {
+    400: ("invalid", "The request could not be understood."),
+    401: ("not_authenticated", "Authentication is needed."),
+    403: ("forbidden", "You do not have permission to do this."),
+    404: ("not_found", "No API route or object at this path."),
+    405: ("method_not_allowed", "This method is not allowed here."),
+    413: ("too_large", "The request body is too large."),
+    429: ("throttled", "Too many requests."),
+}
+
+
+class ApiErrorEnvelopeMiddleware:
+    """Under /api/, an error Django answered itself (an unmatched path, Django's DEBUG pages, a body
+    over DATA_UPLOAD_MAX_MEMORY_SIZE, a CSRF failure, a server error) leaves in the JSON envelope too,
+    never as HTML. DRF's own answers already are JSON and pass untouched."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code < 400
+            or not is_api(request)
+            or response.get("Content-Type", "").startswith("application/json")
+        ):
+            return response
+        status = response.status_code
+        code, message = ENVELOPE_CODES.get(status, ("error", "The request failed."))
+        if status >= 500:
+            code, message = "server_error", "Something went wrong on our side. The error has been logged."
+        replaced = HttpResponse(
+            json.dumps(envelope(code, message)), status=status, content_type="application/json"
         )
-        return response.render()
+        if response.has_header("Allow"):
+            replaced["Allow"] = response["Allow"]
+        return replaced
+
+
+BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class ApiBodyMiddleware:
+    """Every API request body is held to the parser's rules before the view runs, also on endpoints
+    that take no input and never parse it (so a junk body never reaches a view that acts): JSON,
+    a JSON object, bounded in size and depth, no control characters. A view that must read the exact
+    bytes (a signed webhook: `raw_body = True` on its class) checks them itself, after the signature
+    (Django's DATA_UPLOAD_MAX_MEMORY_SIZE still bounds their size)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:
+        if request.method not in BODY_METHODS or not is_api(request):
+            return None
+        if getattr(getattr(view_func, "cls", None), "raw_body", False):
+            return None
+        raw = request.body
+        if not raw:
+            return None
+        content_type = request.content_type or ""
+        if content_type != "application/json" and not content_type.endswith("+json"):
+            return JsonResponse(
+                envelope(
+                    "unsupported_media_type",
+                    f"Unsupported media type {content_type or 'none'!r}: send application/json.",
+                    {"Content-Type": "application/json"},
+                ),
+                status=415,
+            )
+        try:
+            json_body_parse(raw, encoding=request.encoding or "utf-8")
+        except ParseError as exc:
+            return JsonResponse(envelope("parse_error", str(exc.detail)), status=400)
+        return None
+
+
+class ControlCharacterMiddleware:
+    """Portal forms (every POST outside the API) with a control character in any field are refused
+    before the view runs: a 400 naming each field, nothing written. The API refuses them in its
+    parser (contracts.http.BoundedJSONParser); contracts.text holds the one rule for both."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:
+        if request.method != "POST" or is_api(request):
+            return None
+        bad = control_character_fields(request.POST)
+        if not bad:
+            return None
+        names = ", ".join(sorted(bad))
+        return error_response(
+            request,
+            ApplicationError(f"Control characters are not allowed: check {names}.", fields=bad),
+        )
+
+
+class SecurityHeadersMiddleware:
+    """Permissions-Policy on every response (settings.PERMISSIONS_POLICY)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        policy = getattr(settings, "PERMISSIONS_POLICY", "")
+        if policy and not response.has_header("Permissions-Policy"):
+            response["Permissions-Policy"] = policy
+        return response

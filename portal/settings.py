@@ -6,9 +6,11 @@ filesystem broker that needs no server, and e-mail written to the local outbox.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
@@ -18,10 +20,18 @@ env = environ.Env()
 env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str(
-    "SECRET_KEY",
-    default="embedded-default-insecure-key-0123456789-change-me-in-production-please",
-)
+# The key in this file is public (it is in the repository): it may sign sessions, password-reset links
+# and notice tokens only where nobody else can reach the portal, i.e. with DEBUG on (`make run`) or
+# under pytest (which sets PYTEST_VERSION). Anywhere else a missing SECRET_KEY stops the start.
+INSECURE_DEFAULT_SECRET_KEY = "embedded-default-insecure-key-0123456789-change-me-in-production-please"
+SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
+if SECRET_KEY == INSECURE_DEFAULT_SECRET_KEY and not DEBUG and "PYTEST_VERSION" not in os.environ:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set and DEBUG is off: refusing to start with the repository's published "
+        "default key, which would let anyone forge sessions, password-reset links and e-mail tokens. "
+        "Set SECRET_KEY to a long random secret (e.g. python -c 'import secrets; "
+        "print(secrets.token_urlsafe(50))'), or DEBUG=1 for local development."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -48,6 +58,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.SecurityHeadersMiddleware",
+    "portal.middleware.ApiErrorEnvelopeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -59,6 +71,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
     "portal.middleware.ApplicationErrorMiddleware",
+    "portal.middleware.ControlCharacterMiddleware",
+    "portal.middleware.ApiBodyMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -178,6 +192,23 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Permissions-Policy (portal.middleware.SecurityHeadersMiddleware): no page needs a powerful feature.
+PERMISSIONS_POLICY = env.str(
+    "PERMISSIONS_POLICY",
+    default=(
+        "accelerometer=(), autoplay=(), camera=(), display-capture=(), encrypted-media=(), "
+        "fullscreen=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), midi=(), "
+        "payment=(), publickey-credentials-get=(), screen-wake-lock=(), serial=(), usb=(), "
+        "xr-spatial-tracking=(), browsing-topics=()"
+    ),
+)
+# Password reset requests: at most this many per address and per client address in the window.
+PASSWORD_RESET_LIMIT_PER_EMAIL = env.int("PASSWORD_RESET_LIMIT_PER_EMAIL", default=3)
+PASSWORD_RESET_LIMIT_PER_CLIENT = env.int("PASSWORD_RESET_LIMIT_PER_CLIENT", default=10)
+PASSWORD_RESET_WINDOW_SECONDS = env.int("PASSWORD_RESET_WINDOW_SECONDS", default=3600)
+# API request bodies (contracts.http.BoundedJSONParser): bigger or deeper JSON is refused with a 400.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 
 # Content-Security-Policy (django-csp 4): no inline or eval'd script anywhere; htmx runs with
 # its inline-style injection and eval switched off (see templates/_base.html).
@@ -208,7 +239,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "portal.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["contracts.http.BoundedJSONParser"],
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -267,12 +298,18 @@ EXPORT_RETENTION_HOURS = env.int("EXPORT_RETENTION_HOURS", default=72)
 # capped below the visibility timeout (asserted in tests/notifications/test_tasks.py).
 NOTICE_LEASE_SECONDS = env.int("NOTICE_LEASE_SECONDS", default=300)
 NOTICE_CATCH_UP_DAYS = env.int("NOTICE_CATCH_UP_DAYS", default=30)
+# Signed links in notice e-mails expire: acknowledgement links after ACK_TOKEN_MAX_AGE_DAYS,
+# unsubscribe links (RFC 8058, kept working for a long while) after UNSUBSCRIBE_TOKEN_MAX_AGE_DAYS.
+ACK_TOKEN_MAX_AGE_DAYS = env.int("ACK_TOKEN_MAX_AGE_DAYS", default=60)
+UNSUBSCRIBE_TOKEN_MAX_AGE_DAYS = env.int("UNSUBSCRIBE_TOKEN_MAX_AGE_DAYS", default=180)
 NOTICE_MAX_ATTEMPTS = env.int("NOTICE_MAX_ATTEMPTS", default=8)
 NOTICE_RETRY_BASE_SECONDS = env.int("NOTICE_RETRY_BASE_SECONDS", default=30)
 NOTICE_RETRY_MAX_SECONDS = env.int("NOTICE_RETRY_MAX_SECONDS", default=1800)
 NOTICE_TEST_BLOCK_AFTER_CLAIM_SECONDS = env.float("NOTICE_TEST_BLOCK_AFTER_CLAIM_SECONDS", default=0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
 WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
+# The one switch that lets webhooks reach non-public addresses (a receiver on loopback in the demo and
+# in tests). Off: only globally routable addresses are delivered to (notifications/webhooks.py).
 WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 

@@ -149,6 +149,7 @@ portal_patterns = (
 
 urlpatterns = [
     path("", include(portal_patterns)),
+    path("accounts/password_reset/", account.RateLimitedPasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("contracts.urls")),

@@ -23,6 +23,7 @@ class StripeWebhookApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
+    raw_body = True  # the exact signed bytes (portal.middleware.ApiBodyMiddleware lets them through)
 
     class OutputSerializer(serializers.Serializer):
         class Meta:

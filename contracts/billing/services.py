@@ -315,6 +315,17 @@ def organization_tier_set(
     return locked
 
 
+def _signature_timestamp(header: str) -> int | None:
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
 def stripe_event_receive(*, payload: bytes, signature: str | None) -> tuple[StripeEvent, bool]:
     """Verify and store one delivery. Returns (event, created); a replay stores nothing new.
 
@@ -332,22 +343,45 @@ def stripe_event_receive(*, payload: bytes, signature: str | None) -> tuple[Stri
         raise ApplicationError(
             "Missing Stripe-Signature header.", fields={"Stripe-Signature": "Required."}, code="bad_signature"
         )
+    tolerance = settings.STRIPE_WEBHOOK_TOLERANCE
+    bad_signature = {"Stripe-Signature": f"Wrong signature or timestamp outside {tolerance} s."}
     try:
         text = payload.decode("utf-8")
-        stripe.Webhook.construct_event(text, signature, secret, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE)
-        data = json.loads(text)
+        # The signature and the past bound; the SDK's construct_event would also build a StripeObject,
+        # which fails (500) on a signed body that is not a JSON object: the body is checked below.
+        stripe.WebhookSignature.verify_header(text, signature, secret, tolerance=tolerance)
     except stripe.SignatureVerificationError as exc:
         raise ApplicationError(
             f"Stripe-Signature does not verify: {exc.user_message or exc}.",
-            fields={
-                "Stripe-Signature": f"Wrong signature or timestamp outside {settings.STRIPE_WEBHOOK_TOLERANCE} s."
-            },
+            fields=bad_signature,
             code="bad_signature",
         ) from exc
-    except (ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ApplicationError("The body is not UTF-8 JSON.", fields={"body": "Expected JSON."}) from exc
+    signed_at = _signature_timestamp(signature)
+    now = timezone.now().timestamp()
+    if signed_at is None or signed_at > now + tolerance:
+        # The SDK bounds only the past; a timestamp in the future would let a captured delivery be
+        # replayed until then.
+        raise ApplicationError(
+            f"Stripe-Signature is dated more than {tolerance} s in the future.",
+            fields=bad_signature,
+            code="bad_signature",
+        )
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
         raise ApplicationError(
             "The body is not a JSON Stripe event.", fields={"body": "Expected JSON."}
         ) from exc
+    if not isinstance(data, dict):
+        raise ApplicationError("The body is not a Stripe event.", fields={"body": "Expected a JSON object."})
+    created = data.get("created")
+    if isinstance(created, int) and not isinstance(created, bool) and created > now + tolerance:
+        raise ApplicationError(
+            f"The event is dated more than {tolerance} s in the future.",
+            fields={"created": "in the future"},
+        )
     event_id, event_type = (data.get("id"), data.get("type")) if isinstance(data, dict) else (None, None)
     if (
         not isinstance(event_id, str)

@@ -19,6 +19,7 @@ from contracts.http import ERRORS, ErrorSerializer, InstantField, errors
 from contracts.ledger.verify import ledger_verify
 from contracts.models import ConsentRecord, LedgerAction, Migration, MigrationState
 from contracts.tenancy.auth import KeyPrincipal, client_ip, request_organization, request_role
+from contracts.tenancy.roles import Permission, role_may
 
 CONFLICT = {
     409: OpenApiResponse(ErrorSerializer, description="Already decided, expired, or outside the window.")
@@ -77,11 +78,23 @@ class ConsentRecordOutputSerializer(serializers.Serializer):
     terms_sha256 = serializers.CharField()
     diff_sha256 = serializers.CharField()
     details = serializers.JSONField()
-    ip = serializers.CharField(allow_null=True)
-    user_agent = serializers.CharField()
+    ip = serializers.CharField(
+        allow_null=True, help_text="null unless the caller may export the ledger (admin, legal, keys)."
+    )
+    user_agent = serializers.CharField(
+        allow_null=True, help_text="null unless the caller may export the ledger (admin, legal, keys)."
+    )
     created_at = serializers.DateTimeField()
     prev_hash = serializers.CharField()
     hash = serializers.CharField()
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self.context.get("show_client", True):
+            # IP address and User-Agent are personal data that only the roles that may export the
+            # ledger see (Permission.EXPORT_LEDGER); the record's hash still covers them.
+            data["ip"] = data["user_agent"] = None
+        return data
 
 
 DecisionSerializer = inline_serializer(
@@ -284,12 +297,11 @@ class ConsentListApi(APIView):
             org=org, action=params.get("action"), since=params.get("from"), until=params.get("to")
         )
         offset, limit = params["offset"], params["limit"]
-        return Response(
-            {
-                "count": qs.count(),
-                "results": ConsentRecordOutputSerializer(qs[offset : offset + limit], many=True).data,
-            }
+        show_client = role_may(request_role(request), Permission.EXPORT_LEDGER)
+        page = ConsentRecordOutputSerializer(
+            qs[offset : offset + limit], many=True, context={"show_client": show_client}
         )
+        return Response({"count": qs.count(), "results": page.data})
 
 
 class ConsentVerifyApi(APIView):
@@ -304,11 +316,20 @@ class ConsentVerifyApi(APIView):
         head_hash = serializers.CharField()
         broken_seq = serializers.IntegerField(allow_null=True)
         reason = serializers.CharField()
+        checkpoints = serializers.IntegerField(help_text="Signed checkpoints held against the records.")
+        contradicted_checkpoint = serializers.IntegerField(
+            allow_null=True, help_text="Seq of the first signed checkpoint the database contradicts."
+        )
+        problems = serializers.ListField(child=serializers.CharField())
 
     @extend_schema(
         operation_id="consents_verify",
         responses={200: OutputSerializer, **errors(401, 404)},
-        description="Recompute the organisation's hash chain: intact with its head, or the first broken record.",
+        description=(
+            "Recompute the organisation's hash chain and hold it against the vendor's signatures (the "
+            "chain head and every daily checkpoint): intact with its head, or the first broken record "
+            "and the first checkpoint the database contradicts."
+        ),
     )
     def get(self, request: Request) -> Response:
         org = request_organization(request)

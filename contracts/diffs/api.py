@@ -91,12 +91,13 @@ class DiffApi(APIView):
             (200, "text/markdown"): OpenApiResponse(OpenApiTypes.STR, description="Markdown report."),
             (200, "text/html"): OpenApiResponse(OpenApiTypes.STR, description="Standalone HTML report."),
             (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="PDF report."),
-            202: OpenApiResponse(
-                PDF_JOB,
-                description="A large diff's PDF is rendered in the background: poll the Location.",
-            ),
+            202: OpenApiResponse(PDF_JOB, description="The PDF job (from ?job=) is still rendering."),
             **errors(400, 401, 404),
-            409: OpenApiResponse(ErrorSerializer, description="The background PDF rendering failed."),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="The background PDF rendering failed, or a large diff's PDF was asked for "
+                "by GET before a POST started its rendering.",
+            ),
         },
     )
     def get(self, request: Request, a: str, b: str) -> HttpResponse:
@@ -119,6 +120,31 @@ class DiffApi(APIView):
             return _job_response(request, a, b, job)
         document = diff_build(org=org, a=a, b=b)
         if fmt == "pdf" and not pdf_renders_inline(document):
-            job_id = diff_pdf_job_start(org=org, a=a, b=b)
-            return _job_response(request, a, b, diff_pdf_job_get(org=org, a=a, b=b, job_id=job_id))
+            # A GET never starts work (a cross-site link could): the rendering is started by POST.
+            raise Conflict(
+                "This diff's PDF is rendered in the background: start it with POST to this URL "
+                "(?format=pdf), then GET the poll URL it answers.",
+                fields={"format": "pdf: POST to start the rendering"},
+                code="use_post",
+            )
         return diff_file_response(document, fmt, attachment=fmt != "json")
+
+    @extend_schema(
+        operation_id="diffs_pdf_start",
+        request=None,
+        parameters=[
+            OpenApiParameter("a", OpenApiTypes.STR, OpenApiParameter.PATH, description="Snapshot id (from)."),
+            OpenApiParameter(
+                "b", OpenApiTypes.STR, OpenApiParameter.PATH, description="Snapshot id (to), same family."
+            ),
+        ],
+        responses={
+            202: OpenApiResponse(PDF_JOB, description="The PDF rendering started: poll the Location."),
+            **errors(400, 401, 404),
+        },
+    )
+    def post(self, request: Request, a: str, b: str) -> Response:
+        """Start rendering the diff's PDF in the background (any size); answers the job to poll."""
+        org = request_organization(request)
+        job_id = diff_pdf_job_start(org=org, a=a, b=b)
+        return _job_response(request, a, b, diff_pdf_job_get(org=org, a=a, b=b, job_id=job_id))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -74,40 +75,80 @@ def render_json(document: dict[str, Any]) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 
+# Staff-provided names and texts (snapshot configs, changelog entries, suites, golden samples) are
+# written as text: CommonMark punctuation that can open or close markup is backslash-escaped, the
+# characters of HTML become entities, and a line cannot start a heading, list, quote or setext
+# underline. `:` is escaped so no autolink (javascript:, http:) forms.
+_MD_ESCAPE = str.maketrans(
+    {char: "\\" + char for char in "\\`*_{}[]()#|~!:"}
+    | {"<": "&lt;", ">": "&gt;", "&": "&amp;", "\n": " ", "\r": " ", "\t": " "}
+)
+_BLOCK_START = re.compile(r"^(\s*)(?:([+\-=])|(\d+)([.)]))")
+
+
+class Md(str):
+    """Markdown that is safe as it is (built from escaped parts)."""
+
+
+def md_text(value: Any, *, line_start: bool = False) -> str:
+    """Any value as Markdown that renders as exactly that text: no link, emphasis, table cell break,
+    HTML or (with `line_start`, for text that begins a line) list, quote or heading."""
+    if isinstance(value, Md):
+        return value
+    text = (value if isinstance(value, str) else fmt_value(value)).translate(_MD_ESCAPE)
+    if not line_start:
+        return text
+    return _BLOCK_START.sub(
+        lambda m: m.group(1) + ("\\" + m.group(2) if m.group(2) else m.group(3) + "\\" + m.group(4)),
+        text,
+        count=1,
+    )
+
+
+def md_code(value: Any) -> Md:
+    """An inline code span holding `value` verbatim, whatever backticks it contains (the fence is
+    longer than its longest run); `|` escaped so a table cell does not split."""
+    text = (value if isinstance(value, str) else fmt_value(value)).replace("\n", " ").replace("\r", " ")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
+    return Md(f"{fence}{pad}{text.replace('|', chr(92) + '|')}{pad}{fence}")
+
+
 def _cell(value: Any) -> str:
-    text = value if isinstance(value, str) else fmt_value(value)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return md_text(value)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return [*lines, ""]
 
 
-def _md_diff(ops: list[dict[str, str]]) -> str:
+def _md_diff(ops: list[dict[str, str]]) -> Md:
     parts = []
     for op in ops:
         text = op["text"].replace("\n", " ")
         if op["op"] == "delete" and text.strip():
-            parts.append(f"~~{text.strip()}~~ ")
+            parts.append(f"~~{md_text(text.strip())}~~ ")
         elif op["op"] == "insert" and text.strip():
-            parts.append(f"**{text.strip()}** ")
+            parts.append(f"**{md_text(text.strip())}** ")
         else:
-            parts.append(text)
-    return "".join(parts).strip()
+            parts.append(md_text(text))
+    return Md("".join(parts).strip())
 
 
 def render_markdown(document: dict[str, Any]) -> bytes:
     a, b, summary = document["a"]["id"], document["b"]["id"], document["summary"]
+    a_md, b_md = md_text(a), md_text(b)
     lines = [
-        f"# Diff {a} → {b}",
+        f"# Diff {a_md} → {b_md}",
         "",
-        f"- Family: {document['family']}",
-        f"- Organisation: {document['organization']}",
-        f"- Direction: {document['direction']}",
-        f"- Generated: {document['generated_at']}",
-        f"- Content sha256: `{document['content_sha256']}`",
+        f"- Family: {md_text(document['family'])}",
+        f"- Organisation: {md_text(document['organization'])}",
+        f"- Direction: {md_text(document['direction'])}",
+        f"- Generated: {md_text(document['generated_at'])}",
+        f"- Content sha256: {md_code(document['content_sha256'])}",
         "",
         "## Summary",
         "",
@@ -119,7 +160,7 @@ def render_markdown(document: dict[str, Any]) -> bytes:
         lines += _table(
             ["Key", "Change", a, b],
             [
-                [f"`{c['path']}`", c["change"], fmt_value(c["before"]), fmt_value(c["after"])]
+                [md_code(c["path"]), c["change"], fmt_value(c["before"]), fmt_value(c["after"])]
                 for c in document["config"]
             ],
         )
@@ -148,7 +189,8 @@ def render_markdown(document: dict[str, Any]) -> bytes:
     if document["changelog"]:
         for entry in document["changelog"]:
             lines.append(
-                f"- **{entry['snapshot']}** ({entry['kind']}): {entry['title']} — {_cell(entry['body'])}"
+                f"- **{md_text(entry['snapshot'])}** ({md_text(entry['kind'])}): {md_text(entry['title'])}"
+                f" — {md_text(entry['body'])}"
             )
         lines.append("")
     else:
@@ -158,7 +200,7 @@ def render_markdown(document: dict[str, Any]) -> bytes:
     if not document["evals"]:
         lines += ["No eval results on either snapshot.", ""]
     for suite in document["evals"]:
-        lines += [f"### {suite['name']} (`{suite['suite']}`, {suite['owner']})", ""]
+        lines += [f"### {md_text(suite['name'])} ({md_code(suite['suite'])}, {md_text(suite['owner'])})", ""]
         rows = []
         for metric in suite["metrics"]:
             flag = "REGRESSION" if metric["regression"] else metric["status"]
@@ -192,9 +234,9 @@ def render_markdown(document: dict[str, Any]) -> bytes:
         lines += ["No golden samples on either snapshot.", ""]
     for sample in document["golden_samples"]:
         state = "changed" if sample["changed"] else "unchanged"
-        lines += [f"### `{sample['prompt_id']}` ({state})", ""]
+        lines += [f"### {md_code(sample['prompt_id'])} ({state})", ""]
         if sample["prompt"]:
-            lines += [f"> {_cell(sample['prompt'])}", ""]
+            lines += [f"> {md_text(sample['prompt'], line_start=True)}", ""]
         lines += _table(["", "Output"], [[a, sample["before"] or "—"], [b, sample["after"] or "—"]])
         if sample["changed"]:
             lines += [f"Word diff: {_md_diff(sample['diff'])}", ""]

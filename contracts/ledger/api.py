@@ -1,7 +1,8 @@
 """REST API of consent exports.
 
-`GET consents/export/?format=csv|ndjson|pdf|bundle&from=&to=&snapshot=&action=&terms_version=`:
-CSV and NDJSON stream in the response; PDF and bundle are always built by a Celery task: the answer
+`GET consents/export/?format=csv|ndjson&from=&to=&snapshot=&action=&terms_version=`: CSV and NDJSON
+stream in the response. `POST consents/export/ {"format": "pdf|bundle", "from", "to", ...}`: PDF and
+bundle are built by a Celery task, started only by POST (a GET never starts a job): the answer
 is 202 with the export id and `status_url` (`GET consents/exports/<id>/`), which gives the progress
 and, when ready, `download_url`. Legal members, admins and organisation keys export their own
 organisation; staff (a staff key or staff session) name one with `?org=<slug>` or all with `?org=*`.
@@ -20,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contracts.errors import Forbidden, NotFound
+from contracts.errors import ApplicationError, Forbidden, NotFound
 from contracts.http import ErrorSerializer, errors, export_file_response
 from contracts.ledger import exports, tasks
 from contracts.models import ConsentExport, ExportStatus, Organization
@@ -104,7 +105,9 @@ class ExportStatusSerializer(serializers.Serializer):
 
 
 FILTER_PARAMETERS = [
-    OpenApiParameter("format", str, enum=list(exports.FORMATS), required=True, description="Export format."),
+    OpenApiParameter(
+        "format", str, enum=list(exports.STREAMED_FORMATS), required=True, description="Export format."
+    ),
     OpenApiParameter("from", OpenApiTypes.STR, description="ISO 8601 date or date-time (inclusive)."),
     OpenApiParameter(
         "to", OpenApiTypes.STR, description="ISO 8601 date (whole day) or date-time (inclusive)."
@@ -126,26 +129,62 @@ class ConsentExportApi(APIView):
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, streamed."),
             (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="NDJSON, streamed."),
-            202: OpenApiResponse(
-                ExportStatusSerializer, description="PDF or bundle queued: poll status_url."
-            ),
             **errors(400, 401, 403, 404, 429),
         },
     )
     def get(self, request: Request):
-        org = export_scope(request)
         fmt = exports.export_format_parse(request.query_params.get("format"))
+        if fmt in exports.BUILT_FORMATS:
+            raise ApplicationError(
+                f'A {fmt} export is a background job: start it with POST (body {{"format": "{fmt}"}}).',
+                fields={"format": "csv or ndjson with GET; pdf or bundle with POST"},
+                code="use_post",
+            )
+        org = export_scope(request)
         filters = exports.export_filters_parse(request.query_params)
         user = request.user if getattr(request.user, "pk", None) else None
         export = exports.export_create(org=org, fmt=fmt, filters=filters, requested_by=user)
-        if fmt in exports.STREAMED_FORMATS:
-            response = StreamingHttpResponse(
-                exports.export_stream(export=export, org=org, filters=filters),
-                content_type=exports.CONTENT_TYPES[fmt],
-            )
-            response["Content-Disposition"] = f'attachment; filename="{exports.export_filename(export)}"'
-            response["X-Export-Id"] = str(export.pk)
-            return response
+        response = StreamingHttpResponse(
+            exports.export_stream(export=export, org=org, filters=filters),
+            content_type=exports.CONTENT_TYPES[fmt],
+        )
+        response["Content-Disposition"] = f'attachment; filename="{exports.export_filename(export)}"'
+        response["X-Export-Id"] = str(export.pk)
+        return response
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ConsentExportRequest"
+
+        format = serializers.ChoiceField(choices=list(exports.BUILT_FORMATS))
+        # "from" is a Python keyword: declared below under its public name.
+        to = serializers.CharField(required=False, allow_blank=True, max_length=40)
+        snapshot = serializers.CharField(required=False, allow_blank=True, max_length=100)
+        action = serializers.CharField(required=False, allow_blank=True, max_length=32)
+        terms_version = serializers.CharField(required=False, allow_blank=True, max_length=32)
+
+    InputSerializer._declared_fields["from"] = serializers.CharField(
+        required=False, allow_blank=True, max_length=40
+    )
+
+    @extend_schema(
+        operation_id="consents_export_create",
+        parameters=[FILTER_PARAMETERS[-1]],
+        request=InputSerializer,
+        responses={
+            202: OpenApiResponse(ExportStatusSerializer, description="Queued: poll status_url."),
+            **errors(400, 401, 403, 404, 429),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        org = export_scope(request)
+        filters = exports.export_filters_parse(data.validated_data)
+        user = request.user if getattr(request.user, "pk", None) else None
+        export = exports.export_create(
+            org=org, fmt=data.validated_data["format"], filters=filters, requested_by=user
+        )
 
         transaction.on_commit(lambda: tasks.export_build.delay(export.pk))
         export.refresh_from_db()

@@ -1,4 +1,4 @@
-"""x"""
+"""The consent ledger's hash chain: appending a record and signing the chain head."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from contracts import signing
 from contracts.canonical import canonical_json
 from contracts.models import ConsentRecord, LedgerHead, Migration, Organization
 
@@ -56,6 +57,37 @@ def record_body(record: ConsentRecord, *, org_slug: str | None = None) -> dict[s
 
 def compute_hash(body: dict[str, Any], prev_hash: str) -> str:
     return hashlib.sha256(canonical_json(body) + prev_hash.encode()).hexdigest()
+
+
+HEAD_PURPOSE = "consent"  # the checkpoints' key: one public key checks both kinds of statement
+
+
+def head_statement(head: LedgerHead, *, org_slug: str) -> bytes:
+    """What a head's signature covers: canonical JSON of the chain head and its checkpoint count.
+    The `statement` key keeps it apart from a checkpoint's payload signed with the same key."""
+    return canonical_json(
+        {
+            "statement": "ledger-head",
+            "organization": org_slug,
+            "seq": head.seq,
+            "head_hash": head.head_hash,
+            "checkpoints": head.checkpoints,
+            "last_checkpoint_seq": head.last_checkpoint_seq,
+        }
+    )
+
+
+def head_sign(head: LedgerHead, *, org_slug: str) -> None:
+    """Sign the head's current fields in place (the caller saves them, under the head's row lock)."""
+    head.key_id, head.signature = signing.sign(HEAD_PURPOSE, head_statement(head, org_slug=org_slug))
+
+
+def head_signature_ok(head: LedgerHead, *, org_slug: str) -> bool:
+    if head.seq == 0 and head.checkpoints == 0:
+        return True  # an empty chain states nothing
+    return bool(head.signature) and signing.verify(
+        HEAD_PURPOSE, head.key_id, head_statement(head, org_slug=org_slug), head.signature
+    )
 
 
 def _current_terms(org: Organization) -> tuple[str, str]:
@@ -118,5 +150,6 @@ def ledger_append(
     record.save()
     head.seq = record.seq
     head.head_hash = record.hash
-    head.save(update_fields=["seq", "head_hash"])
+    head_sign(head, org_slug=locked.slug)
+    head.save(update_fields=["seq", "head_hash", "key_id", "signature"])
     return record

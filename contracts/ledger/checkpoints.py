@@ -17,6 +17,7 @@ from django.utils import timezone
 from contracts import signing
 from contracts.canonical import canonical_json
 from contracts.ledger import tasks
+from contracts.ledger.chain import head_sign
 from contracts.models import LedgerCheckpoint, LedgerHead, Membership, Organization, Role
 from contracts.outbox import organization_mail_send
 
@@ -75,6 +76,11 @@ def checkpoint_create(*, org: Organization, at: dt.datetime | None = None) -> Le
         organization=org, seq=head.seq, head_hash=head.head_hash, created_at=created_at,
         key_id=key_id, signature=signature,
     )  # fmt: skip
+    # The head counts its checkpoints under its signature: a checkpoint row deleted later shows.
+    head.checkpoints += 1
+    head.last_checkpoint_seq = checkpoint.seq
+    head_sign(head, org_slug=org.slug)
+    head.save(update_fields=["checkpoints", "last_checkpoint_seq", "key_id", "signature"])
 
     transaction.on_commit(lambda: tasks.checkpoint_deliver.delay(checkpoint.pk))
     return checkpoint

@@ -34,7 +34,7 @@ from contracts.instants import parse_instant
 from contracts.ledger.chain import HASHED_FIELDS
 from contracts.ledger.checkpoints import checkpoint_as_dict
 from contracts.ledger.verify import ledger_verify
-from contracts.ledger.verify_bundle_standalone import cell, load_keys, verify_bundle
+from contracts.ledger.verify_bundle_standalone import FORMULA_START, cell, load_keys, neutral, verify_bundle
 from contracts.models import (
     ConsentExport,
     ConsentRecord,
@@ -190,15 +190,19 @@ def record_dicts(rows: Iterable[tuple]) -> Iterator[dict[str, Any]]:
 
 
 def _csv_row(row: tuple) -> tuple:
+    # Every text cell through neutral() (formula injection, see verify_bundle_standalone.FORMULA_START);
     # cell() for the values that are not plain text; ints print the same through csv.
     mig, details, ip = row[4], row[10], row[11]
     return (
-        *row[:4],
+        neutral(row[0]),
+        row[1],
+        neutral(row[2]),
+        neutral(row[3]),
         "" if mig is None else mig,
-        *row[5:10],
+        *(neutral(value) for value in row[5:10]),
         "{}" if details == {} else cell(details),
         "" if ip is None else ip,
-        *row[12:],
+        *(neutral(value) for value in row[12:]),
     )
 
 
@@ -266,9 +270,11 @@ BEGIN
 END $f$
 """
 # An object is written inline (keys sorted by code point, each value as the server prints it), with
-# the recursive function only for nested objects and arrays; '{}' costs one comparison.
+# the recursive function only for nested objects and arrays; '{}' costs one comparison. A bare JSON
+# string is written as its text, as cell() writes it.
 DETAILS_SQL = (
-    "CASE WHEN r.details = '{}'::jsonb THEN '{}' WHEN jsonb_typeof(r.details) = 'object' THEN "
+    "CASE WHEN r.details = '{}'::jsonb THEN '{}' WHEN jsonb_typeof(r.details) = 'string' THEN r.details #>> '{}' "
+    "WHEN jsonb_typeof(r.details) = 'object' THEN "
     "(SELECT '{' || string_agg(to_json(k)::text || ':' || CASE WHEN jsonb_typeof(v) IN ('object', 'array') "
     "THEN pg_temp.vcp_canonical_json(v) ELSE v::text END, ',' ORDER BY k COLLATE \"C\") || '}' "
     "FROM jsonb_each(r.details) AS e(k, v)) ELSE pg_temp.vcp_canonical_json(r.details) END"
@@ -281,6 +287,25 @@ CREATED_AT_SQL = (
     "(SELECT CASE WHEN length(t) > 19 THEN rpad(t, 26, '0') ELSE t END || 'Z' FROM "
     "(SELECT replace((r.created_at AT TIME ZONE 'UTC')::text, ' ', 'T') AS t) AS s)"
 )
+
+
+# neutral() in SQL, for the COPY path: the same leading quote before the same first characters. Hashes,
+# the created_at text, IP addresses and integers never start with one of them.
+_QUOTE = "'"
+_FORMULA_START_SQL = ", ".join(
+    f"chr({ord(char)})" if char < " " else _QUOTE + char.replace(_QUOTE, _QUOTE * 2) + _QUOTE
+    for char in FORMULA_START
+)
+
+
+def _neutral_sql(expression: str) -> str:
+    """CASE expression applying neutral(); a column reference keeps its name."""
+    alias = f" AS {expression[2:]}" if expression.startswith("r.") else ""
+    quote = _QUOTE * 4  # the SQL literal for one quote character
+    return (
+        f"CASE WHEN left({expression}, 1) IN ({_FORMULA_START_SQL}) THEN {quote} || {expression} "
+        f"ELSE {expression} END{alias}"
+    )
 
 
 def _pg_where(org: Organization | None, filters: ExportFilters) -> tuple[str, list[Any]]:
@@ -321,13 +346,15 @@ def pg_csv_chunks(
     """CSV bytes straight from COPY. Cells parse (csv module) to what csv_chunks writes."""
     where, params = _pg_where(org, filters)
     # One organisation: its slug is a constant, so the rows need no join.
-    slug_sql = "%s AS organization" if org is not None else "o.slug AS organization"
+    slug_sql = "%s AS organization" if org is not None else f"{_neutral_sql('o.slug')} AS organization"
     columns = ", ".join(
         [
-            slug_sql, "r.seq", "r.action", "r.actor_email", "r.migration_id", "r.from_snapshot",
-            "r.to_snapshot", "r.terms_version", "r.terms_sha256", "r.diff_sha256",
-            f"{DETAILS_SQL} AS details",
-            "r.ip", "r.user_agent", f"{CREATED_AT_SQL} AS created_at", "r.prev_hash", 'r.hash AS "hash"',
+            slug_sql, "r.seq", _neutral_sql("r.action"), _neutral_sql("r.actor_email"), "r.migration_id",
+            _neutral_sql("r.from_snapshot"), _neutral_sql("r.to_snapshot"), _neutral_sql("r.terms_version"),
+            _neutral_sql("r.terms_sha256"), _neutral_sql("r.diff_sha256"),
+            f"{_neutral_sql(f'({DETAILS_SQL})')} AS details",
+            "r.ip", _neutral_sql("r.user_agent"), f"{CREATED_AT_SQL} AS created_at", "r.prev_hash",
+            'r.hash AS "hash"',
         ]
     )  # fmt: skip
     source = (
@@ -336,7 +363,7 @@ def pg_csv_chunks(
         else "contracts_consentrecord r JOIN contracts_organization o ON o.id = r.organization_id"
     )
     if org is not None:
-        params = [org.slug, *params]
+        params = [neutral(org.slug), *params]
     sql = (
         f"COPY (SELECT {columns} FROM {source} WHERE {where} ORDER BY r.organization_id, r.seq) "
         "TO STDOUT WITH (FORMAT csv, HEADER true)"
@@ -584,11 +611,12 @@ def public_keys_pem() -> str:
     return "".join(f"# kid: {kid}\n{signing.public_key_pem(SIGNING_PURPOSE, kid)}" for kid in sorted(ring))
 
 
-def verify_file(path: str | Path) -> list[str]:
-    """What is wrong with a bundle, checked with the same code as the standalone script."""
+def verify_file(path: str | Path, own_checkpoints: Iterable[dict] = ()) -> list[str]:
+    """What is wrong with a bundle, checked with the same code as the standalone script, and held
+    against the organisation's own copies of signed checkpoints if given."""
 
     try:
-        return verify_bundle(str(path), load_keys(public_keys_pem()))
+        return verify_bundle(str(path), load_keys(public_keys_pem()), list(own_checkpoints))
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
         return [f"{Path(path).name}: not a readable evidence bundle ({exc})"]
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Verify a consent evidence bundle offline: python3 verify_bundle.py BUNDLE.zip KEYS.pem
+"""Verify a consent evidence bundle offline: python3 verify_bundle.py BUNDLE.zip KEYS.pem [CHECKPOINTS...]
 Needs Python 3.11+ and `cryptography`. KEYS.pem: /.well-known/consent-signing-key.pem?all=1 (PEMs,
 each after '# kid: <key id>'). Checks the signature, file hashes, record hashes and links, CSV against
-NDJSON, terms against terms_sha256 and the checkpoints; names the file, record and field of each problem."""
+NDJSON, terms against terms_sha256 and the checkpoints; names the file, record and field of each problem.
+CHECKPOINTS: files with the organisation's own copies of signed checkpoints (the e-mails as saved, or
+their JSON): each must verify, and the bundle must agree with it (or be a filtered export)."""
 
 import base64, csv, hashlib, io, itertools, json, re, sys, zipfile  # noqa: E401, I001
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -14,9 +16,25 @@ def canonical(data):
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+# Spreadsheet formula injection (OWASP "CSV Injection"): a cell starting with one of these is written
+# with one more leading ' so a spreadsheet shows it as text. ' itself is in the list so the rule can be
+# undone without doubt: the value is the cell without its first character when that is a '.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def neutral(text):
+    """A text cell as records.csv holds it (the OWASP rule above)."""
+    return "'" + text if text[:1] in FORMULA_START else text
+
+
+def original(text):
+    """The value a records.csv cell stands for: the inverse of neutral()."""
+    return text[1:] if text[:1] == "'" else text
+
+
 def cell(value):
-    """A value as records.csv holds it: text as is, empty for null, compact JSON otherwise."""
-    return "" if value is None else value if isinstance(value, str) else canonical(value).decode()
+    """A value as records.csv holds it: empty for null, text or compact JSON, then neutral()."""
+    return neutral("" if value is None else value if isinstance(value, str) else canonical(value).decode())
 
 
 def load_keys(text):
@@ -31,8 +49,50 @@ def signature_ok(keys, key_id, payload, signature_b64):
         return False
 
 
-def verify_bundle(path, keys):
+def read_checkpoints(text):
+    """Signed checkpoints in a file: a JSON object or list, or any text (a saved e-mail) with one
+    checkpoint's JSON on a line of its own."""
+    try:
+        found = json.loads(text)
+    except ValueError:
+        found = []
+        for line in text.splitlines():
+            try:
+                found.append(json.loads(line.strip()))
+            except ValueError:
+                continue
+    found = found if isinstance(found, list) else [found]
+    return [c for c in found if isinstance(c, dict) and {"seq", "head_hash", "signature"} <= set(c)]
+
+
+def check_own_checkpoints(keys, own, records, heads):
+    """Hold the organisation's own checkpoints against the bundle: records {(org, seq): hash}, heads
+    {org: manifest info}. A checkpoint beyond the last record of a bundle that reaches the chain
+    head means the records after it were removed and the head rewound."""
     problems = []
+    for c in own:
+        org, seq, name = (
+            c.get("organization"),
+            c.get("seq"),
+            f"your checkpoint {c.get('organization')}#{c.get('seq')}",
+        )
+        payload = canonical({k: c.get(k) for k in ("organization", "seq", "head_hash", "created_at")})
+        if not signature_ok(keys, c.get("key_id"), payload, c.get("signature", "")):
+            problems.append(f"{name}: signature does not verify (not a checkpoint the vendor signed)")
+        elif (org, seq) in records and records[(org, seq)] != c["head_hash"]:
+            problems.append(f"{name}: the bundle's record #{seq} has another hash: history was rewritten")
+        elif org in heads and (org, seq) not in records:
+            info = heads[org]
+            if info.get("last_seq") == info.get("head_seq") and seq > info.get("head_seq", 0):
+                problems.append(
+                    f"{name}: the chain head in this bundle is #{info.get('head_seq')}, before this "
+                    "checkpoint: records were removed and the head rewound"
+                )
+    return problems
+
+
+def verify_bundle(path, keys, own_checkpoints=()):
+    problems, hashes = [], {}
     with zipfile.ZipFile(path) as z:
         names = set(z.namelist())
         if not {"manifest.json", "manifest.sig", "records.ndjson", "records.csv"} <= names:
@@ -105,6 +165,7 @@ def verify_bundle(path, keys):
                     f"{where}: hash differs from signed checkpoint {org}#{seq}: history was rewritten"
                 )
             last[org], seen[org] = (seq, own_hash), seen.get(org, 0) + 1
+            hashes[(org, seq)] = own_hash
         if n != manifest.get("record_count"):
             problems.append(f"records.ndjson: {n} records, manifest.json says {manifest.get('record_count')}")
         for org, info in manifest.get("organizations", {}).items():
@@ -112,12 +173,14 @@ def verify_bundle(path, keys):
                 problems.append(
                     f"records.ndjson: last record {org}#{info['last_seq']} differs from the chain head in manifest.json"
                 )
+        problems += check_own_checkpoints(keys, own_checkpoints, hashes, manifest.get("organizations", {}))
     return problems
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) < 3:
         sys.exit(__doc__.splitlines()[0])
-    found = verify_bundle(sys.argv[1], load_keys(open(sys.argv[2]).read()))  # noqa: SIM115
+    own = [c for name in sys.argv[3:] for c in read_checkpoints(open(name).read())]  # noqa: SIM115
+    found = verify_bundle(sys.argv[1], load_keys(open(sys.argv[2]).read()), own)  # noqa: SIM115
     print("\n".join(found) or "OK: signature, file hashes, chain, CSV and checkpoints verify")
     sys.exit(1 if found else 0)

@@ -25,11 +25,20 @@ class LedgerAction(models.TextChoices):
 
 
 class LedgerHead(models.Model):
-    """The head of one organisation's chain; locked (SELECT … FOR UPDATE) to serialise appends."""
+    """The head of one organisation's chain; locked (SELECT … FOR UPDATE) to serialise appends.
+
+    The head is itself a signed statement (contracts.ledger.chain.head_statement): its seq and hash,
+    how many checkpoints were signed and the seq of the last one. Whoever can write the database but
+    not read the signing key can neither move it to a rewritten chain nor hide a deleted checkpoint.
+    """
 
     organization = models.OneToOneField(Organization, on_delete=models.PROTECT, related_name="ledger_head")
     seq = models.PositiveBigIntegerField(default=0)
     head_hash = models.CharField(max_length=64, default="0" * 64)
+    checkpoints = models.PositiveIntegerField(default=0, help_text="Checkpoints signed of this chain.")
+    last_checkpoint_seq = models.PositiveBigIntegerField(default=0)
+    key_id = models.CharField(max_length=64, blank=True)
+    signature = models.TextField(blank=True, help_text="Base64 Ed25519 signature of the head statement.")
 
     def __str__(self) -> str:
         return f"{self.organization.slug} #{self.seq} {self.head_hash[:12]}"
@@ -75,8 +84,8 @@ class ConsentRecord(AppendOnlyModel):
         return f"{self.organization_id}#{self.seq} {self.action}"
 
 
-class LedgerCheckpoint(models.Model):
-    """A signed statement of an organisation's chain head at a moment (Ed25519)."""
+class LedgerCheckpoint(AppendOnlyModel):
+    """A signed statement of an organisation's chain head at a moment (Ed25519). Append-only."""
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="checkpoints")
     seq = models.PositiveBigIntegerField()
@@ -84,6 +93,8 @@ class LedgerCheckpoint(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     key_id = models.CharField(max_length=64)
     signature = models.TextField(help_text="Base64 Ed25519 signature of the canonical checkpoint JSON.")
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["organization", "seq"]

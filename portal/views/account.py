@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.core.cache import caches
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from contracts.cache import counter_hit
 from contracts.models import Membership
+from contracts.tenancy.auth import client_ip
+from portal.exceptions import envelope
 
 
 @require_GET
@@ -18,6 +26,9 @@ def org_switch(request: HttpRequest) -> HttpResponse:
 
 
 def _error(request: HttpRequest, status: int, message: str) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        code = {400: "invalid", 403: "forbidden", 404: "not_found"}.get(status, "server_error")
+        return JsonResponse(envelope(code, message), status=status)
     template = "portal/_error.html" if getattr(request, "htmx", False) else "portal/error.html"
     return render(request, template, {"status": status, "error": {"message": message}}, status=status)
 
@@ -31,6 +42,8 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return _error(request, 404, "No API route or object at this path.")
     return _error(
         request, 404, "There is nothing here, or it belongs to an organisation you are not part of."
     )
@@ -38,3 +51,33 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     return _error(request, 500, "Something went wrong on our side. The error has been logged.")
+
+
+class RateLimitedPasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset, with at most PASSWORD_RESET_LIMIT_PER_EMAIL requests per address and
+    PASSWORD_RESET_LIMIT_PER_CLIENT per client address in PASSWORD_RESET_WINDOW_SECONDS. Over the
+    limit the form answers 429 with an error and sends nothing, whether the address has an account
+    or not (so the limit reveals nothing about accounts)."""
+
+    def form_valid(self, form):
+        window = settings.PASSWORD_RESET_WINDOW_SECONDS
+        email = form.cleaned_data["email"].strip().lower()
+        throttle = caches["throttle"]
+        per_client = counter_hit(throttle, f"pwreset:ip:{client_ip(self.request) or '-'}", window)
+        per_email = counter_hit(
+            throttle, "pwreset:email:" + hashlib.sha256(email.encode()).hexdigest(), window
+        )
+        if (
+            per_client > settings.PASSWORD_RESET_LIMIT_PER_CLIENT
+            or per_email > settings.PASSWORD_RESET_LIMIT_PER_EMAIL
+        ):
+            minutes = max(1, window // 60)
+            form.add_error(
+                "email",
+                f"Too many password reset requests: try again in {minutes} minutes. "
+                "If a message already arrived, use the link in it.",
+            )
+            response = self.form_invalid(form)
+            response.status_code = 429
+            return response
+        return super().form_valid(form)

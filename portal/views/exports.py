@@ -1,8 +1,8 @@
 """The exports page: legal and admins export the consent history, follow built exports, see checkpoints.
 
-The page's one GET form goes to `download`: CSV and NDJSON stream from it, PDF and bundle are
-queued there (like an API export request, a logged read) and followed with htmx polling of
-`export_row`. `export_new` (POST) queues one for htmx and other clients.
+The page's one form POSTs to `download` (with its CSRF token: a cross-site link or navigation can
+neither log an export nor start a job): CSV and NDJSON stream from it, PDF and bundle are queued
+there and followed with htmx polling of `export_row`. `export_new` (POST) queues one for htmx.
 Staff export any or every organisation through the API (`?org=<slug>` or `?org=*`).
 """
 
@@ -42,13 +42,13 @@ def exports_page(request: HttpRequest) -> HttpResponse:
     return render(request, "contracts/exports/page.html", _context(request))
 
 
-@require_GET
+@require_POST
 @org_view(Permission.EXPORT_LEDGER)
 def download(request: HttpRequest) -> HttpResponse:
     """Stream a CSV/NDJSON export (logged); a PDF/bundle request here is queued like export_new."""
     try:
-        fmt = exports.export_format_parse(request.GET.get("format"))
-        filters = exports.export_filters_parse(request.GET)
+        fmt = exports.export_format_parse(request.POST.get("format"))
+        filters = exports.export_filters_parse(request.POST)
     except ApplicationError as error:
         return render(request, "contracts/exports/page.html", _context(request, error=error), status=400)
     export = exports.export_create(org=request.org, fmt=fmt, filters=filters, requested_by=request.user)

@@ -221,6 +221,8 @@ def consent_history(request: HttpRequest) -> HttpResponse:
     )
     context = {
         "records": records,
+        # IP addresses and User-Agents only for the roles that may export them.
+        "show_client": may(request, Permission.EXPORT_LEDGER),
         "actions": LedgerAction.choices,
         "filters": {"action": action, "from": request.GET.get("from", ""), "to": request.GET.get("to", "")},
     }

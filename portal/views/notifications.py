@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,9 +23,16 @@ from portal.access import org_view
 
 
 @require_GET
+@login_required
 def outbox(request: HttpRequest) -> HttpResponse:
-    """The embedded default's sent mail, for a person to read (mounted only when DEBUG is on)."""
-    return render(request, "notifications/outbox.html", {"messages_sent": outbox_messages()})
+    """The embedded default's sent mail (mounted only when DEBUG is on). Staff read every message; any
+    other signed-in person only the mail addressed to them, so nobody reads another's reset link."""
+    recipient = None if request.user.is_staff else (request.user.email or "")
+    return render(
+        request,
+        "notifications/outbox.html",
+        {"messages_sent": outbox_messages(recipient=recipient), "everyone": recipient is None},
+    )
 
 
 def _page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from contracts.ledger.chain import GENESIS_HASH, compute_hash
+from contracts.ledger.chain import GENESIS_HASH, compute_hash, head_sign
 from contracts.models import LedgerHead, Organization
 from tests.conftest import requires_postgres
 
@@ -71,7 +71,11 @@ def insert_chain(org: Organization, n: int) -> float:
                 copy.write_row(row)
                 last = row
         cursor.execute("ANALYZE contracts_consentrecord")
-    LedgerHead.objects.update_or_create(organization=org, defaults={"seq": n, "head_hash": last[-1]})
+    head, _ = LedgerHead.objects.update_or_create(
+        organization=org, defaults={"seq": n, "head_hash": last[-1]}
+    )
+    head_sign(head, org_slug=org.slug)  # the head is a signed statement (contracts.ledger.chain)
+    head.save(update_fields=["key_id", "signature"])
     return time.perf_counter() - start
 
 

@@ -37,13 +37,13 @@ def test_legal_and_admins_see_the_page_with_checkpoints(
 def test_member_gets_403(world, client):
     client.force_login(world.member)
     assert client.get("/o/acme/exports/").status_code == 403
-    assert client.get("/o/acme/exports/download/?format=csv").status_code == 403
+    assert client.post("/o/acme/exports/download/", {"format": "csv"}).status_code == 403
 
 
 def test_streamed_download_from_the_page_is_logged(world, client):
     seed_ledger(world, n=3)
     client.force_login(world.legal)
-    response = client.get("/o/acme/exports/download/", {"format": "ndjson", "from": "2025-03-02"})
+    response = client.post("/o/acme/exports/download/", {"format": "ndjson", "from": "2025-03-02"})
     assert len(b"".join(response.streaming_content).splitlines()) == 2
     export = ConsentExport.objects.get()
     assert (export.format, export.filters, export.status) == (
@@ -57,7 +57,7 @@ def test_streamed_download_from_the_page_is_logged(world, client):
 
 def test_bad_range_re_renders_the_form_with_a_400_naming_the_field(world, client):
     client.force_login(world.legal)
-    response = client.get(
+    response = client.post(
         "/o/acme/exports/download/", {"format": "csv", "from": "2025-03-05", "to": "2025-03-01"}
     )
     assert response.status_code == 400
@@ -88,9 +88,9 @@ def test_streamed_formats_cannot_be_queued(world, client):
     assert client.post("/o/acme/exports/new/", {"format": "csv"}).status_code == 400
 
 
-def test_build_buttons_queue_through_the_get_form_and_return_to_the_page(world, client):
+def test_build_buttons_queue_through_the_post_form_and_return_to_the_page(world, client):
     client.force_login(world.legal)
-    response = client.get("/o/acme/exports/download/", {"format": "bundle", "action": "consent"})
+    response = client.post("/o/acme/exports/download/", {"format": "bundle", "action": "consent"})
     assert response.status_code == 302 and response["Location"] == "/o/acme/exports/"
     export = ConsentExport.objects.get()
     assert (export.format, export.filters, export.requested_by) == (
@@ -98,10 +98,27 @@ def test_build_buttons_queue_through_the_get_form_and_return_to_the_page(world, 
         {"action": "consent"},
         world.legal,
     )
-    assert (
-        "csrfmiddlewaretoken"
-        not in client.get("/o/acme/exports/")
-        .content.decode()
-        .split('id="export-form"')[1]
-        .split("</form>")[0]
-    )
+    form = client.get("/o/acme/exports/").content.decode().split('id="export-form"')
+    assert 'method="post"' in form[0].rsplit("<form", 1)[1]
+    assert "csrfmiddlewaretoken" in form[1].split("</form>")[0]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson", "pdf", "bundle"])
+def test_a_get_to_the_download_url_changes_nothing(world, client, fmt, django_capture_on_commit_callbacks):
+    """A cross-site link or top-level navigation (a GET) neither logs an export nor starts a job."""
+    seed_ledger(world, n=2)
+    client.force_login(world.legal)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client.get("/o/acme/exports/download/", {"format": fmt})
+    assert response.status_code == 405 and callbacks == []
+    assert not ConsentExport.objects.exists()
+
+
+def test_the_download_form_needs_its_csrf_token(world, client):
+    from django.test import Client
+
+    seed_ledger(world, n=2)
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(world.legal)
+    assert strict.post("/o/acme/exports/download/", {"format": "bundle"}).status_code == 403
+    assert not ConsentExport.objects.exists()

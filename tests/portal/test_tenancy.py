@@ -1,14 +1,20 @@
-"""Tenancy, proven by walking every URL pattern of the project.
+"""Tenancy, proven by walking every URL pattern of the project; and the attack walk over every API route.
 
 Organisation B (a foreign user session and a foreign API key) asks for every URL filled with objects
 of organisation A. Every URL that names an object of A must answer 404 (405 for a method the view
 does not take); every other URL must answer without a server error and without any of A's data.
 A view added later is covered without anyone remembering to: a URL kwarg this file does not know
 fails the test, naming the kwarg to register below.
+
+The attack walk (issue #15) sends every API route, as its own organisation's key, malformed path
+parameters, deeply nested JSON, JSON that is not an object, oversized bodies, control characters
+and malformed query parameters, and asserts: never a 5xx, always the JSON error envelope, and
+nothing written (the rows of every model are counted before and after each route).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 
@@ -187,3 +193,107 @@ def test_customer_cannot_use_the_staff_admin(world, client):
     client.force_login(world.admin)
     response = client.get("/admin/contracts/pin/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+# --------------------------------------------------------------------------------------------
+# The attack walk
+# --------------------------------------------------------------------------------------------
+
+MALFORMED_PATH_VALUES = [
+    "0", "-1", "99999999999999999999999", "1.5", "1e3", "abc", "%00", "%0d%0aX-Injected:%201", "..",
+    "%2e%2e%2f%2e%2e", "a%2Fb", "%E2%80%AE", "%ff", "x" * 300, "%27%22%3Cscript%3E", "%20", "%5B%5D",
+]  # fmt: skip
+CONTROL = "\u0000\u0007\u001b[2J\u0085"
+
+
+def attack_bodies(settings) -> dict[str, tuple[bytes, str]]:
+    """name -> (body, content type)."""
+    fields = ["format", "url", "alias", "observed_at", "until", "suite", "snapshot", "name", "description",
+              "response_id", "receipt", "batch_id", "events", "scores", "items", "version", "from", "to"]  # fmt: skip
+    with_controls = {name: f"v{CONTROL}" for name in fields}
+    with_controls["events"] = [f"snapshot.deprecated{CONTROL}"]
+    with_controls[f"key{CONTROL}"] = 1
+    json_type = "application/json"
+    return {
+        "deep list": (b"[" * 50_000 + b"]" * 50_000, json_type),
+        "deep object": (b'{"a":' * 20_000 + b"1" + b"}" * 20_000, json_type),
+        "list": (b'["v1-chat", {"format": "pdf"}]', json_type),
+        "string": (b'"pdf"', json_type),
+        "number": (b"-1e309", json_type),
+        "null": (b"null", json_type),
+        "oversized": (b'{"name": "' + b"x" * (settings.API_MAX_BODY_BYTES + 1) + b'"}', json_type),
+        "control characters": (json.dumps(with_controls).encode(), json_type),
+        "not JSON": (b"{format: pdf,", json_type),
+        "not UTF-8": (b'{"name": "\xff\xfe"}', json_type),
+        "form-encoded": (b"format=pdf&url=https%3A%2F%2Fx", "application/x-www-form-urlencoded"),
+    }
+
+
+MALFORMED_QUERY = (
+    "?format=%00&at=%00&since=-1&wait=%00&limit=abc&offset=-1&from=%00&to=99999-99-99&action=%1b"
+    "&org=%00&job=..%2F..%2F&token=%00&state=%00&snapshot=%00&terms_version=%ff"
+)
+
+
+def row_counts() -> dict[str, int]:
+    from django.apps import apps
+
+    return {model._meta.label: model._default_manager.count() for model in apps.get_models()}
+
+
+def assert_envelope(response, what: str) -> None:
+    assert response.status_code < 500, f"{what}: {response.status_code}"
+    if response.status_code >= 400:
+        assert response["Content-Type"].startswith("application/json"), f"{what}: {response['Content-Type']}"
+        error = response.json().get("error")
+        assert isinstance(error, dict) and {"code", "message", "fields"} <= set(error), f"{what}: {error}"
+
+
+def test_attack_walk_every_api_route_refuses_malformed_input_in_the_envelope_and_writes_nothing(
+    world, settings
+):
+    api_routes = [route for route, _ in all_routes() if route.startswith("api/")]
+    assert len(api_routes) >= 25
+    bodies = attack_bodies(settings)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {world.key}")
+    # Every URL is built (creating the organisation's objects it names) before anything is counted.
+    plans = []
+    for route in api_routes:
+        url, names = fill(route, world)
+        malformed = []
+        for name in sorted(names):
+            for bad in MALFORMED_PATH_VALUES:
+                values = {**{n: VICTIM_VALUES[n](world) for n in names if n != name}, name: bad}
+                path = KWARG_RE.sub(lambda m, values=values: values[m.group("name")], route)
+                malformed.append("/" + path)
+        plans.append((route, url, malformed))
+    sent = 0
+    for route, url, malformed in plans:
+        before = row_counts()
+        for path in malformed:
+            for method in ("get", "post"):
+                response = getattr(client, method)(
+                    path, **({"content_type": "application/json"} if method == "post" else {})
+                )
+                assert_envelope(response, f"{method.upper()} {path}")
+                assert response.status_code >= 400, f"{method.upper()} {path}: {response.status_code}"
+                sent += 1
+        for name, (body, content_type) in bodies.items():
+            for method in ("post", "put", "patch", "delete"):
+                if method != "post" and name not in ("deep list", "list", "control characters"):
+                    continue
+                response = getattr(client, method)(url, data=body, content_type=content_type)
+                assert_envelope(response, f"{method.upper()} {url} with {name}")
+                assert response.status_code >= 400, (
+                    f"{method.upper()} {url} with {name}: {response.status_code}"
+                )
+                sent += 1
+        response = client.get(url + MALFORMED_QUERY)
+        assert_envelope(response, f"GET {url}{MALFORMED_QUERY}")
+        sent += 1
+        after = row_counts()
+        assert after == before, (
+            f"{route}: rows changed {[(k, before[k], after[k]) for k in after if after[k] != before[k]]}"
+        )
+    assert sent > 1000
+    print(f"attack walk: {len(api_routes)} API routes, {sent} requests")

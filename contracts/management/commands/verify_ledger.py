@@ -1,7 +1,9 @@
-"""Recompute every organisation's consent-ledger hash chain (or one organisation's).
+"""Recompute every organisation's consent-ledger hash chain (or one organisation's), and hold it
+against the vendor's signatures: the chain head's and every signed checkpoint's.
 
-Exit 0: every chain is intact (prints each chain head). Exit 1: a chain is broken (names the first
-broken record and why). Exit 2: no such organisation.
+Exit 0: every chain is intact (prints each chain head and its checkpoints). Exit 1: a chain is broken
+(names the first broken record, the first contradicted checkpoint and every problem). Exit 2: no such
+organisation.
 """
 
 from __future__ import annotations
@@ -32,13 +34,21 @@ class Command(BaseCommand):
             if result.intact:
                 self.stdout.write(
                     f"intact  org={org.slug} records={result.records} head=#{result.head_seq} {result.head_hash}"
+                    f" checkpoints={result.checkpoints}"
                 )
             else:
                 broken += 1
-                self.stdout.write(
-                    f"BROKEN  org={org.slug} first broken record=#{result.broken_seq}: {result.reason} "
-                    f"(last good #{result.head_seq} {result.head_hash})"
+                contradicted = (
+                    f" contradicted checkpoint=#{result.contradicted_checkpoint}"
+                    if result.contradicted_checkpoint is not None
+                    else ""
                 )
+                self.stdout.write(
+                    f"BROKEN  org={org.slug} first broken record=#{result.broken_seq}{contradicted}: "
+                    f"{result.reason} (last good #{result.head_seq} {result.head_hash})"
+                )
+                for problem in result.problems[1:]:
+                    self.stdout.write(f"        also: {problem}")
         if broken:
             self.stderr.write(f"{broken} broken chain(s).")
             sys.exit(1)

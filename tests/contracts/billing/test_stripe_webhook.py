@@ -110,6 +110,41 @@ def test_a_signed_body_that_is_not_an_event_is_refused(stripe_api, deliver):
     assert StripeEvent.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    "body", ["[]", '["evt_1", "invoice.paid"]', '"evt"', "42", "null", "true", "[" * 5000]
+)
+def test_a_correctly_signed_body_that_is_not_a_json_object_is_a_400_not_a_500(stripe_api, deliver, body):
+    """Issue #15, item 6: the SDK's construct_event crashed on these (a 500)."""
+    response = deliver(body)
+    assert response.status_code == 400 and response["Content-Type"] == "application/json"
+    assert response.json()["error"]["fields"] == {"body": response.json()["error"]["fields"]["body"]}
+    assert StripeEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("ahead", [301, 3600, 10**7])
+def test_a_timestamp_in_the_future_beyond_the_tolerance_is_refused_like_an_old_one(
+    stripe_api, deliver, ahead
+):
+    body = standin.event("invoice.paid", {"id": "in_1"})
+    response = deliver(body, signature=standin.sign(body, timestamp=int(time.time()) + ahead))
+    assert response.status_code == 400 and response.json()["error"]["code"] == "bad_signature"
+    assert "future" in response.json()["error"]["message"]
+    assert StripeEvent.objects.count() == 0
+
+
+def test_a_timestamp_slightly_ahead_inside_the_tolerance_is_accepted(stripe_api, deliver):
+    body = standin.event("invoice.paid", {"id": "in_1"})
+    assert deliver(body, signature=standin.sign(body, timestamp=int(time.time()) + 250)).status_code == 200
+
+
+def test_an_event_created_in_the_future_beyond_the_tolerance_is_refused(stripe_api, deliver):
+    data = json.loads(standin.event("invoice.paid", {"id": "in_1"}))
+    data["created"] = int(time.time()) + 86400
+    response = deliver(json.dumps(data))
+    assert response.status_code == 400 and "created" in response.json()["error"]["fields"]
+    assert StripeEvent.objects.count() == 0
+
+
 def test_without_a_webhook_secret_every_delivery_is_refused(settings, deliver):
     settings.STRIPE_WEBHOOK_SECRET = ""
     body = standin.event("invoice.paid", {"id": "in_1"})

@@ -199,6 +199,9 @@ def test_verify_endpoint_reports_the_chain_head(world, api):
         "head_hash": record.hash,
         "broken_seq": None,
         "reason": "",
+        "checkpoints": 0,
+        "contradicted_checkpoint": None,
+        "problems": [],
     }
 
 

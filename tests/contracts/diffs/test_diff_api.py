@@ -217,14 +217,28 @@ def test_a_large_diff_offers_only_the_background_pdf(client, world, pair, settin
     assert "Render PDF" in html and "rendered in the background" in html
 
 
-def test_api_pdf_of_a_large_diff_answers_202_and_the_poll_serves_the_pdf(
+def test_api_get_of_a_large_diff_pdf_starts_nothing_and_says_to_post(
+    api, world, pair, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    """A GET (a cross-site link can make one) never starts a PDF job (issue #15, item 7)."""
+    settings.DIFF_PDF_SYNC_MAX_ROWS = 1
+    settings.MEDIA_ROOT = tmp_path
+    a, b = pair
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        refused = api.get(f"/api/v1/diffs/{a}...{b}/?format=pdf", key=world.key)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "use_post"
+    assert callbacks == [] and not any(tmp_path.rglob("*.pdf"))
+
+
+def test_api_pdf_of_a_large_diff_is_started_by_post_and_the_poll_serves_the_pdf(
     api, world, pair, settings, tmp_path, django_capture_on_commit_callbacks
 ):
     settings.DIFF_PDF_SYNC_MAX_ROWS = 1
     settings.MEDIA_ROOT = tmp_path
     a, b = pair
+    assert api.post(f"/api/v1/diffs/{a}...{b}/", key=world.other_key).status_code in (202, 404)
     with django_capture_on_commit_callbacks(execute=True):
-        accepted = api.get(f"/api/v1/diffs/{a}...{b}/?format=pdf", key=world.key)
+        accepted = api.post(f"/api/v1/diffs/{a}...{b}/", key=world.key)
     assert accepted.status_code == 202
     body = accepted.json()
     assert body["status"] == "pending" and accepted["Location"] == body["poll"]

@@ -57,7 +57,7 @@ def test_member_without_legal_or_admin_role_gets_403_and_nothing_is_logged(world
 @pytest.mark.parametrize(
     ("query", "field"),
     [("format=xlsx", "format"), ("", "format"), ("format=csv&from=2025-03-05&to=2025-03-01", "from"),
-     ("format=csv&to=soon", "to"), ("format=pdf&action=sign", "action")],
+     ("format=csv&to=soon", "to"), ("format=ndjson&action=sign", "action")],
 )  # fmt: skip
 def test_bad_input_is_a_400_naming_the_field_and_writes_nothing(world, api, query, field):
     response = api.get(f"{URL}?{query}", key=world.key)
@@ -78,7 +78,7 @@ def test_bundle_is_queued_then_status_reports_progress_and_download(
 ):
     seed_ledger(world, n=5)
     with django_capture_on_commit_callbacks(execute=True):
-        response = api.get(URL + "?format=bundle&action=consent", key=world.key)
+        response = api.post(URL, {"format": "bundle", "action": "consent"}, key=world.key)
     assert response.status_code == 202
     queued = response.json()
     assert queued["status"] == "pending" and queued["download_url"] is None
@@ -95,7 +95,7 @@ def test_bundle_is_queued_then_status_reports_progress_and_download(
 def test_pdf_is_built_by_the_task_and_downloads_as_pdf(world, api, django_capture_on_commit_callbacks):
     seed_ledger(world, n=2)
     with django_capture_on_commit_callbacks(execute=True):
-        queued = api.get(URL + "?format=pdf", key=world.key).json()
+        queued = api.post(URL, {"format": "pdf"}, key=world.key).json()
     status = api.get(queued["status_url"], key=world.key).json()
     download = api.get(status["download_url"], key=world.key)
     assert body(download).startswith(b"%PDF")
@@ -105,13 +105,13 @@ def test_another_organisation_cannot_see_or_download_an_export(
     world, api, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        queued = api.get(URL + "?format=bundle", key=world.key).json()
+        queued = api.post(URL, {"format": "bundle"}, key=world.key).json()
     assert api.get(queued["status_url"], key=world.other_key).status_code == 404
     assert api.get(queued["status_url"] + "download/", key=world.other_key).status_code == 404
 
 
 def test_download_before_the_file_is_ready_is_a_409(world, api):
-    queued = api.get(URL + "?format=bundle", key=world.key).json()  # on_commit never ran
+    queued = api.post(URL, {"format": "bundle"}, key=world.key).json()  # on_commit never ran
     response = api.get(queued["status_url"] + "download/", key=world.key)
     assert response.status_code == 409
     assert response.json()["error"]["fields"] == {"status": "pending"}
@@ -166,7 +166,7 @@ def test_expired_exports_lose_their_file_and_keep_their_log(
 
     settings.EXPORT_RETENTION_HOURS = 0
     with django_capture_on_commit_callbacks(execute=True):
-        queued = api.get(URL + "?format=bundle", key=world.key).json()
+        queued = api.post(URL, {"format": "bundle"}, key=world.key).json()
     export = ConsentExport.objects.get(pk=queued["id"])
     path = settings.MEDIA_ROOT / export.file_path
     assert path.exists()
@@ -174,3 +174,20 @@ def test_expired_exports_lose_their_file_and_keep_their_log(
     export.refresh_from_db()
     assert export.status == ExportStatus.EXPIRED and not path.exists() and export.file_sha256
     assert api.get(queued["status_url"] + "download/", key=world.key).status_code == 409
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "bundle"])
+def test_get_never_starts_a_pdf_or_bundle_job(world, api, fmt, django_capture_on_commit_callbacks):
+    """A cross-site link or navigation is a GET: it must not create an export job (issue #15, item 7)."""
+    seed_ledger(world, n=2)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = api.get(f"{URL}?format={fmt}", key=world.key)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "use_post" and "format" in response.json()["error"]["fields"]
+    assert not ConsentExport.objects.exists() and callbacks == []
+
+
+def test_post_with_a_streamed_format_is_refused_and_writes_nothing(world, api):
+    response = api.post(URL, {"format": "csv"}, key=world.key)
+    assert response.status_code == 400 and "format" in response.json()["error"]["fields"]
+    assert not ConsentExport.objects.exists()
