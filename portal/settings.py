@@ -108,7 +108,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / env.str("TEST_DB_NAME", default="test.sqlite3"))}
 else:
-    DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DB_NAME", default="test_portal")}
+    # Django's own default, test_<database>: runs against different databases never share one.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env.str("TEST_DB_NAME", default=f"test_{DATABASES['default']['NAME']}")
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
