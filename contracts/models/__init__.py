@@ -29,10 +29,9 @@ from contracts.models.ledger import (
     LedgerHead,
 )
 from contracts.models.pins import Pin, PinChange, UpgradePolicy
-from contracts.models.tenancy import ApiKey, ApiKeyScope, Membership, Organization, Role
+from contracts.models.tenancy import ApiKey, ApiKeyScope, Membership, Organization, Role, UserPreference
 
 __all__ = [
-    "OPEN_MIGRATION_STATES",
     "Alias",
     "AliasMove",
     "ApiKey",
@@ -61,6 +60,7 @@ __all__ = [
     "MigrationOrigin",
     "MigrationState",
     "ModelFamily",
+    "OPEN_MIGRATION_STATES",
     "Organization",
     "Pin",
     "PinChange",
@@ -70,4 +70,5 @@ __all__ = [
     "SnapshotStatus",
     "StripeEvent",
     "UpgradePolicy",
+    "UserPreference",
 ]

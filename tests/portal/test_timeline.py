@@ -56,7 +56,7 @@ def test_timeline_page_renders_an_svg_per_family_with_today_pins_and_a_table(ret
     assert "PINNED · v1-chat" in html and "★ chat-2025-01-01" in html  # a label and a marker, not only colour
     assert 'fill="url(#tl-deprecated)"' in html and 'fill="url(#tl-retention)"' in html
     assert "timeline as a table" in html and "<strong>Pinned:</strong> v1-chat" in html
-    assert 'role="img"' in html and "<desc" in html
+    assert 'role="group"' in html and "<desc" in html  # a group, not an image: it holds links
     assert "style=" not in html  # strict CSP: no inline styles
     assert 'aria-current="page">Timeline' in html
 
