@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from contracts import models
 from contracts.catalog import services
+from contracts.templatetags.instants import instant
 from portal.views.catalog import build_timelines
 from tests import factories as f
 
@@ -79,7 +80,7 @@ def test_notice_milestones_come_from_the_accepted_terms(retiring, client):
     client.force_login(retiring.admin)
     html = client.get("/o/acme/timeline/").content.decode()
     assert "120 days before retirement (your contract terms)" in html
-    assert (retiring.old.retires_at - dt.timedelta(days=120)).strftime("%Y-%m-%d %H:%M UTC") in html
+    assert instant(retiring.old.retires_at - dt.timedelta(days=120)) in html
 
 
 def test_only_this_organisations_pins_are_highlighted(retiring, client):
