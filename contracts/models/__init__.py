@@ -32,6 +32,7 @@ from contracts.models.pins import Pin, PinChange, UpgradePolicy
 from contracts.models.tenancy import ApiKey, ApiKeyScope, Membership, Organization, Role, UserPreference
 
 __all__ = [
+    "OPEN_MIGRATION_STATES",
     "Alias",
     "AliasMove",
     "ApiKey",
@@ -60,7 +61,6 @@ __all__ = [
     "MigrationOrigin",
     "MigrationState",
     "ModelFamily",
-    "OPEN_MIGRATION_STATES",
     "Organization",
     "Pin",
     "PinChange",

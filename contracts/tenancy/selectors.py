@@ -32,7 +32,17 @@ def api_key_get(*, org: Organization, key_id: int) -> ApiKey:
 
 
 # The IANA zones of the continents and oceans; legacy aliases (US/Eastern, GB, Etc/GMT+3) stay out.
-_ZONE_AREAS = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
+_ZONE_AREAS = (
+    "Africa",
+    "America",
+    "Antarctica",
+    "Asia",
+    "Atlantic",
+    "Australia",
+    "Europe",
+    "Indian",
+    "Pacific",
+)
 
 
 @functools.cache

@@ -154,9 +154,7 @@ def test_wide_tables_scroll_inside_their_box_and_stacked_tables_keep_their_label
     visit(page, paths["diff"])
     # The diff's tables are laid out one card per row at 375 px, each value named by its column.
     cell = page.locator("table.evals tbody td[data-label]").first
-    label = page.evaluate(
-        "el => getComputedStyle(el, '::before').content", cell.element_handle()
-    )
+    label = page.evaluate("el => getComputedStyle(el, '::before').content", cell.element_handle())
     assert label.strip('"').endswith(": ") and len(label) > 4, label
     visit(page, paths["baselines"])
     uploaded = page.locator("td[data-label='Uploaded']").first
