@@ -3,14 +3,17 @@ it; the API keeps answering in UTC; templates format instants in one way only.""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import zoneinfo
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from contracts.models import UserPreference
+from tests.contracts.ledger_helpers import accept, make_terms, propose
 
 pytestmark = pytest.mark.django_db
 
@@ -95,3 +98,32 @@ def test_page_templates_format_instants_only_with_the_instant_filter():
             if re.search(r"\bUTC\)?</t[hd]>|\(UTC\)", line):
                 offenders.append(f"{path.relative_to(TEMPLATES)}:{number}: a fixed UTC label")
     assert offenders == []
+
+
+def test_a_time_typed_on_a_page_is_read_in_the_zone_the_page_names(world, client):
+    UserPreference.objects.create(user=world.admin, time_zone="Europe/Paris")
+    terms = make_terms("2025-09")
+    accept(world.org, terms, world.admin)
+    migration = propose(world)
+    client.force_login(world.admin)
+    form = client.get(f"/o/acme/migrations/{migration.pk}/consent/").content.decode()
+    assert "Schedule for (optional, Europe/Paris (CET), before the deadline)" in form
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    when = (
+        (timezone.now() + dt.timedelta(days=3))
+        .astimezone(paris)
+        .replace(hour=10, minute=0, second=0, microsecond=0)
+    )
+    client.post(
+        f"/o/acme/migrations/{migration.pk}/consent/",
+        {"at": when.strftime("%Y-%m-%dT%H:%M"), "terms_sha256": terms.body_sha256},
+    )
+    migration.refresh_from_db()
+    assert migration.scheduled_for == when  # 10:00 in Paris, not 10:00 UTC
+
+
+def test_the_bug_form_starts_on_the_readers_zone(world, client):
+    UserPreference.objects.create(user=world.admin, time_zone="Asia/Kolkata")
+    client.force_login(world.admin)
+    html = client.get("/o/acme/bugs/").content.decode()
+    assert '<option value="Asia/Kolkata" selected>' in html
