@@ -192,3 +192,23 @@ def test_the_nav_collapses_into_a_menu_at_375px_and_every_tab_is_reachable(page,
     page.set_viewport_size({"width": 1280, "height": 900})
     expect(page.locator(".orgnav-menu summary")).to_be_hidden()
     expect(page.locator(".orgnav-bar a[aria-current=page]")).to_have_text("Billing")
+
+
+def test_a_refused_bug_report_shows_its_error_accessibly_at_375px(page, pages_world, console):
+    """The "new bug report" form after a refusal: the error, what was typed, no overflow, no violation."""
+    page.set_viewport_size({"width": 375, "height": 812})
+    login(page, "acme-admin")
+    visit(page, dict(pages_world)["bug-reports"])
+    page.fill("#id_receipt", "{not json")
+    page.fill("#id_prompt", "What is the dose?")
+    page.click("#bug-form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#bug-form").locator("xpath=..").get_by_role("alert")).to_contain_text("not JSON")
+    expect(page.locator("#id_prompt")).to_have_value("What is the dose?")
+    assert sideways_overflow(page) <= 0, overflowing_elements(page)
+    assert serious_violations(page) == []
+    screenshot(page, "bug-form-error-375")
+    assert console.errors == [
+        "Failed to load resource: the server responded with a status of 400 (Bad Request)"
+    ]
+    console.errors.clear()  # the refusal (a 400 with the form) is the point of this test
