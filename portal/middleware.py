@@ -36,6 +36,7 @@ def error_response(request: HttpRequest, error: ApplicationError) -> HttpRespons
     )
     return response.render()
 
+
 # The session remembers the zone, so a page costs no query for it; the preferences page updates both.
 TIME_ZONE_SESSION_KEY = "time_zone"
 
