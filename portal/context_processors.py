@@ -19,6 +19,31 @@ def _current_section(request: HttpRequest, org) -> str:
     return "snapshots" if section == "snapshots" else section
 
 
+# The organisation's navigation, in order: (label, path under /o/<org>/, sections it is current for).
+# A new area adds one line; the nav bar and its narrow-screen menu both render from this list.
+ORG_NAV: list[tuple[str, str, tuple[str, ...]]] = [
+    ("Pins", "", ("", "snapshots")),
+    ("Timeline", "timeline/", ("timeline",)),
+    ("Changelog", "changelog/", ("changelog",)),
+    ("Migrations", "migrations/", ("migrations",)),
+    ("Consents", "consents/", ("consents", "terms")),
+    ("Bug reports", "bugs/", ("bugs",)),
+    ("Notifications", "notifications/", ("notifications",)),
+    ("Exports", "exports/", ("exports",)),
+    ("Billing", "billing/", ("billing",)),
+    ("Settings", "settings/", ("settings", "pins")),
+]
+
+
+def _org_nav(org, section: str) -> list[dict]:
+    if org is None:
+        return []
+    return [
+        {"label": label, "href": f"/o/{org.slug}/{path}", "current": section in sections}
+        for label, path, sections in ORG_NAV
+    ]
+
+
 def portal(request: HttpRequest) -> dict:
     """Navigation context: the current organisation and membership (set by org_view), the
     organisations the user may switch to, and the section of the page for the nav."""
@@ -29,11 +54,13 @@ def portal(request: HttpRequest) -> dict:
         memberships = list(
             Membership.objects.filter(user=user).select_related("organization").order_by("organization__name")
         )
+    section = _current_section(request, org)
     return {
         "current_org": org,
         "current_membership": getattr(request, "membership", None),
         "user_memberships": memberships,
-        "current_section": _current_section(request, org),
+        "current_section": section,
+        "org_nav": _org_nav(org, section),
         # The current terms of the organisation's tier when it has not accepted them (banner on every page).
         "terms_banner": terms_pending(org=org) if org is not None else None,
         "DEBUG": settings.DEBUG,

@@ -1,18 +1,21 @@
 """Request/response handling shared by every page and endpoint: domain errors as responses, the API's
 error envelope for whatever Django itself answers under /api/, refusal of control characters in
-form fields, and the Permissions-Policy header."""
+form fields, the Permissions-Policy header, and the reader's time zone for every page."""
 
 from __future__ import annotations
 
 import json
+import zoneinfo
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from rest_framework.exceptions import ParseError
 
 from contracts.errors import ApplicationError
 from contracts.http import json_body_parse
+from contracts.tenancy.selectors import user_time_zone
 from contracts.text import control_character_fields
 from portal.exceptions import envelope, error_envelope
 
@@ -32,6 +35,36 @@ def error_response(request: HttpRequest, error: ApplicationError) -> HttpRespons
         request, template, {"error": error, "status": error.status_code}, status=error.status_code
     )
     return response.render()
+
+
+# The session remembers the zone, so a page costs no query for it; the preferences page updates both.
+TIME_ZONE_SESSION_KEY = "time_zone"
+
+
+class TimeZoneMiddleware:
+    """Activates the signed-in person's chosen time zone for pages (UTC for everyone else), so that
+    `{{ value|instant }}` shows every instant in it. The API keeps answering in UTC."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not is_api(request):
+            name = request.session.get(TIME_ZONE_SESSION_KEY)
+            if name is None:
+                name = user_time_zone(user=user)
+                request.session[TIME_ZONE_SESSION_KEY] = name
+            try:
+                timezone.activate(zoneinfo.ZoneInfo(name))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                timezone.deactivate()
+        else:
+            timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
 
 
 class ApplicationErrorMiddleware:

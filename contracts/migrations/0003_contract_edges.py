@@ -1,7 +1,10 @@
 """Issue #13 (contract edges): reserved in the migration chain so that the work of each issue
 lands in its own file. Operations for the models of issue #13 only."""
 
-from django.db import migrations
+import django.db.models.deletion
+import django.utils.timezone
+from django.conf import settings
+from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
@@ -9,4 +12,21 @@ class Migration(migrations.Migration):
         ("contracts", "0002_database_guards"),
     ]
 
-    operations = []
+    operations = [
+        migrations.CreateModel(
+            name="UserPreference",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("time_zone", models.CharField(default="UTC", max_length=64)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="preference",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+            ],
+        ),
+    ]

@@ -29,7 +29,7 @@ from contracts.models.ledger import (
     LedgerHead,
 )
 from contracts.models.pins import Pin, PinChange, UpgradePolicy
-from contracts.models.tenancy import ApiKey, ApiKeyScope, Membership, Organization, Role
+from contracts.models.tenancy import ApiKey, ApiKeyScope, Membership, Organization, Role, UserPreference
 
 __all__ = [
     "OPEN_MIGRATION_STATES",
@@ -70,4 +70,5 @@ __all__ = [
     "SnapshotStatus",
     "StripeEvent",
     "UpgradePolicy",
+    "UserPreference",
 ]

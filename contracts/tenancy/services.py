@@ -1,8 +1,9 @@
-"""Writes of tenancy: organisation API keys."""
+"""Writes of tenancy: organisation API keys, a person's preferences."""
 
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -15,9 +16,11 @@ from contracts.models import (
     ApiKey,
     ApiKeyScope,
     Organization,
+    UserPreference,
 )
 from contracts.pins.cache import resolve_cache_invalidate_all
 from contracts.tenancy.auth import api_key_cache_key
+from contracts.tenancy.selectors import time_zone_choices
 
 
 @transaction.atomic
@@ -64,3 +67,21 @@ def api_key_revoke(*, api_key: ApiKey, acting_user: AbstractBaseUser | None = No
     # Processes keep copies of key identities keyed by the generation (contracts.hotpath).
     resolve_cache_invalidate_all()
     return api_key
+
+
+@transaction.atomic
+def user_preference_update(
+    *, acting_user: AbstractBaseUser, time_zone: str, at: datetime | None = None
+) -> UserPreference:
+    """Set the time zone the portal shows this person's instants in (one of time_zone_choices())."""
+    time_zone = (time_zone or "").strip()
+    if time_zone not in time_zone_choices():
+        raise ApplicationError(
+            f"“{time_zone[:64]}” is not a time zone this portal knows: choose one from the list.",
+            fields={"time_zone": "Choose a time zone from the list, such as Europe/Paris or UTC."},
+        )
+    preference, _ = UserPreference.objects.select_for_update().get_or_create(user=acting_user)
+    preference.time_zone = time_zone
+    preference.updated_at = at or timezone.now()
+    preference.save(update_fields=["time_zone", "updated_at"])
+    return preference

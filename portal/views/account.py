@@ -1,21 +1,29 @@
-"""Account pages beyond django.contrib.auth's: choosing an organisation, and the error pages."""
+"""Account pages beyond django.contrib.auth's: choosing an organisation, a person's preferences (the
+time zone pages show instants in), and the error pages."""
 
 from __future__ import annotations
 
 import hashlib
+import zoneinfo
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 
 from contracts.cache import counter_hit
+from contracts.errors import ApplicationError
 from contracts.models import Membership
 from contracts.tenancy.auth import client_ip
+from contracts.tenancy.selectors import time_zone_choices, user_time_zone
+from contracts.tenancy.services import user_preference_update
 from portal.exceptions import envelope
+from portal.middleware import TIME_ZONE_SESSION_KEY
 
 
 @require_GET
@@ -23,6 +31,44 @@ from portal.exceptions import envelope
 def org_switch(request: HttpRequest) -> HttpResponse:
     memberships = Membership.objects.filter(user=request.user).select_related("organization")
     return render(request, "portal/org_switch.html", {"memberships": memberships})
+
+
+def _preferences(request: HttpRequest, *, chosen: str, error: ApplicationError | None = None) -> HttpResponse:
+    context = {
+        "zones": time_zone_choices(),
+        "chosen": chosen,
+        "saved": user_time_zone(user=request.user),
+        "error": error,
+        "now": timezone.now(),
+        "next": _safe_next(request),
+    }
+    return render(request, "portal/preferences.html", context, status=400 if error else 200)
+
+
+def _safe_next(request: HttpRequest) -> str:
+    """Where to go back to after saving: a path on this site only."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    return target if target.startswith("/") and not target.startswith("//") else ""
+
+
+@require_GET
+@login_required
+def preferences(request: HttpRequest) -> HttpResponse:
+    return _preferences(request, chosen=user_time_zone(user=request.user))
+
+
+@require_POST
+@login_required
+def preferences_save(request: HttpRequest) -> HttpResponse:
+    typed = request.POST.get("time_zone", "")
+    try:
+        preference = user_preference_update(acting_user=request.user, time_zone=typed)
+    except ApplicationError as error:
+        return _preferences(request, chosen=typed, error=error)
+    request.session[TIME_ZONE_SESSION_KEY] = preference.time_zone
+    timezone.activate(zoneinfo.ZoneInfo(preference.time_zone))
+    messages.success(request, f"Times are now shown in {preference.time_zone}.")
+    return redirect(_safe_next(request) or "portal:preferences")
 
 
 def _error(request: HttpRequest, status: int, message: str) -> HttpResponse:

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from contracts.bugs import selectors, services
@@ -38,13 +39,19 @@ COMMON_ZONES = (
 FORM_FIELDS = ("alias", "observed_at", "tz", "response_id", "receipt", "prompt", "output", "expected")
 
 
+def _zones() -> tuple[str, ...]:
+    """The common zones, with the reader's own first when it is not among them."""
+    own = timezone.get_current_timezone_name()
+    return COMMON_ZONES if own in COMMON_ZONES else (own, *COMMON_ZONES)
+
+
 def _list_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     return {
         "reports": selectors.bug_report_list(org=request.org),
         "aliases": Alias.objects.order_by("name").values_list("name", flat=True),
-        "zones": COMMON_ZONES,
+        "zones": _zones(),
         "can_file": may(request, Permission.FILE_BUG_REPORTS),
-        "form": {},
+        "form": {"tz": timezone.get_current_timezone_name()},
         **extra,
     }
 

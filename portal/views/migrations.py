@@ -43,10 +43,12 @@ def request_decider(request: HttpRequest) -> services.Decider:
 
 
 def _parse_date(value: str, *, field: str, end_of_day: bool = False) -> dt.datetime | None:
-    """An HTML date (YYYY-MM-DD) or datetime-local (YYYY-MM-DDTHH:MM) input, read as UTC."""
+    """An HTML date (YYYY-MM-DD) or datetime-local (YYYY-MM-DDTHH:MM) input, read in the reader's
+    time zone (the one the page shows and names)."""
     if not (value or "").strip():
         return None
-    return parse_instant(value, field=field, zone=dt.UTC, end_of_day=end_of_day, bounded=True)
+    zone = timezone.get_current_timezone()
+    return parse_instant(value, field=field, zone=zone, end_of_day=end_of_day, bounded=True)
 
 
 def _migration_context(request: HttpRequest, migration: Migration) -> dict:

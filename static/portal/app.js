@@ -43,3 +43,15 @@ document.addEventListener("htmx:configRequest", (event) => {
     }
   });
 });
+
+// A table wider than the screen scrolls inside its .table-wrap: make that box reachable by keyboard
+// (arrow keys scroll it) only while it really scrolls, so wide screens get no extra tab stop.
+function markScrollingTables() {
+  document.querySelectorAll(".table-wrap").forEach((box) => {
+    if (box.scrollWidth > box.clientWidth + 1) box.setAttribute("tabindex", "0");
+    else if (box.getAttribute("tabindex") === "0") box.removeAttribute("tabindex");
+  });
+}
+document.addEventListener("DOMContentLoaded", markScrollingTables);
+document.addEventListener("htmx:afterSettle", markScrollingTables);
+window.addEventListener("resize", markScrollingTables);

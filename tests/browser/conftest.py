@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 SCREENSHOTS = Path(settings.VAR_DIR) / "screenshots"
 
 pytestmark = pytest.mark.browser
@@ -45,6 +47,15 @@ def browser(_playwright):
     browser.close()
 
 
+def _loopback_only(route) -> None:
+    """Browser tests talk to the live server only: any request to another host is aborted."""
+    url = urlsplit(route.request.url)
+    if url.scheme in ("data", "blob", "about") or url.hostname in LOOPBACK_HOSTS:
+        route.continue_()
+    else:
+        route.abort("blockedbyclient")
+
+
 class ConsoleWatch:
     def __init__(self):
         self.errors: list[str] = []
@@ -62,6 +73,7 @@ def console():
 def page(browser, live_server, console):
     """A fresh browser context whose console errors and CSP violations fail the test."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.route("**/*", _loopback_only)
     page = context.new_page()
     page.on("console", lambda msg: msg.type == "error" and console.errors.append(msg.text))
     page.on("pageerror", lambda exc: console.errors.append(str(exc)))

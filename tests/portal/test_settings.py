@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 
 from contracts import models
+from contracts.templatetags.instants import instant
 from contracts.tenancy import services
 from tests import factories as f
 
@@ -133,7 +134,7 @@ def test_api_key_list_shows_prefix_and_last_use_never_the_secret(world, client):
     models.ApiKey.objects.filter(pk=key.pk).update(last_used_at=used)
     client.force_login(world.admin)
     html = client.get("/o/acme/settings/keys/").content.decode()
-    assert used.strftime("%Y-%m-%d %H:%M UTC") in html
+    assert instant(used) in html  # e.g. "30 Nov 2026, 09:31 UTC"
     assert world.key not in html and f"{key.prefix}…" in html
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from contracts import models
 from contracts.catalog import services
+from contracts.templatetags.instants import instant
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,7 @@ def test_snapshot_page_shows_lifecycle_digest_config_changelog_pins_replacement_
     html = response.content.decode()
     assert w.old.digest in html
     assert "context_window" in html and "8192" in html
-    assert w.old.retires_at.strftime("%Y-%m-%d %H:%M") + " UTC" in html
+    assert instant(w.old.retires_at) in html
     assert "Deprecated:" in html
     assert re.search(r"stops serving in 2[45] days", html)
     assert "Tokenizer v2" in html and "Breaking" in html
