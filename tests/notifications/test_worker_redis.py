@@ -312,6 +312,8 @@ def test_the_request_id_of_a_request_follows_the_task_it_queues_into_the_worker_
     try:
         response = client.post(
             f"/api/v1/webhooks/{endpoint.pk}/test/",
+            data={},
+            content_type="application/json",
             HTTP_AUTHORIZATION=f"Bearer {key}",
             HTTP_X_REQUEST_ID="req-7f3a-follow-me",
         )
