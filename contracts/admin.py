@@ -569,3 +569,12 @@ class ConsentExportAdmin(ReadOnlyAdmin):
     )
     list_filter = ("format", "status", "organization")
     readonly_fields = ("file_sha256", "filters", "error", "file_path", "expires_at")
+
+
+@admin.register(models.LedgerVerification)
+class LedgerVerificationAdmin(ReadOnlyAdmin):
+    """What the daily ledger verification found last (only the beat task writes it)."""
+
+    list_display = ("organization", "intact", "checked_at", "broken_seq", "alerted_at")
+    list_filter = ("intact",)
+    search_fields = ("organization__slug",)

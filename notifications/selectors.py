@@ -1,12 +1,26 @@
-"""Reads of the notifications app, scoped to one organisation (404 for another's objects)."""
+"""Reads of the notifications app, scoped to one organisation (404 for another's objects), and
+the vendor-wide backlog figures that readiness and metrics report."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Count, Min, Q, QuerySet
+from django.utils import timezone
 
 from contracts.errors import NotFound
 from contracts.models import Organization
-from notifications.models import CalendarToken, Contact, Notice, WebhookDelivery, WebhookEndpoint
+from notifications.models import (
+    CalendarToken,
+    Channel,
+    Contact,
+    DeliveryStatus,
+    Notice,
+    NoticeStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 def notice_list(
@@ -74,3 +88,72 @@ def calendar_organization(*, token: str) -> Organization:
     if found is None:
         raise NotFound("Unknown or revoked calendar token.")
     return found.organization
+
+
+# --------------------------------------------------------------------------------------------
+# Operations (vendor-wide, never shown to a customer): /readyz and /metrics
+# --------------------------------------------------------------------------------------------
+
+_UNSENT = (NoticeStatus.PENDING, NoticeStatus.SENDING)
+
+
+@dataclass(frozen=True)
+class ChannelBacklog:
+    channel: str
+    pending: int
+    failed: int
+    oldest_due_age_seconds: float
+
+
+def notice_backlog(*, at: dt.datetime | None = None) -> list[ChannelBacklog]:
+    """Per channel: notices not yet sent, notices given up on, and how long the oldest due unsent
+    notice has waited (0 when none is due). One query."""
+    at = at or timezone.now()
+    rows = {
+        row["channel"]: row
+        for row in Notice.objects.values("channel").annotate(
+            pending=Count("id", filter=Q(status__in=_UNSENT)),
+            failed=Count("id", filter=Q(status=NoticeStatus.FAILED)),
+            oldest_due=Min("due_at", filter=Q(status__in=_UNSENT, due_at__lte=at)),
+        )
+    }
+    backlog = []
+    for channel in Channel.values:
+        row = rows.get(channel, {})
+        oldest = row.get("oldest_due")
+        backlog.append(
+            ChannelBacklog(
+                channel=channel,
+                pending=row.get("pending", 0),
+                failed=row.get("failed", 0),
+                oldest_due_age_seconds=max(0.0, (at - oldest).total_seconds()) if oldest else 0.0,
+            )
+        )
+    return backlog
+
+
+def notice_oldest_due_age(*, at: dt.datetime | None = None) -> float:
+    """Seconds the oldest due, unsent notice has waited (any channel); 0 when nothing is due."""
+    at = at or timezone.now()
+    oldest = Notice.objects.filter(status__in=_UNSENT, due_at__lte=at).aggregate(oldest=Min("due_at"))[
+        "oldest"
+    ]
+    return max(0.0, (at - oldest).total_seconds()) if oldest else 0.0
+
+
+def webhook_failing_by_endpoint(*, since: dt.datetime) -> list[dict]:
+    """Per active endpoint with trouble: deliveries given up on since `since`, and deliveries still
+    retrying after a failed attempt. Endpoints are named by id and organisation (their URLs may
+    carry customers' tokens)."""
+    return list(
+        WebhookDelivery.objects.filter(
+            Q(status=DeliveryStatus.FAILED, last_attempt_at__gte=since)
+            | Q(status=DeliveryStatus.PENDING, attempts__gt=0)
+        )
+        .values("endpoint_id", "endpoint__organization__slug")
+        .annotate(
+            failed=Count("id", filter=Q(status=DeliveryStatus.FAILED)),
+            retrying=Count("id", filter=Q(status=DeliveryStatus.PENDING)),
+        )
+        .order_by("endpoint_id")
+    )

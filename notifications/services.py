@@ -326,6 +326,7 @@ def notice_claim(*, notice_id: int, worker: str, at: dt.datetime | None = None) 
 
 def notice_deliver(*, notice: Notice) -> tuple[str, list[str]]:
     """Hand the claimed notice to its channel. Returns (final status, who/what it went to)."""
+    claim_token = notice.claim_token
     notice = Notice.objects.select_related(
         "organization",
         "snapshot__replacement",
@@ -340,9 +341,17 @@ def notice_deliver(*, notice: Notice) -> tuple[str, list[str]]:
     if not recipients:
         return NoticeStatus.SKIPPED, []
     context = emails.notice_context(notice)
-    messages = emails.build_messages(notice, recipients, context)
-    connection = get_connection(fail_silently=False)
-    connection.send_messages(messages)
+    # Recipients an earlier, interrupted attempt reached are not written to again: progress is kept
+    # per message, so a server that vanishes after the first of three messages costs no duplicate.
+    reached = set(notice.sent_to or [])
+    messages = emails.build_messages(notice, [r for r in recipients if r not in reached], context)
+    with get_connection(fail_silently=False) as connection:
+        for message in messages:
+            connection.send_messages([message])
+            reached.update(message.to)
+            Notice.objects.filter(pk=notice.pk, claim_token=claim_token, status=NoticeStatus.SENDING).update(
+                sent_to=sorted(reached)
+            )
     return NoticeStatus.SENT, recipients
 
 

@@ -5,8 +5,10 @@ Envelope: {"error": {"code": ..., "message": ..., "fields": {...}}}
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django import db
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -16,6 +18,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from contracts.errors import ApplicationError
+
+log = logging.getLogger(__name__)
 
 
 def envelope(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -35,8 +39,21 @@ def _flatten(detail: Any) -> Any:
     return str(detail)
 
 
+DATABASE_UNAVAILABLE = (
+    "The database is unavailable; the request was not completed. Retry in a few seconds: a decision "
+    "that was recorded is refused as a conflict on retry, never recorded twice."
+)
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler: every error leaves the API in the envelope."""
+    if isinstance(exc, db.OperationalError | db.InterfaceError):
+        log.warning("database unavailable: %s", type(exc).__name__, exc_info=exc)
+        return Response(
+            envelope("unavailable", DATABASE_UNAVAILABLE),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
     if isinstance(exc, ApplicationError):
         return Response(error_envelope(exc), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):

@@ -1,12 +1,17 @@
 """Request/response handling shared by every page and endpoint: domain errors as responses, the API's
-error envelope for whatever Django itself answers under /api/, refusal of control characters in
-form fields, the Permissions-Policy header, and the reader's time zone for every page."""
+error envelope for whatever Django itself answers under /api/, a lost database as a 503, refusal of
+control characters in form fields, the Permissions-Policy header, the reader's time zone for every
+page, and the request id."""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
+import uuid
 import zoneinfo
 
+from django import db
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
@@ -17,7 +22,9 @@ from contracts.errors import ApplicationError
 from contracts.http import json_body_parse
 from contracts.tenancy.selectors import user_time_zone
 from contracts.text import control_character_fields
-from portal.exceptions import envelope, error_envelope
+from portal.exceptions import DATABASE_UNAVAILABLE, envelope, error_envelope
+
+log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
 
@@ -77,6 +84,19 @@ class ApplicationErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, db.OperationalError | db.InterfaceError):
+            # No template: rendering one would reach for the database (session, user) again.
+            log.warning("database unavailable: %s", type(exception).__name__, exc_info=exception)
+            if is_api(request) or "application/json" in request.headers.get("Accept", ""):
+                response = JsonResponse(envelope("unavailable", DATABASE_UNAVAILABLE), status=503)
+            else:
+                response = HttpResponse(
+                    "Service temporarily unavailable: please retry in a few seconds.\n",
+                    status=503,
+                    content_type="text/plain; charset=utf-8",
+                )
+            response["Retry-After"] = "5"
+            return response
         if not isinstance(exception, ApplicationError):
             return None
         return error_response(request, exception)
@@ -197,4 +217,24 @@ class SecurityHeadersMiddleware:
         policy = getattr(settings, "PERMISSIONS_POLICY", "")
         if policy and not response.has_header("Permissions-Policy"):
             response["Permissions-Policy"] = policy
+        return response
+
+
+class RequestIdMiddleware:
+    """Give every request an id before django-structlog binds it to the log context: the caller's or
+    proxy's X-Request-ID when it is a sane token, a new UUID otherwise. The id is echoed in the
+    response, so a caller can quote it and an operator can find every log line of that request and
+    of the Celery tasks it queued."""
+
+    VALID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        given = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = given if self.VALID.match(given) else str(uuid.uuid4())
+        request.META["HTTP_X_REQUEST_ID"] = request_id
+        response = self.get_response(request)
+        response["X-Request-ID"] = request_id
         return response

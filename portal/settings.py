@@ -12,6 +12,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from portal import observability
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -51,12 +53,16 @@ INSTALLED_APPS = [
     "template_partials",
     "csp",
     "axes",
+    "django_prometheus",
+    "django_structlog",
     "contracts",
     "notifications",
     "portal",
 ]
 
 MIDDLEWARE = [
+    # First and last: request counts and latencies per view (django-prometheus).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.SecurityHeadersMiddleware",
     "portal.middleware.ApiErrorEnvelopeMiddleware",
@@ -71,9 +77,13 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    # A request id bound to every log line of the request and carried into the tasks it queues.
+    "portal.middleware.RequestIdMiddleware",
+    "django_structlog.middlewares.RequestMiddleware",
     "portal.middleware.ApplicationErrorMiddleware",
     "portal.middleware.ControlCharacterMiddleware",
     "portal.middleware.ApiBodyMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -102,6 +112,9 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# A persistent connection is checked before a request reuses it: after a database restart the first
+# request reconnects instead of failing on the dead connection.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while the worker writes; a generous timeout waits out writers.
     DATABASES["default"]["OPTIONS"] = {
@@ -118,15 +131,30 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Bounded waits on Redis: a Redis that hangs (not only one that refuses) degrades to the database
+# within this many seconds instead of holding requests (contracts.cache).
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
+_REDIS_OPTIONS = {"socket_connect_timeout": REDIS_SOCKET_TIMEOUT, "socket_timeout": REDIS_SOCKET_TIMEOUT}
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "contracts.cache.ReusedClientRedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "contracts.cache.ReusedClientRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": _REDIS_OPTIONS,
+        }
+    }
 else:
     CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
 CACHES["default"].setdefault("KEY_PREFIX", env.str("CACHE_KEY_PREFIX", default="vcp"))
 # Rate-limit counters change on every request: shared Redis in production, in-process otherwise
 # (the embedded default serves from one process; a file cache would write a file per request).
 CACHES["throttle"] = (
-    {"BACKEND": "contracts.cache.ReusedClientRedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "vcp-throttle"}
+    {
+        "BACKEND": "contracts.cache.ReusedClientRedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "vcp-throttle",
+        "OPTIONS": _REDIS_OPTIONS,
+    }
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}
 )
@@ -171,6 +199,9 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
+# Ed25519 signing keys (contracts.signing): one folder per purpose. Back it up with the database:
+# without it, checkpoints and bundles signed so far can no longer be verified (docs/operations.md).
+SIGNING_KEYS_DIR = Path(env.str("SIGNING_KEYS_DIR", default=str(VAR_DIR / "keys")))
 
 # E-mail: the embedded default writes to the local outbox (readable at /outbox/ when DEBUG is on).
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="notifications.mail.OutboxEmailBackend")
@@ -335,6 +366,7 @@ CELERY_BEAT_SCHEDULE = {
     "exports-expire-hourly": {"task": "contracts.ledger.exports_expire", "schedule": 3600},
     "notices-plan": {"task": "notifications.tasks.plan_notices", "schedule": 300},
     "notices-dispatch": {"task": "notifications.tasks.dispatch_notices", "schedule": 60},
+    "ledger-verify-daily": {"task": "contracts.ledger.verify_daily", "schedule": 24 * 3600},
 }
 
 # Organisation API keys: the visible prefix is stored in clear, the secret only as sha256.
@@ -357,9 +389,38 @@ STRIPE_REDIRECT_ORIGINS = env.list(
     "STRIPE_REDIRECT_ORIGINS", default=["https://checkout.stripe.com", "https://billing.stripe.com"]
 )
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
-}
+# Operations (docs/operations.md): health, metrics, logs, error reporting, ledger alerts.
+# /metrics: with METRICS_TOKEN set, only `Authorization: Bearer <token>` is answered (403 otherwise);
+# without it, only loopback callers (the embedded default). /readyz answers 503 when one of the
+# READYZ_REQUIRED checks fails; the others are reported ("degraded") but do not take the process out
+# of service: without Redis the portal serves from the database, and a load balancer that dropped
+# every web process for a cache outage would turn a degraded portal into no portal.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+READYZ_REQUIRED = env.list("READYZ_REQUIRED", default=["database"])
+READYZ_NOTICE_MAX_AGE_SECONDS = env.int("READYZ_NOTICE_MAX_AGE_SECONDS", default=3600)
+# The data plane (issue #14): a gateway seen this recently counts as connected in /metrics.
+GATEWAY_CONNECTED_SECONDS = env.int("GATEWAY_CONNECTED_SECONDS", default=300)
+# Who is mailed when a ledger stops verifying, besides active staff users with an address.
+OPS_ALERT_EMAILS = env.list("OPS_ALERT_EMAILS", default=[])
+
+# Logs: JSON lines (production) or readable console lines (DEBUG); every line of a request carries
+# its request_id (X-Request-ID when the caller or proxy sends one), and so does every line of the
+# Celery tasks the request queued (django-structlog).
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="console" if DEBUG else "json")
+LOGGING = observability.logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
+observability.structlog_configure()
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+# The id portal.middleware.RequestIdMiddleware settled on (the proxy's X-Request-ID when sane), so
+# the proxy's access log and ours name the same request.
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Sentry: errors of web and worker processes when SENTRY_DSN is set (nothing is sent otherwise).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    observability.sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal.views import account, catalog, settings_pages
+from portal.views import account, catalog, operations, settings_pages
 from portal.views import billing as billing_views
 from portal.views import bugs as bug_views
 from portal.views import dashboard as views
@@ -166,7 +166,9 @@ urlpatterns = [
         ),
         name="api-docs",
     ),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", operations.healthz, name="healthz"),
+    path("readyz", operations.readyz, name="readyz"),
+    path("metrics", operations.metrics, name="metrics"),
 ]
 
 if settings.DEBUG:

@@ -34,7 +34,7 @@ def _progress(export_id: int):
 @shared_task(name="contracts.ledger.export_build", acks_late=True)
 def export_build(export_id: int) -> str:
     """Build a PDF or bundle export to MEDIA_ROOT/exports; records progress, hash and expiry."""
-    _, exports = _modules()
+    _, exports, _ = _modules()
     export = ConsentExport.objects.select_related("organization").filter(pk=export_id).first()
     if export is None or export.status not in (ExportStatus.PENDING, ExportStatus.RUNNING):
         return "skipped"
@@ -91,7 +91,7 @@ def exports_expire() -> int:
 
 @shared_task(name="contracts.ledger.checkpoints_daily")
 def ledger_checkpoints_daily() -> int:
-    checkpoints, _ = _modules()
+    checkpoints, _, _ = _modules()
     return len(checkpoints.checkpoints_create_due())
 
 
@@ -99,16 +99,23 @@ def ledger_checkpoints_daily() -> int:
     name="contracts.ledger.checkpoint_deliver", autoretry_for=(OSError,), retry_backoff=60, max_retries=5
 )
 def checkpoint_deliver(checkpoint_id: int) -> int:
-    checkpoints, _ = _modules()
+    checkpoints, _, _ = _modules()
     checkpoint = LedgerCheckpoint.objects.select_related("organization").filter(pk=checkpoint_id).first()
     if checkpoint is None:
         return 0
     return checkpoints.checkpoint_deliver(checkpoint=checkpoint)
 
 
+@shared_task(name="contracts.ledger.verify_daily")
+def ledger_verify_daily() -> dict[str, int]:
+    """Verify every organisation's ledger, record the result (metrics) and mail staff once per break."""
+    _, _, monitoring = _modules()
+    return monitoring.ledger_verify_all()
+
+
 def _modules():
     """The ledger's service modules, imported late: they queue these tasks (a task reaches its service
     late, by rule)."""
-    from contracts.ledger import checkpoints, exports  # noqa: PLC0415 -- they queue these tasks
+    from contracts.ledger import checkpoints, exports, monitoring  # noqa: PLC0415 -- they queue these tasks
 
-    return checkpoints, exports
+    return checkpoints, exports, monitoring

@@ -28,6 +28,7 @@ from contracts.models.ledger import (
     LedgerCheckpoint,
     LedgerHead,
 )
+from contracts.models.operations import LedgerVerification
 from contracts.models.pins import Pin, PinChange, UpgradePolicy
 from contracts.models.tenancy import ApiKey, ApiKeyScope, Membership, Organization, Role, UserPreference
 
@@ -56,6 +57,7 @@ __all__ = [
     "LedgerAction",
     "LedgerCheckpoint",
     "LedgerHead",
+    "LedgerVerification",
     "Membership",
     "Migration",
     "MigrationOrigin",

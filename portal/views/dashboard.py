@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -112,9 +112,3 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     partial = request.htmx and not request.htmx.history_restore_request
     template = "portal/dashboard.html#pins" if partial else "portal/dashboard.html"
     return render(request, template, context)
-
-
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness probe, and the do-nothing baseline of the resolve benchmark."""
-    return JsonResponse({"ok": True})

@@ -270,3 +270,64 @@ def test_a_worker_killed_mid_send_leaves_the_notice_to_another_worker_which_deli
     notice.refresh_from_db()
     assert notice.attempts == 2 and "doomed" not in notice.claimed_by
     assert [str(m["To"]) for m in workers.sink.messages] == ["wk0-admin@example.com"]
+
+
+def test_a_worker_sent_sigterm_mid_task_finishes_the_task_acknowledges_it_and_exits(workers):
+    from notifications.tasks import send_notice
+
+    make_orgs(1)
+    services.notices_plan()
+    notice = Notice.objects.get()
+    worker = workers.start("terminated", NOTICE_TEST_BLOCK_AFTER_CLAIM_SECONDS="3")
+    send(send_notice, notice.pk, queue=workers.queue)
+    wait_until(
+        lambda: Notice.objects.filter(pk=notice.pk, status=NoticeStatus.SENDING).exists(),
+        timeout=90,
+        what="the worker to claim the notice",
+        workers=workers,
+    )
+    # What a deploy or a scale-down sends: warm shutdown, no new work, the task in hand completes.
+    os.kill(worker.pid, signal.SIGTERM)
+    assert worker.wait(timeout=90) == 0, workers.logs()
+    notice.refresh_from_db()
+    assert notice.status == NoticeStatus.SENT and notice.attempts == 1 and notice.lease_until is None
+    assert [str(m["To"]) for m in workers.sink.messages] == ["wk0-admin@example.com"]
+    assert queue_idle(workers.queue)  # acknowledged: nothing left for Redis to redeliver
+
+
+def test_the_request_id_of_a_request_follows_the_task_it_queues_into_the_worker_log(
+    workers, webhook_receiver, client
+):
+    import json
+
+    from portal.celery import app
+
+    org = f.OrganizationFactory(slug="rid")
+    key = f.make_key(org)
+    endpoint = services.webhook_endpoint_create(
+        org=org, url=webhook_receiver.url, events=["migration.proposed"]
+    )
+    workers.start("logger", LOG_FORMAT="json")
+    app.conf.task_default_queue = workers.queue
+    try:
+        response = client.post(
+            f"/api/v1/webhooks/{endpoint.pk}/test/",
+            data={},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {key}",
+            HTTP_X_REQUEST_ID="req-7f3a-follow-me",
+        )
+    finally:
+        app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    assert response.status_code in (200, 201, 202), response.content
+    assert response["X-Request-ID"] == "req-7f3a-follow-me"
+    wait_until(
+        lambda: len(webhook_receiver.requests) == 1 and queue_idle(workers.queue),
+        timeout=90,
+        what="the worker to deliver the test webhook",
+        workers=workers,
+    )
+    lines = [json.loads(line) for line in workers.logs().splitlines() if line.startswith("{")]
+    task_lines = [line for line in lines if line.get("request_id") == "req-7f3a-follow-me"]
+    assert {line["event"] for line in task_lines} >= {"task_started", "task_succeeded"}, lines[-10:]
+    assert all(line.get("task_id") for line in task_lines)
