@@ -96,3 +96,9 @@ def make_pin(
 def make_key(org: models.Organization, name: str = "test key") -> str:
     _key, raw = tenancy_services.api_key_create(org=org, name=name)
     return raw
+
+
+def make_gateway(name: str = "edge-1") -> tuple[models.Gateway, str]:
+    from contracts.gateway import services as gateway_services
+
+    return gateway_services.gateway_create(name=name)

@@ -1,0 +1,219 @@
+"""REST API of the data plane (docs/data-plane.md): the pin map gateways sync, receipt-key
+registration and usage ingestion (gateway keys only), and an organisation's usage report."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from asgiref.sync import sync_to_async
+from django.http import HttpResponse, HttpResponseNotModified
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from contracts.gateway import selectors, services, wakeup
+from contracts.gateway.auth import GatewayPrincipal, IsGateway
+from contracts.gateway.changelog import pin_map_revision
+from contracts.http import ErrorSerializer, errors
+from contracts.models import Gateway
+
+
+def _gateway(request: Request) -> Gateway:
+    principal: GatewayPrincipal = request.user
+    services.gateway_touch(gateway_id=principal.gateway_id)
+    return Gateway(pk=principal.gateway_id, name=principal.name)
+
+
+def _etag_matches(header: str | None, revision: int) -> bool:
+    if not header:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return f'"{revision}"' in tags or "*" in tags
+
+
+def _answer(answer: selectors.PinMapAnswer) -> HttpResponse:
+    return HttpResponse(
+        answer.body, content_type="application/json", headers={"ETag": f'"{answer.revision}"'}
+    )
+
+
+def _pin_map_now(since: int | None, if_none_match: str | None) -> tuple[int, HttpResponse | None]:
+    """(current revision, the answer when it needs no waiting)."""
+    revision = pin_map_revision()
+    if since is not None:
+        selectors.pin_map_check_since(since=since, revision=revision)
+    if _etag_matches(if_none_match, revision):
+        return revision, HttpResponseNotModified(headers={"ETag": f'"{revision}"'})
+    if since is None:
+        return revision, _answer(selectors.pin_map_full(revision=revision))
+    return revision, None
+
+
+async def _wait_for_change(since: int, seconds: int) -> int:
+    """The revision once it moves past `since`, or the current one when `seconds` have passed."""
+    from django.conf import settings  # noqa: PLC0415 -- read at call time (tests override it)
+
+    deadline = time.monotonic() + seconds
+    await sync_to_async(wakeup.ensure_listener)()
+    while True:
+        woken = wakeup.register()
+        try:
+            revision = await sync_to_async(pin_map_revision)()
+            remaining = deadline - time.monotonic()
+            if revision > since or remaining <= 0:
+                return revision
+            try:
+                await asyncio.wait_for(woken, timeout=min(remaining, settings.PIN_MAP_POLL_SECONDS))
+            except TimeoutError:
+                pass
+        finally:
+            wakeup.unregister(woken)
+
+
+class GatewayPinMapApi(APIView):
+    """An async view: a long-poll waits on the event loop, holding no thread and no connection
+    under an ASGI server (docs/data-plane.md, "Serving many gateways")."""
+
+    permission_classes = [IsGateway]
+    http_method_names = ["get"]
+    view_is_async = True
+
+    async def dispatch(self, request, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+        request = self.initialize_request(request, *args, **kwargs)
+        self.request = request
+        self.headers = self.default_response_headers
+        try:
+            await sync_to_async(self.initial)(request, *args, **kwargs)
+            if request.method != "GET":
+                raise exceptions.MethodNotAllowed(request.method)
+            response = await self.get(request)
+        except Exception as exc:
+            response = await sync_to_async(self.handle_exception)(exc)
+        self.response = self.finalize_response(request, response, *args, **kwargs)
+        return self.response
+
+    @extend_schema(
+        operation_id="gateway_pin_map",
+        description=(
+            "The pin map (full, or a delta with `since`), stamped with the change log's revision. "
+            "`If-None-Match` with the current ETag answers 304. With `since` and `wait` the request is "
+            "held until a change lands or `wait` seconds pass. Gateway key only."
+        ),
+        parameters=[
+            OpenApiParameter("since", OpenApiTypes.INT, description="Answer only what changed after this revision."),
+            OpenApiParameter(
+                "wait", OpenApiTypes.INT, description="With `since`: hold up to this many seconds (at most 60)."
+            ),
+        ],
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="The map or a delta (docs/data-plane.md)."),
+            304: OpenApiResponse(description="Not modified since the ETag sent in If-None-Match."),
+            410: OpenApiResponse(ErrorSerializer, description="`since` is older than the change log keeps."),
+            **errors(400, 401, 403, 429),
+        },
+    )
+    async def get(self, request: Request) -> HttpResponse:
+        since, wait = selectors.parse_revision_params(request.query_params)
+        if_none_match = request.headers.get("If-None-Match")
+        revision, answer = await sync_to_async(_pin_map_now)(since, if_none_match)
+        if answer is not None:
+            return answer
+        if wait and revision == since:
+            revision = await _wait_for_change(since, wait)
+        return _answer(await sync_to_async(selectors.pin_map_delta)(since=since, revision=revision))
+
+
+class GatewayReceiptKeyApi(APIView):
+    permission_classes = [IsGateway]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "GatewayReceiptKeyInput"
+
+        key_id = serializers.CharField(max_length=32, help_text="gw- and 16 hex digits of sha256(raw key).")
+        public_key = serializers.CharField(max_length=2000, help_text="PEM, SubjectPublicKeyInfo.")
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "GatewayReceiptKey"
+
+        key_id = serializers.CharField()
+        gateway = serializers.CharField(source="gateway.name")
+        created_at = serializers.DateTimeField()
+        revoked_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema(
+        operation_id="gateway_receipt_key_register",
+        request=InputSerializer,
+        responses={200: OutputSerializer, 201: OutputSerializer, **errors(400, 401, 403)},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        gateway = Gateway.objects.get(pk=_gateway(request).pk)
+        registration = services.receipt_key_register(
+            gateway=gateway,
+            key_id=data.validated_data["key_id"],
+            public_key_pem=data.validated_data["public_key"],
+        )
+        return Response(
+            self.OutputSerializer(registration.key).data,
+            status=status.HTTP_201_CREATED if registration.created else status.HTTP_200_OK,
+        )
+
+
+class GatewayUsageApi(APIView):
+    permission_classes = [IsGateway]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "GatewayUsageBatch"
+
+        batch_id = serializers.CharField(max_length=64, help_text="Chosen by the gateway, reused on retries.")
+        dropped = serializers.IntegerField(min_value=0, default=0)
+        rows = serializers.ListField(
+            child=inline_serializer(
+                "GatewayUsageRow",
+                fields={
+                    "org": serializers.CharField(),
+                    "alias": serializers.CharField(),
+                    "snapshot": serializers.CharField(),
+                    "hour": serializers.DateTimeField(help_text="Start of a UTC hour."),
+                    "requests": serializers.IntegerField(min_value=0),
+                },
+            ),
+            allow_empty=False,
+            max_length=services.MAX_USAGE_ROWS,
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "GatewayUsageReceived"
+
+        batch_id = serializers.CharField()
+        rows = serializers.IntegerField()
+        duplicate = serializers.BooleanField()
+
+    @extend_schema(
+        operation_id="gateway_usage_ingest",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **errors(400, 401, 403)},
+    )
+    def post(self, request: Request) -> Response:
+        body = request.data
+        if not isinstance(body, dict):
+            raise exceptions.ValidationError({"batch_id": "The body is a JSON object with batch_id and rows."})
+        # The rows are validated by the service, which names the row ("rows[3].snapshot") and refuses
+        # the whole batch; the serializer above only describes the body for the schema.
+        result = services.usage_ingest(
+            gateway=_gateway(request),
+            batch_id=body.get("batch_id"),
+            rows=body.get("rows"),
+            dropped=body.get("dropped", 0),
+        )
+        return Response(self.OutputSerializer(result).data)

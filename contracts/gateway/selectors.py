@@ -1,0 +1,254 @@
+"""Reads of the data plane: the pin map (full and deltas), gateways, and usage.
+
+The pin map costs a constant number of queries whatever its size (snapshots, aliases, pins, active
+extended-support grants: four), and the full map is built once per revision per process (and shared
+through the cache), so a thousand gateways starting at once cost one build.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.urls import reverse
+from django.utils import timezone
+
+from contracts.errors import ApplicationError
+from contracts.gateway.changelog import pin_map_oldest_since, pin_map_revision
+from contracts.models import (
+    Alias,
+    ExtendedSupport,
+    Pin,
+    PinMapChange,
+    PinMapChangeKind,
+    Snapshot,
+)
+
+PROTOCOL_VERSION = 1
+MAX_WAIT_SECONDS = 60
+
+
+class RevisionGone(ApplicationError):
+    """A delta since a revision the change log no longer reaches back to (the client fetches the full map)."""
+
+    status_code = 410
+    code = "revision_gone"
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _snapshot_entry(snapshot: Snapshot, names: dict[int, str], families: dict[int, str]) -> dict[str, Any]:
+    successor = names.get(snapshot.replacement_id) if snapshot.replacement_id else None
+    deprecation_url = None
+    if snapshot.deprecated_at is not None:
+        deprecation_url = snapshot.deprecation_notice_url or settings.SITE_URL + reverse(
+            "api:snapshot-changelog", kwargs={"snapshot_id": snapshot.name}
+        )
+    return {
+        "family": families[snapshot.family_id],
+        "digest": f"sha256:{snapshot.digest}",
+        "released_at": _iso(snapshot.released_at),
+        "deprecated_at": _iso(snapshot.deprecated_at),
+        "retires_at": _iso(snapshot.retires_at),
+        "retention_until": _iso(snapshot.retention_until),
+        "successor": successor,
+        "deprecation_url": deprecation_url,
+        "successor_url": settings.SITE_URL
+        + reverse("api:snapshot-detail", kwargs={"snapshot_id": successor})
+        if successor
+        else None,
+    }
+
+
+def _snapshots(names: set[str] | None = None) -> dict[str, dict[str, Any]]:
+    qs = Snapshot.objects.filter(published_at__isnull=False).select_related("family", "replacement")
+    if names is not None:
+        qs = qs.filter(name__in=names)
+    rows = list(qs)
+    ids = {s.pk: s.name for s in rows}
+    ids.update({s.replacement_id: s.replacement.name for s in rows if s.replacement_id})
+    families = {s.family_id: s.family.slug for s in rows}
+    return {s.name: _snapshot_entry(s, ids, families) for s in rows}
+
+
+def _aliases(names: set[str] | None = None) -> dict[str, dict[str, Any]]:
+    qs = Alias.objects.all()
+    if names is not None:
+        qs = qs.filter(name__in=names)
+    return {
+        name: {"family": family, "default": target}
+        for name, family, target in qs.values_list("name", "family__slug", "target__name")
+    }
+
+
+def _pins(pairs: set[tuple[str, str]] | None = None, *, at: dt.datetime) -> dict[str, dict[str, Any]]:
+    """org slug -> alias -> pin entry; with `pairs`, only those (org, alias) (missing ones: None)."""
+    qs = Pin.objects.all()
+    grants_qs = ExtendedSupport.objects.filter(starts_at__lte=at, until__gt=at)
+    if pairs is not None:
+        orgs = {org for org, _ in pairs}
+        qs = qs.filter(organization__slug__in=orgs, alias__name__in={alias for _, alias in pairs})
+        grants_qs = grants_qs.filter(organization__slug__in=orgs)
+    grants: dict[tuple[int, int], dt.datetime] = {}
+    for org_id, snapshot_id, until in grants_qs.values_list("organization_id", "snapshot_id", "until"):
+        grants[org_id, snapshot_id] = max(until, grants.get((org_id, snapshot_id), until))
+    result: dict[str, dict[str, Any]] = defaultdict(dict)
+    if pairs is not None:
+        for org, alias in pairs:
+            result[org][alias] = None
+    rows = qs.values_list(
+        "organization__slug",
+        "alias__name",
+        "snapshot__name",
+        "policy",
+        "organization_id",
+        "snapshot_id",
+        "snapshot__retires_at",
+    )
+    for org, alias, snapshot, policy, org_id, snapshot_id, retires_at in rows:
+        if pairs is not None and (org, alias) not in pairs:
+            continue
+        until = grants.get((org_id, snapshot_id))
+        # A grant extends the snapshot's life: only a grant past its retirement changes the sunset.
+        if until is not None and retires_at is not None and until <= retires_at:
+            until = None
+        result[org][alias] = {"snapshot": snapshot, "policy": policy, "extended_support_until": _iso(until)}
+    return dict(result)
+
+
+def _encode(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class PinMapAnswer:
+    revision: int
+    body: bytes
+
+
+_full_lock = threading.Lock()
+_full: PinMapAnswer | None = None
+
+
+def pin_map_full(*, revision: int | None = None) -> PinMapAnswer:
+    """The whole map at `revision` (default: the current one), encoded once per revision."""
+    global _full
+    revision = pin_map_revision() if revision is None else revision
+    cached = _full
+    if cached is not None and cached.revision == revision:
+        return cached
+    with _full_lock:
+        if _full is not None and _full.revision == revision:
+            return _full
+        key = f"pin-map:full:{revision}"
+        body = cache.get(key)
+        if body is None:
+            now = timezone.now()
+            # Read after the revision: the content is at least as new as the revision it is labelled with.
+            document = {
+                "version": PROTOCOL_VERSION,
+                "revision": revision,
+                "full": True,
+                "generated_at": _iso(now),
+                "snapshots": _snapshots(),
+                "aliases": _aliases(),
+                "pins": _pins(at=now),
+            }
+            body = _encode(document)
+            cache.set(key, body, settings.PIN_MAP_CACHE_SECONDS)
+        _full = PinMapAnswer(revision, body)
+        return _full
+
+
+def pin_map_check_since(*, since: int, revision: int) -> None:
+    if since > revision:
+        raise ApplicationError(
+            f"since={since} is ahead of the current revision {revision}.",
+            fields={"since": f"At most the current revision, {revision}."},
+        )
+    oldest = pin_map_oldest_since()
+    if since < oldest:
+        raise RevisionGone(
+            f"The change log no longer reaches back to revision {since} (oldest: {oldest}); fetch the full map.",
+            fields={"since": f"At least {oldest}; fetch the full map without `since`."},
+        )
+
+
+def pin_map_delta(*, since: int, revision: int) -> PinMapAnswer:
+    """What changed after `since` up to `revision`: each changed entry's current value, or null."""
+    changes = PinMapChange.objects.filter(id__gt=since, id__lte=revision).values_list(
+        "kind", "organization", "alias", "snapshot"
+    )
+    snapshots: set[str] = set()
+    aliases: set[str] = set()
+    pairs: set[tuple[str, str]] = set()
+    for kind, org, alias, snapshot in changes:
+        if kind == PinMapChangeKind.PIN:
+            pairs.add((org, alias))
+        elif kind == PinMapChangeKind.ALIAS:
+            aliases.add(alias)
+        else:
+            snapshots.add(snapshot)
+    now = timezone.now()
+    document: dict[str, Any] = {
+        "version": PROTOCOL_VERSION,
+        "revision": revision,
+        "full": False,
+        "since": since,
+        "generated_at": _iso(now),
+        "snapshots": {},
+        "aliases": {},
+        "pins": {},
+    }
+    if aliases:
+        found = _aliases(aliases)
+        document["aliases"] = {name: found.get(name) for name in sorted(aliases)}
+    if pairs:
+        document["pins"] = _pins(pairs, at=now)
+    # Every snapshot a changed entry routes to travels with it, so a delta is never unroutable on
+    # its own (a snapshot published outside the services would otherwise reach no gateway).
+    routed = {entry["default"] for entry in document["aliases"].values() if entry}
+    routed |= {pin["snapshot"] for pins in document["pins"].values() for pin in pins.values() if pin}
+    if snapshots or routed:
+        found = _snapshots(snapshots | routed)
+        document["snapshots"] = {name: found.get(name) for name in sorted(snapshots)}
+        document["snapshots"].update({name: found[name] for name in sorted(routed) if name in found})
+    return PinMapAnswer(revision, _encode(document))
+
+
+def parse_revision_params(params) -> tuple[int | None, int | None]:
+    """(since, wait) from the query string; 400 naming the parameter when either is malformed."""
+
+    def integer(name: str, limit: int | None) -> int | None:
+        raw = params.get(name)
+        if raw is None:
+            return None
+        if not raw.isdigit() or len(raw) > 18:
+            raise ApplicationError(
+                f"{name} must be a non-negative integer, not {raw[:40]!r}.",
+                fields={name: "A non-negative integer."},
+            )
+        value = int(raw)
+        if limit is not None and value > limit:
+            raise ApplicationError(
+                f"{name}={value} is more than {limit}.", fields={name: f"At most {limit} seconds."}
+            )
+        return value
+
+    since = integer("since", None)
+    wait = integer("wait", MAX_WAIT_SECONDS)
+    if wait is not None and since is None:
+        raise ApplicationError(
+            "wait needs since: a long-poll waits for changes after a revision.",
+            fields={"wait": "Only with since=<revision>."},
+        )
+    return since, wait
+
