@@ -30,6 +30,7 @@ from contracts.billing.stripe import (
     subscription_tier,
 )
 from contracts.errors import ApplicationError, Conflict
+from contracts.gateway.changelog import pin_map_record
 from contracts.ledger.chain import ledger_append
 from contracts.models import (
     OPEN_MIGRATION_STATES,
@@ -42,7 +43,6 @@ from contracts.models import (
     Snapshot,
     StripeEvent,
 )
-from contracts.gateway.changelog import pin_map_record
 from contracts.outbox import organization_mail_send
 from contracts.pins.cache import resolve_cache_invalidate_pin
 

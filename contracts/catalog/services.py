@@ -13,6 +13,7 @@ from django.utils import timezone
 from contracts.consent.selectors import terms_in_force
 from contracts.consent.services import migrations_propose_for_alias_move, migrations_propose_for_deprecation
 from contracts.errors import ApplicationError, Conflict
+from contracts.gateway.changelog import pin_map_record
 from contracts.models import (
     OPEN_MIGRATION_STATES,
     Alias,
@@ -25,7 +26,6 @@ from contracts.models import (
     Snapshot,
     UpgradePolicy,
 )
-from contracts.gateway.changelog import pin_map_record
 from contracts.pins.cache import resolve_cache_invalidate_all
 from contracts.pins.services import pin_set
 

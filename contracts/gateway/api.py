@@ -4,9 +4,11 @@ registration and usage ingestion (gateway keys only), and an organisation's usag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.http import HttpResponse, HttpResponseNotModified
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -55,7 +57,7 @@ def _pin_map_now(since: int | None, if_none_match: str | None) -> tuple[int, Htt
 
 async def _wait_for_change(since: int, seconds: int) -> int:
     """The revision once it moves past `since`, or the current one when `seconds` have passed."""
-    from django.conf import settings  # noqa: PLC0415 -- read at call time (tests override it)
+    from django.conf import settings
 
     deadline = time.monotonic() + seconds
     await sync_to_async(wakeup.ensure_listener)()
@@ -66,10 +68,8 @@ async def _wait_for_change(since: int, seconds: int) -> int:
             remaining = deadline - time.monotonic()
             if revision > since or remaining <= 0:
                 return revision
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woken, timeout=min(remaining, settings.PIN_MAP_POLL_SECONDS))
-            except TimeoutError:
-                pass
         finally:
             wakeup.unregister(woken)
 
@@ -105,9 +105,13 @@ class GatewayPinMapApi(APIView):
             "held until a change lands or `wait` seconds pass. Gateway key only."
         ),
         parameters=[
-            OpenApiParameter("since", OpenApiTypes.INT, description="Answer only what changed after this revision."),
             OpenApiParameter(
-                "wait", OpenApiTypes.INT, description="With `since`: hold up to this many seconds (at most 60)."
+                "since", OpenApiTypes.INT, description="Answer only what changed after this revision."
+            ),
+            OpenApiParameter(
+                "wait",
+                OpenApiTypes.INT,
+                description="With `since`: hold up to this many seconds (at most 60).",
             ),
         ],
         responses={
@@ -207,7 +211,9 @@ class GatewayUsageApi(APIView):
     def post(self, request: Request) -> Response:
         body = request.data
         if not isinstance(body, dict):
-            raise exceptions.ValidationError({"batch_id": "The body is a JSON object with batch_id and rows."})
+            raise exceptions.ValidationError(
+                {"batch_id": "The body is a JSON object with batch_id and rows."}
+            )
         # The rows are validated by the service, which names the row ("rows[3].snapshot") and refuses
         # the whole batch; the serializer above only describes the body for the schema.
         result = services.usage_ingest(

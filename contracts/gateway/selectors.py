@@ -61,8 +61,7 @@ def _snapshot_entry(snapshot: Snapshot, names: dict[int, str], families: dict[in
         "retention_until": _iso(snapshot.retention_until),
         "successor": successor,
         "deprecation_url": deprecation_url,
-        "successor_url": settings.SITE_URL
-        + reverse("api:snapshot-detail", kwargs={"snapshot_id": successor})
+        "successor_url": settings.SITE_URL + reverse("api:snapshot-detail", kwargs={"snapshot_id": successor})
         if successor
         else None,
     }
@@ -251,4 +250,3 @@ def parse_revision_params(params) -> tuple[int | None, int | None]:
             fields={"wait": "Only with since=<revision>."},
         )
     return since, wait
-

@@ -61,7 +61,8 @@ def gateway_create(
     name = (name or "").strip()
     if not NAME_RE.match(name):
         raise ApplicationError(
-            "A gateway name is 1 to 100 letters, digits, '-' or '_'.", fields={"name": "1 to 100 of [-a-zA-Z0-9_]."}
+            "A gateway name is 1 to 100 letters, digits, '-' or '_'.",
+            fields={"name": "1 to 100 of [-a-zA-Z0-9_]."},
         )
     if Gateway.objects.filter(name=name).exists():
         raise Conflict(f"A gateway named {name!r} already exists.", fields={"name": "Already taken."})
@@ -129,7 +130,8 @@ def receipt_key_register(*, gateway: Gateway, key_id: str, public_key_pem: str) 
         ) from exc
     if not isinstance(public_key, Ed25519PublicKey):
         raise ApplicationError(
-            "public_key must be an Ed25519 key.", fields={"public_key": f"Ed25519, not {type(public_key).__name__}."}
+            "public_key must be an Ed25519 key.",
+            fields={"public_key": f"Ed25519, not {type(public_key).__name__}."},
         )
     expected = _key_id_of(public_key)
     if key_id != expected:
@@ -150,7 +152,9 @@ def receipt_key_register(*, gateway: Gateway, key_id: str, public_key_pem: str) 
                 fields={"key_id": "Revoked."},
             )
         if existing.public_key_pem != pem:
-            raise Conflict(f"Receipt key {key_id} is registered with another key.", fields={"key_id": "Taken."})
+            raise Conflict(
+                f"Receipt key {key_id} is registered with another key.", fields={"key_id": "Taken."}
+            )
         return Registration(existing, False)
     try:
         with transaction.atomic():
@@ -323,7 +327,9 @@ def usage_ingest(
             fields={"batch_id": f"1 to {MAX_BATCH_ID_CHARS} characters."},
         )
     if not isinstance(dropped, int) or isinstance(dropped, bool) or dropped < 0:
-        raise ApplicationError("dropped must be a non-negative integer.", fields={"dropped": "An integer ≥ 0."})
+        raise ApplicationError(
+            "dropped must be a non-negative integer.", fields={"dropped": "An integer ≥ 0."}
+        )
     if UsageBatch.objects.filter(gateway=gateway, batch_id=batch_id).exists():
         return UsageIngest(batch_id, 0, True)
     totals = _validated(rows, at=at)
@@ -380,7 +386,9 @@ def pin_map_grants_expire(*, at: dt.datetime | None = None) -> int:
         if cause in done:
             continue
         aliases = list(
-            Pin.objects.filter(organization_id=org_id, snapshot_id=snapshot_id).values_list("alias__name", flat=True)
+            Pin.objects.filter(organization_id=org_id, snapshot_id=snapshot_id).values_list(
+                "alias__name", flat=True
+            )
         )
         for alias in aliases:  # no pin on it any more: nothing in the map to change
             pin_map_record(kind=PinMapChangeKind.PIN, cause=cause, org_slug=org_slug, alias=alias)

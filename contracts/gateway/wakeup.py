@@ -17,11 +17,14 @@ notification (a listener reconnecting) delays an answer by at most that long, ne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
 from typing import Any
 
+import psycopg
+import redis
 from django.conf import settings
 
 log = logging.getLogger(__name__)
@@ -45,10 +48,8 @@ def notify_local(revision: int) -> None:
     with _lock:
         waiting = list(_waiters)
     for loop, future in waiting:
-        try:
+        with contextlib.suppress(RuntimeError):  # that request's loop is closed: it is gone
             loop.call_soon_threadsafe(_wake, future, revision)
-        except RuntimeError:  # that request's loop is closed: it is gone
-            pass
 
 
 def announce(revision: int) -> None:
@@ -66,7 +67,7 @@ def mode() -> str:
 
 
 def _redis():
-    import redis  # noqa: PLC0415 -- only the Redis mode needs the client
+    import redis
 
     return redis.Redis.from_url(settings.PIN_MAP_REDIS_URL)
 
@@ -87,7 +88,7 @@ def _postgres_conninfo() -> dict[str, Any]:
 
 
 def _listen_postgres() -> None:
-    import psycopg  # noqa: PLC0415 -- only the PostgreSQL mode needs the driver here
+    import psycopg
 
     failures = 0
     while True:

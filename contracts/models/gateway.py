@@ -54,7 +54,9 @@ class GatewayReceiptKey(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(key_id__regex=r"^gw-[0-9a-f]{16}$"), name="gateway_key_id_shape")
+            models.CheckConstraint(
+                condition=Q(key_id__regex=r"^gw-[0-9a-f]{16}$"), name="gateway_key_id_shape"
+            )
         ]
 
     def __str__(self) -> str:

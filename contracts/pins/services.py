@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from contracts.errors import ApplicationError
+from contracts.gateway.changelog import pin_map_record
 from contracts.models import (
     Alias,
     Organization,
@@ -18,7 +19,6 @@ from contracts.models import (
     Snapshot,
     UpgradePolicy,
 )
-from contracts.gateway.changelog import pin_map_record
 from contracts.pins.cache import resolve_cache_invalidate_pin
 
 

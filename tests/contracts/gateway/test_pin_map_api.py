@@ -58,7 +58,9 @@ def test_delta_after_a_pin_change_carries_only_that_pin(client, world, gateway):
     assert response.status_code == 200
     assert body["full"] is False and body["since"] == revision and body["revision"] == revision + 1
     assert body["pins"] == {
-        "acme": {"v1-chat": {"snapshot": "chat-2025-06-01", "policy": "manual", "extended_support_until": None}}
+        "acme": {
+            "v1-chat": {"snapshot": "chat-2025-06-01", "policy": "manual", "extended_support_until": None}
+        }
     }
     assert set(body["snapshots"]) == {"chat-2025-06-01"} and body["aliases"] == {}
     assert len(response.content) < 2048
@@ -81,7 +83,9 @@ def test_alias_move_and_lifecycle_edit_are_in_the_delta(client, world, gateway):
     body = get(client, gateway.raw_key, since=revision).json()
     assert body["aliases"]["v1-chat"]["default"] == "chat-2025-09-01"
     assert body["snapshots"]["chat-2025-01-01"]["successor"] == "chat-2025-06-01"
-    assert body["snapshots"]["chat-2025-01-01"]["deprecation_url"].endswith("/snapshots/chat-2025-01-01/changelog/")
+    assert body["snapshots"]["chat-2025-01-01"]["deprecation_url"].endswith(
+        "/snapshots/chat-2025-01-01/changelog/"
+    )
     assert "chat-2025-09-01" in body["snapshots"]
     # globex follows the alias: its pin moved with it, in the same delta.
     assert body["pins"]["globex"]["v1-chat"]["snapshot"] == "chat-2025-09-01"
@@ -105,7 +109,12 @@ def test_pin_map_costs_a_constant_number_of_queries(client, world, gateway):
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"since": "abc"}, "since"), ({"since": "-1"}, "since"), ({"since": "0", "wait": "61"}, "wait"), ({"wait": "5"}, "wait")],
+    [
+        ({"since": "abc"}, "since"),
+        ({"since": "-1"}, "since"),
+        ({"since": "0", "wait": "61"}, "wait"),
+        ({"wait": "5"}, "wait"),
+    ],
 )
 def test_bad_parameters_answer_400_naming_them(client, world, gateway, params, field):
     response = get(client, gateway.raw_key, **params)
@@ -163,7 +172,9 @@ def test_long_poll_without_change_answers_an_empty_delta_after_wait(client, worl
     assert body["revision"] == revision and body["pins"] == {} and body["full"] is False
 
 
-def test_org_key_gets_403_on_gateway_endpoints_and_gateway_key_403_on_customer_ones(client, world, gateway, api):
+def test_org_key_gets_403_on_gateway_endpoints_and_gateway_key_403_on_customer_ones(
+    client, world, gateway, api
+):
     assert get(client, world.key).status_code == 403
     assert api.post("/api/v1/gateway/usage/", {"batch_id": "x", "rows": []}, key=world.key).status_code == 403
     for url in ("/api/v1/pins/", "/api/v1/resolve/v1-chat/", "/api/v1/migrations/", "/api/v1/consents/"):
