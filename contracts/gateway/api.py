@@ -57,8 +57,6 @@ def _pin_map_now(since: int | None, if_none_match: str | None) -> tuple[int, Htt
 
 async def _wait_for_change(since: int, seconds: int) -> int:
     """The revision once it moves past `since`, or the current one when `seconds` have passed."""
-    from django.conf import settings
-
     deadline = time.monotonic() + seconds
     await sync_to_async(wakeup.ensure_listener)()
     while True:

@@ -67,8 +67,6 @@ def mode() -> str:
 
 
 def _redis():
-    import redis
-
     return redis.Redis.from_url(settings.PIN_MAP_REDIS_URL)
 
 
@@ -88,8 +86,6 @@ def _postgres_conninfo() -> dict[str, Any]:
 
 
 def _listen_postgres() -> None:
-    import psycopg
-
     failures = 0
     while True:
         try:
