@@ -75,5 +75,6 @@ urlpatterns = [
     path("gateway/pin-map/", gateway_api.GatewayPinMapApi.as_view(), name="gateway-pin-map"),
     path("gateway/receipt-keys/", gateway_api.GatewayReceiptKeyApi.as_view(), name="gateway-receipt-keys"),
     path("gateway/usage/", gateway_api.GatewayUsageApi.as_view(), name="gateway-usage"),
+    path("usage/", gateway_api.UsageReportApi.as_view(), name="usage"),
     path("extended-support/checkout/", billing_api.ExtendedSupportCheckoutApi.as_view(), name="es-checkout"),
 ]

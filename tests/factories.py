@@ -102,3 +102,35 @@ def make_gateway(name: str = "edge-1") -> tuple[models.Gateway, str]:
     from contracts.gateway import services as gateway_services
 
     return gateway_services.gateway_create(name=name)
+
+
+def record_usage(
+    *,
+    org: models.Organization,
+    alias: models.Alias,
+    snapshot: models.Snapshot,
+    hour: dt.datetime,
+    requests: int,
+) -> None:
+    """Add one hourly count as a gateway would report it (through the ingestion service)."""
+    from contracts.gateway import services as gateway_services
+
+    gateway = (
+        models.Gateway.objects.filter(name="usage-recorder").first() or make_gateway("usage-recorder")[0]
+    )
+    start = hour.replace(minute=0, second=0, microsecond=0)
+    gateway_services.usage_ingest(
+        gateway=gateway,
+        batch_id=hashlib.sha256(
+            f"{org.pk}:{alias.pk}:{snapshot.pk}:{start.isoformat()}:{requests}:{timezone.now().timestamp()}".encode()
+        ).hexdigest()[:32],
+        rows=[
+            {
+                "org": org.slug,
+                "alias": alias.name,
+                "snapshot": snapshot.name,
+                "hour": start.isoformat(),
+                "requests": requests,
+            }
+        ],
+    )

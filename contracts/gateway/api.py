@@ -22,6 +22,7 @@ from contracts.gateway.auth import GatewayPrincipal, IsGateway
 from contracts.gateway.changelog import pin_map_revision
 from contracts.http import ErrorSerializer, errors
 from contracts.models import Gateway
+from contracts.tenancy.auth import request_organization
 
 
 def _gateway(request: Request) -> Gateway:
@@ -221,3 +222,56 @@ class GatewayUsageApi(APIView):
             dropped=body.get("dropped", 0),
         )
         return Response(self.OutputSerializer(result).data)
+
+
+class UsageReportApi(APIView):
+    """The organisation's usage as its gateways reported it: deprecated snapshots still called first."""
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "UsageReport"
+
+        class DeprecatedSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "UsageDeprecatedSnapshot"
+
+            snapshot = serializers.CharField(source="snapshot.name")
+            status = serializers.CharField()
+            aliases = serializers.ListField(child=serializers.CharField())
+            calls_7d = serializers.IntegerField()
+            calls_30d = serializers.IntegerField()
+            last_seen = serializers.DateTimeField(
+                help_text="Start of the last hour it served this organisation."
+            )
+            retires_at = serializers.DateTimeField(source="snapshot.retires_at", allow_null=True)
+            days_to_retirement = serializers.IntegerField(allow_null=True)
+            replacement = serializers.CharField(
+                source="snapshot.replacement.name", allow_null=True, default=None
+            )
+            migration = serializers.IntegerField(source="migration.pk", allow_null=True, default=None)
+            migration_to = serializers.CharField(
+                source="migration.to_snapshot.name", allow_null=True, default=None
+            )
+
+        class SeriesSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "UsageSeries"
+
+            alias = serializers.CharField()
+            snapshot = serializers.CharField()
+            total = serializers.IntegerField()
+            daily = serializers.ListField(child=serializers.IntegerField())
+
+        days = serializers.ListField(child=serializers.DateField())
+        deprecated = DeprecatedSerializer(many=True)
+        series = SeriesSerializer(many=True)
+
+    @extend_schema(operation_id="usage_report", responses={200: OutputSerializer, **errors(401, 403, 404)})
+    def get(self, request: Request) -> Response:
+        org = request_organization(request)
+        days, series = selectors.usage_series(org=org)
+        return Response(
+            self.OutputSerializer(
+                {"days": days, "deprecated": selectors.usage_deprecated(org=org), "series": series}
+            ).data
+        )

@@ -16,18 +16,24 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Count, Max, Q, Sum
+from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
 
 from contracts.errors import ApplicationError
 from contracts.gateway.changelog import pin_map_oldest_since, pin_map_revision
 from contracts.models import (
+    OPEN_MIGRATION_STATES,
     Alias,
     ExtendedSupport,
+    Migration,
+    Organization,
     Pin,
     PinMapChange,
     PinMapChangeKind,
     Snapshot,
+    UsageHour,
 )
 
 PROTOCOL_VERSION = 1
@@ -250,3 +256,191 @@ def parse_revision_params(params) -> tuple[int | None, int | None]:
             fields={"wait": "Only with since=<revision>."},
         )
     return since, wait
+
+
+# --------------------------------------------------------------------------------------------
+# Usage (what the gateways reported): the organisation's report, the dashboard, staff
+# --------------------------------------------------------------------------------------------
+
+CHART_DAYS = 30
+
+
+@dataclass
+class DeprecatedUse:
+    """A deprecated or retiring snapshot an organisation still calls, and its way out."""
+
+    snapshot: Snapshot
+    status: str
+    aliases: list[str]
+    calls_7d: int
+    calls_30d: int
+    last_seen: dt.datetime
+    days_to_retirement: int | None
+    migration: Migration | None
+
+
+def _lifecycle_q(prefix: str = "snapshot__") -> Q:
+    return Q(**{f"{prefix}deprecated_at__isnull": False}) | Q(**{f"{prefix}retires_at__isnull": False})
+
+
+def usage_deprecated(*, org: Organization, at: dt.datetime | None = None) -> list[DeprecatedUse]:
+    """Every deprecated or retiring snapshot `org` called in the last 30 days, most urgent first."""
+    at = at or timezone.now()
+    recent = UsageHour.objects.filter(organization=org, hour__gte=at - dt.timedelta(days=30)).filter(
+        _lifecycle_q()
+    )
+    totals = {
+        row["snapshot_id"]: row
+        for row in recent.values("snapshot_id").annotate(
+            calls_30d=Sum("requests"),
+            calls_7d=Sum("requests", filter=Q(hour__gte=at - dt.timedelta(days=7))),
+            last=Max("hour"),
+        )
+    }
+    if not totals:
+        return []
+    aliases: dict[int, set[str]] = defaultdict(set)
+    for snapshot_id, alias in recent.values_list("snapshot_id", "alias__name").distinct():
+        aliases[snapshot_id].add(alias)
+    snapshots = Snapshot.objects.filter(pk__in=totals).select_related("family", "replacement")
+    migrations = {
+        m.from_snapshot_id: m
+        for m in Migration.objects.filter(
+            organization=org, from_snapshot_id__in=totals, state__in=OPEN_MIGRATION_STATES
+        ).select_related("to_snapshot", "from_snapshot", "pin__alias")
+    }
+    result = []
+    for snapshot in snapshots:
+        row = totals[snapshot.pk]
+        status = snapshot.status_at(at)
+        if status not in ("deprecated", "retired", "purged") and snapshot.retires_at is None:
+            continue
+        result.append(
+            DeprecatedUse(
+                snapshot=snapshot,
+                status=status,
+                aliases=sorted(aliases[snapshot.pk]),
+                calls_7d=row["calls_7d"] or 0,
+                calls_30d=row["calls_30d"] or 0,
+                last_seen=row["last"],
+                days_to_retirement=(snapshot.retires_at - at).days if snapshot.retires_at else None,
+                migration=migrations.get(snapshot.pk),
+            )
+        )
+    far = dt.datetime.max.replace(tzinfo=dt.UTC)
+    return sorted(result, key=lambda use: (use.snapshot.retires_at or far, use.snapshot.name))
+
+
+@dataclass
+class UsageSeries:
+    alias: str
+    snapshot: str
+    total: int
+    daily: list[int]  # one count per day of the chart, oldest first
+
+
+def usage_series(
+    *, org: Organization, days: int = CHART_DAYS, at: dt.datetime | None = None
+) -> tuple[list[dt.date], list[UsageSeries]]:
+    """Requests per (alias, snapshot) per UTC day over the last `days` days (today included)."""
+    at = at or timezone.now()
+    first = (at - dt.timedelta(days=days - 1)).date()
+    dates = [first + dt.timedelta(days=n) for n in range(days)]
+    index = {day: n for n, day in enumerate(dates)}
+    rows = (
+        UsageHour.objects.filter(
+            organization=org, hour__gte=dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
+        )
+        .annotate(day=TruncDate("hour", tzinfo=dt.UTC))
+        .values_list("alias__name", "snapshot__name", "day")
+        .annotate(requests=Sum("requests"))
+    )
+    series: dict[tuple[str, str], list[int]] = {}
+    for alias, snapshot, day, requests in rows:
+        if day in index:
+            series.setdefault((alias, snapshot), [0] * days)[index[day]] += requests
+    result = [UsageSeries(alias, snapshot, sum(daily), daily) for (alias, snapshot), daily in series.items()]
+    return dates, sorted(result, key=lambda s: (s.alias, s.snapshot))
+
+
+def usage_last_seen(*, org: Organization) -> dict[tuple[int, int], dt.datetime]:
+    """(alias id, snapshot id) -> the last hour the organisation was served it (the dashboard)."""
+    rows = (
+        UsageHour.objects.filter(organization=org)
+        .values("alias_id", "snapshot_id")
+        .annotate(last=Max("hour"))
+    )
+    return {(row["alias_id"], row["snapshot_id"]): row["last"] for row in rows}
+
+
+@dataclass
+class SnapshotCaller:
+    org_slug: str
+    org_name: str
+    calls_7d: int
+    calls_30d: int
+    last_seen: dt.datetime
+
+
+def usage_callers(*, snapshot: Snapshot, at: dt.datetime | None = None) -> list[SnapshotCaller]:
+    """Staff: which organisations called `snapshot` in the last 30 days and how much, most first."""
+    at = at or timezone.now()
+    rows = (
+        UsageHour.objects.filter(snapshot=snapshot, hour__gte=at - dt.timedelta(days=30))
+        .values("organization__slug", "organization__name")
+        .annotate(
+            calls_30d=Sum("requests"),
+            calls_7d=Sum("requests", filter=Q(hour__gte=at - dt.timedelta(days=7))),
+            last=Max("hour"),
+        )
+        .order_by("-calls_30d", "organization__slug")
+    )
+    return [
+        SnapshotCaller(
+            r["organization__slug"], r["organization__name"], r["calls_7d"] or 0, r["calls_30d"], r["last"]
+        )
+        for r in rows
+    ]
+
+
+@dataclass
+class SnapshotUsage:
+    snapshot: Snapshot
+    status: str
+    organizations: int
+    calls_30d: int
+
+
+def usage_lifecycle_snapshots(*, at: dt.datetime | None = None) -> list[SnapshotUsage]:
+    """Staff: every deprecated or retiring snapshot with how many organisations still call it."""
+    at = at or timezone.now()
+    counts = {
+        row["snapshot_id"]: row
+        for row in UsageHour.objects.filter(hour__gte=at - dt.timedelta(days=30))
+        .values("snapshot_id")
+        .annotate(organizations=Count("organization_id", distinct=True), calls=Sum("requests"))
+    }
+    snapshots = (
+        Snapshot.objects.filter(published_at__isnull=False).filter(_lifecycle_q("")).select_related("family")
+    )
+    result = [
+        SnapshotUsage(
+            snapshot=s,
+            status=s.status_at(at),
+            organizations=counts.get(s.pk, {}).get("organizations", 0),
+            calls_30d=counts.get(s.pk, {}).get("calls", 0) or 0,
+        )
+        for s in snapshots
+    ]
+    far = dt.datetime.max.replace(tzinfo=dt.UTC)
+    return sorted(result, key=lambda u: (u.snapshot.retires_at or far, u.snapshot.name))
+
+
+def usage_recent_requests(
+    *, org_id: int, snapshot_id: int, at: dt.datetime, days: int
+) -> tuple[int, dt.datetime | None]:
+    """(requests in the last `days` days, last hour seen) of one organisation on one snapshot."""
+    row = UsageHour.objects.filter(
+        organization_id=org_id, snapshot_id=snapshot_id, hour__gte=at - dt.timedelta(days=days)
+    ).aggregate(requests=Sum("requests"), last=Max("hour"))
+    return row["requests"] or 0, row["last"]
