@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 import redis
 from django.conf import settings
+from django.db import connections
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def _redis():
 
 
 def _postgres_conninfo() -> dict[str, Any]:
-    db = settings.DATABASES["default"]
+    db = connections["default"].settings_dict  # the test database under tests
     return {
         key: value
         for key, value in {
