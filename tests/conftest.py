@@ -29,6 +29,7 @@ def _test_cache(settings):
 
 @pytest.fixture(autouse=True)
 def _clean_cache(_test_cache):
+    from contracts.gateway import selectors as gateway_selectors
     from contracts.pins import hotpath
     from contracts.tenancy import auth
 
@@ -36,6 +37,7 @@ def _clean_cache(_test_cache):
         cache.clear()
         caches["throttle"].clear()
         hotpath.forget()
+        gateway_selectors.pin_map_forget()
         auth._last_touch.clear()
 
     clear()

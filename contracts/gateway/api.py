@@ -4,11 +4,11 @@ registration and usage ingestion (gateway keys only), and an organisation's usag
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
+from django.db import close_old_connections
 from django.http import HttpResponse, HttpResponseNotModified
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -44,9 +44,18 @@ def _answer(answer: selectors.PinMapAnswer) -> HttpResponse:
     )
 
 
+def _current_revision() -> int:
+    known = wakeup.known_revision()
+    if known is not None:
+        return known
+    revision = pin_map_revision()
+    wakeup.observe(revision)
+    return revision
+
+
 def _pin_map_now(since: int | None, if_none_match: str | None) -> tuple[int, HttpResponse | None]:
     """(current revision, the answer when it needs no waiting)."""
-    revision = pin_map_revision()
+    revision = _current_revision()
     if since is not None:
         selectors.pin_map_check_since(since=since, revision=revision)
     if _etag_matches(if_none_match, revision):
@@ -56,19 +65,42 @@ def _pin_map_now(since: int | None, if_none_match: str | None) -> tuple[int, Htt
     return revision, None
 
 
-async def _wait_for_change(since: int, seconds: int) -> int:
+def _database(request, fn):
+    """`fn` as an awaitable that may use the database.
+
+    Under an ASGI server, Django gives every request a thread of its own for sync code, and with it a
+    connection of its own: 500 waiting gateways would hold 500 connections. So under ASGI the pin
+    map's reads run in the event loop's small shared executor instead (its threads keep their
+    connections, at most one each, renewed by CONN_MAX_AGE), and a waiting request holds none. Under
+    WSGI (runserver, the test client) the request's own thread serves, as for any view."""
+    if not isinstance(request._request, ASGIRequest):
+        return sync_to_async(fn)
+
+    def pooled(*args, **kwargs):
+        close_old_connections()
+        return fn(*args, **kwargs)
+
+    return sync_to_async(pooled, thread_sensitive=False)
+
+
+async def _wait_for_change(request, since: int, seconds: int) -> int:
     """The revision once it moves past `since`, or the current one when `seconds` have passed."""
     deadline = time.monotonic() + seconds
-    await sync_to_async(wakeup.ensure_listener)()
     while True:
         woken = wakeup.register()
         try:
-            revision = await sync_to_async(pin_map_revision)()
-            remaining = deadline - time.monotonic()
-            if revision > since or remaining <= 0:
-                return revision
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken, timeout=min(remaining, settings.PIN_MAP_POLL_SECONDS))
+            revision = await _database(request, _current_revision)()
+            while True:
+                remaining = deadline - time.monotonic()
+                if revision > since or remaining <= 0:
+                    return revision
+                try:
+                    # A wake-up names the revision: no query for it (50 gateways woken at once).
+                    revision = max(
+                        revision, await asyncio.wait_for(woken, timeout=min(remaining, wakeup.poll_seconds()))
+                    )
+                except TimeoutError:
+                    break  # no wake-up: read the database again
         finally:
             wakeup.unregister(woken)
 
@@ -87,7 +119,6 @@ class GatewayPinMapApi(APIView):
         self.request = request
         self.headers = self.default_response_headers
         try:
-            await sync_to_async(self.initial)(request, *args, **kwargs)
             if request.method != "GET":
                 raise exceptions.MethodNotAllowed(request.method)
             response = await self.get(request)
@@ -123,12 +154,17 @@ class GatewayPinMapApi(APIView):
     async def get(self, request: Request) -> HttpResponse:
         since, wait = selectors.parse_revision_params(request.query_params)
         if_none_match = request.headers.get("If-None-Match")
-        revision, answer = await sync_to_async(_pin_map_now)(since, if_none_match)
+
+        def start() -> tuple[int, HttpResponse | None]:
+            self.initial(request)  # authentication, permission, throttle: one thread hop with the rest
+            return _pin_map_now(since, if_none_match)
+
+        revision, answer = await _database(request, start)()
         if answer is not None:
             return answer
         if wait and revision == since:
-            revision = await _wait_for_change(since, wait)
-        return _answer(await sync_to_async(selectors.pin_map_delta)(since=since, revision=revision))
+            revision = await _wait_for_change(request, since, wait)
+        return _answer(await _database(request, selectors.pin_map_delta)(since=since, revision=revision))
 
 
 class GatewayReceiptKeyApi(APIView):

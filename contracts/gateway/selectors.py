@@ -187,7 +187,24 @@ def pin_map_check_since(*, since: int, revision: int) -> None:
         )
 
 
+_deltas: dict[tuple[int, int], PinMapAnswer] = {}
+DELTA_CACHE_ENTRIES = 256
+
+
 def pin_map_delta(*, since: int, revision: int) -> PinMapAnswer:
+    """What changed after `since` up to `revision`, built once per process for every gateway woken
+    by the same change (they all ask for the same pair)."""
+    key = (since, revision)
+    answer = _deltas.get(key)
+    if answer is None:
+        answer = _pin_map_delta(since=since, revision=revision)
+        if len(_deltas) >= DELTA_CACHE_ENTRIES:
+            _deltas.clear()
+        _deltas[key] = answer
+    return answer
+
+
+def _pin_map_delta(*, since: int, revision: int) -> PinMapAnswer:
     """What changed after `since` up to `revision`: each changed entry's current value, or null."""
     changes = PinMapChange.objects.filter(id__gt=since, id__lte=revision).values_list(
         "kind", "organization", "alias", "snapshot"
@@ -444,3 +461,11 @@ def usage_recent_requests(
         organization_id=org_id, snapshot_id=snapshot_id, hour__gte=at - dt.timedelta(days=days)
     ).aggregate(requests=Sum("requests"), last=Max("hour"))
     return row["requests"] or 0, row["last"]
+
+
+def pin_map_forget() -> None:
+    """Drop this process's copies of built maps (tests; after restoring the database from a backup,
+    restart the processes and clear the cache: revisions then repeat)."""
+    global _full
+    _full = None
+    _deltas.clear()

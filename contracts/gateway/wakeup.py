@@ -37,6 +37,31 @@ _lock = threading.Lock()
 _waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = set()
 _listener: threading.Thread | None = None
 _listening = threading.Event()
+# The newest revision this process has heard of. Trusted instead of a query only while a listener
+# hears every process's changes (it is forgotten whenever the listener (re)connects).
+_known: int | None = None
+
+
+def observe(revision: int) -> None:
+    """Note a revision read from the database or heard from a notification."""
+    global _known
+    with _lock:
+        if _known is None or revision > _known:
+            _known = revision
+
+
+def known_revision() -> int | None:
+    """The current revision without a query, when the listener makes that trustworthy; else None."""
+    if mode() == "local" or not _listening.is_set():
+        return None
+    return _known
+
+
+def _listening_again() -> None:
+    global _known
+    with _lock:
+        _known = None  # changes may have been missed while not listening: read the database again
+    _listening.set()
 
 
 def _wake(future: asyncio.Future, revision: int) -> None:
@@ -46,6 +71,8 @@ def _wake(future: asyncio.Future, revision: int) -> None:
 
 def notify_local(revision: int) -> None:
     """Wake every request of this process that waits for a change."""
+    if revision and _known is not None:
+        observe(revision)
     with _lock:
         waiting = list(_waiters)
     for loop, future in waiting:
@@ -92,7 +119,7 @@ def _listen_postgres() -> None:
         try:
             with psycopg.connect(**_postgres_conninfo(), autocommit=True) as conn:
                 conn.execute(f"LISTEN {PG_CHANNEL}")
-                _listening.set()
+                _listening_again()
                 failures = 0
                 for notify in conn.notifies():
                     notify_local(int(notify.payload or 0))
@@ -109,7 +136,7 @@ def _listen_redis() -> None:
         try:
             pubsub = _redis().pubsub(ignore_subscribe_messages=True)
             pubsub.subscribe(REDIS_CHANNEL)
-            _listening.set()
+            _listening_again()
             failures = 0
             for message in pubsub.listen():
                 if message.get("type") == "message":
@@ -121,8 +148,9 @@ def _listen_redis() -> None:
             time.sleep(min(30.0, 0.5 * 2**failures))
 
 
-def ensure_listener(timeout: float = 2.0) -> bool:
-    """Start this process's listener thread once; True once it listens (always True in local mode)."""
+def ensure_listener() -> bool:
+    """Start this process's listener thread once, without waiting for it; True while it listens
+    (always True in local mode). Until it listens, waiters re-read the revision often (`poll_seconds`)."""
     global _listener
     current = mode()
     if current == "local":
@@ -132,7 +160,12 @@ def ensure_listener(timeout: float = 2.0) -> bool:
             target = _listen_postgres if current == "postgres" else _listen_redis
             _listener = threading.Thread(target=target, name=f"pin-map-{current}", daemon=True)
             _listener.start()
-    return _listening.wait(timeout)
+    return _listening.is_set()
+
+
+def poll_seconds() -> float:
+    """How long a waiter sleeps before re-reading the revision without a wake-up."""
+    return settings.PIN_MAP_POLL_SECONDS if ensure_listener() else min(settings.PIN_MAP_POLL_SECONDS, 0.1)
 
 
 def register() -> asyncio.Future:

@@ -95,7 +95,7 @@ def test_pin_map_costs_a_constant_number_of_queries(client, world, gateway):
     for n in range(30):
         org = f.OrganizationFactory(slug=f"bulk{n}")
         f.make_pin(org=org, alias=world.alias, snapshot=world.current, policy=UpgradePolicy.FOLLOW)
-    selectors._full = None
+    selectors.pin_map_forget()
     with CaptureQueriesContext(connection) as full:
         assert get(client, gateway.raw_key).status_code == 200
     revision = changelog.pin_map_revision()
