@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import io
 import re
 import secrets
 from collections import defaultdict
@@ -289,13 +288,11 @@ def _upsert(totals: dict[tuple[int, int, int, dt.datetime], int]) -> None:
                 "CREATE TEMPORARY TABLE IF NOT EXISTS usage_load (organization_id bigint, alias_id bigint, "
                 "snapshot_id bigint, hour timestamptz, requests bigint) ON COMMIT DELETE ROWS"
             )
-            buffer = io.StringIO()
-            for (org_id, alias_id, snapshot_id, hour), requests in items:
-                buffer.write(f"{org_id}\t{alias_id}\t{snapshot_id}\t{hour.isoformat()}\t{requests}\n")
             with cursor.copy(
                 "COPY usage_load (organization_id, alias_id, snapshot_id, hour, requests) FROM STDIN"
             ) as copy:
-                copy.write(buffer.getvalue())
+                for (org_id, alias_id, snapshot_id, hour), requests in items:
+                    copy.write_row((org_id, alias_id, snapshot_id, hour, requests))
             cursor.execute(
                 "INSERT INTO contracts_usagehour (organization_id, alias_id, snapshot_id, hour, requests) "
                 "SELECT organization_id, alias_id, snapshot_id, hour, requests FROM usage_load "

@@ -15,6 +15,7 @@ Run: `.venv/bin/python -m pytest tests/bench/test_pin_map_serving.py -s -p no:ca
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import statistics
@@ -121,10 +122,8 @@ def hold_long_polls(url: str, key: str, revision: int, count: int, wait: int) ->
             f"{url}/api/v1/gateway/pin-map/?since={revision}&wait={wait}",
             headers={"Authorization": f"Bearer {key}"},
         )
-        try:
+        with contextlib.suppress(OSError):
             LOOPBACK.open(request, timeout=wait + 30).read()
-        except OSError:
-            pass
 
     threads = [threading.Thread(target=poll, daemon=True) for _ in range(count)]
     for thread in threads:
@@ -134,7 +133,7 @@ def hold_long_polls(url: str, key: str, revision: int, count: int, wait: int) ->
 
 def p(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def test_serving_gateways(transactional_db, tmp_path):
