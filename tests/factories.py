@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from contracts import models
 from contracts.catalog import services as catalog_services
+from contracts.gateway import services as gateway_services
 from contracts.pins import services as pins_services
 from contracts.tenancy import services as tenancy_services
 
@@ -99,8 +100,6 @@ def make_key(org: models.Organization, name: str = "test key") -> str:
 
 
 def make_gateway(name: str = "edge-1") -> tuple[models.Gateway, str]:
-    from contracts.gateway import services as gateway_services
-
     return gateway_services.gateway_create(name=name)
 
 
@@ -113,8 +112,6 @@ def record_usage(
     requests: int,
 ) -> None:
     """Add one hourly count as a gateway would report it (through the ingestion service)."""
-    from contracts.gateway import services as gateway_services
-
     gateway = (
         models.Gateway.objects.filter(name="usage-recorder").first() or make_gateway("usage-recorder")[0]
     )
