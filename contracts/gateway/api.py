@@ -45,6 +45,7 @@ def _answer(answer: selectors.PinMapAnswer) -> HttpResponse:
 
 
 def _current_revision() -> int:
+    wakeup.ensure_listener()  # from the first request on: then a 304 needs no query
     known = wakeup.known_revision()
     if known is not None:
         return known

@@ -103,29 +103,37 @@ def _pins(pairs: set[tuple[str, str]] | None = None, *, at: dt.datetime) -> dict
         qs = qs.filter(organization__slug__in=orgs, alias__name__in={alias for _, alias in pairs})
         grants_qs = grants_qs.filter(organization__slug__in=orgs)
     grants: dict[tuple[int, int], dt.datetime] = {}
-    for org_id, snapshot_id, until in grants_qs.values_list("organization_id", "snapshot_id", "until"):
+    for org_id, snapshot_id, until, retires_at in grants_qs.values_list(
+        "organization_id", "snapshot_id", "until", "snapshot__retires_at"
+    ):
+        # A grant extends the snapshot's life: only a grant past its retirement changes the sunset.
+        if retires_at is not None and until <= retires_at:
+            continue
         grants[org_id, snapshot_id] = max(until, grants.get((org_id, snapshot_id), until))
     result: dict[str, dict[str, Any]] = defaultdict(dict)
     if pairs is not None:
         for org, alias in pairs:
             result[org][alias] = None
+    # Pins without a grant share one entry object per (snapshot, policy): 50,000 pins, a few dozen dicts.
+    shared: dict[tuple[str, str], dict[str, Any]] = {}
     rows = qs.values_list(
-        "organization__slug",
-        "alias__name",
-        "snapshot__name",
-        "policy",
-        "organization_id",
-        "snapshot_id",
-        "snapshot__retires_at",
+        "organization__slug", "alias__name", "snapshot__name", "policy", "organization_id", "snapshot_id"
     )
-    for org, alias, snapshot, policy, org_id, snapshot_id, retires_at in rows:
+    for org, alias, snapshot, policy, org_id, snapshot_id in rows:
         if pairs is not None and (org, alias) not in pairs:
             continue
-        until = grants.get((org_id, snapshot_id))
-        # A grant extends the snapshot's life: only a grant past its retirement changes the sunset.
-        if until is not None and retires_at is not None and until <= retires_at:
-            until = None
-        result[org][alias] = {"snapshot": snapshot, "policy": policy, "extended_support_until": _iso(until)}
+        until = grants.get((org_id, snapshot_id)) if grants else None
+        if until is None:
+            entry = shared.get((snapshot, policy))
+            if entry is None:
+                entry = shared[snapshot, policy] = {
+                    "snapshot": snapshot,
+                    "policy": policy,
+                    "extended_support_until": None,
+                }
+        else:
+            entry = {"snapshot": snapshot, "policy": policy, "extended_support_until": _iso(until)}
+        result[org][alias] = entry
     return dict(result)
 
 
