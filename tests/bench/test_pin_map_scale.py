@@ -16,6 +16,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from contracts.gateway import changelog, selectors
 from contracts.models import Alias, Organization, Pin, Snapshot, UpgradePolicy
@@ -66,6 +67,7 @@ def test_full_map_and_delta_at_scale():
 
     selectors.pin_map_forget()
     cache.clear()
+    reverse("api:snapshot-detail", kwargs={"snapshot_id": "x"})  # a running portal has its URLconf loaded
     with CaptureQueriesContext(connection) as queries:
         started = time.perf_counter()
         answer = selectors.pin_map_full(revision=revision)
