@@ -148,17 +148,22 @@ def test_long_poll_answers_as_soon_as_a_change_commits(transactional_db, client,
     _gateway, key = f.make_gateway()
     revision = changelog.pin_map_revision()
 
-    def change():
-        time.sleep(0.3)
-        pin_services.pin_set(org=world_org, alias=alias, snapshot=new)
+    answers = []
+
+    def long_poll():
+        # Its own thread: a thread without a running event loop (Playwright's sync API may leave one
+        # marked running in the main thread of the session), like a server's request thread.
+        answers.append(get(client, key, since=revision, wait=20))
         connection.close()
 
-    thread = threading.Thread(target=change)
+    thread = threading.Thread(target=long_poll)
     started = time.monotonic()
     thread.start()
-    response = get(client, key, since=revision, wait=20)
+    time.sleep(0.3)  # the long-poll waits at the view: the change must wake it
+    pin_services.pin_set(org=world_org, alias=alias, snapshot=new)
+    thread.join(timeout=30)
     elapsed = time.monotonic() - started
-    thread.join()
+    (response,) = answers
     assert response.status_code == 200
     assert json.loads(response.content)["pins"]["acme"]["v1-chat"]["snapshot"] == "chat-b"
     assert elapsed < 5
