@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+GATEWAY_PORT ?= 8001
+# The demo gateway's key: fixed demo data, printed by seed_demo (contracts/gateway/demo.py).
+DEMO_GATEWAY_KEY := vcpgw_demogateway00000000000000000000000000
 
 .PHONY: run test bench lint install services-check clean
 
@@ -24,8 +27,13 @@ run: $(STAMP)
 	DEBUG=1 $(PY) manage.py collectstatic --noinput -v0
 	DEBUG=1 $(PY) manage.py seed_demo
 	@echo "Celery worker + beat on the filesystem broker (log: var/celery.log)"
+	@echo "Demo gateway: http://$(HOST):$(GATEWAY_PORT)/v1/chat/completions (log: var/gateway.log)"
 	@DEBUG=1 $(VENV)/bin/celery -A portal worker -B --pool=solo --loglevel=INFO >var/celery.log 2>&1 & \
-	  CELERY_PID=$$!; trap "kill $$CELERY_PID 2>/dev/null" EXIT INT TERM; \
+	  CELERY_PID=$$!; \
+	  $(PY) -m vcp_gateway.demo --portal http://$(HOST):$(PORT) --gateway-key $(DEMO_GATEWAY_KEY) \
+	    --host $(HOST) --port $(GATEWAY_PORT) --key-file var/gateway/receipt-key.pem \
+	    --cache var/gateway/pin-map.json >var/gateway.log 2>&1 & \
+	  GATEWAY_PID=$$!; trap "kill $$CELERY_PID $$GATEWAY_PID 2>/dev/null" EXIT INT TERM; \
 	  echo "Portal: http://$(HOST):$(PORT)/  (sign in with a login above; mail: http://$(HOST):$(PORT)/outbox/)"; \
 	  DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
 

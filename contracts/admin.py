@@ -14,6 +14,7 @@ from contracts.catalog import services as catalog_services
 from contracts.consent.services import migration_propose, terms_create
 from contracts.errors import ApplicationError
 from contracts.evals import services as eval_services
+from contracts.gateway import services as gateway_services
 from contracts.pins import services as pins_services
 from contracts.tenancy import services as tenancy_services
 
@@ -578,3 +579,82 @@ class LedgerVerificationAdmin(ReadOnlyAdmin):
     list_display = ("organization", "intact", "checked_at", "broken_seq", "alerted_at")
     list_filter = ("intact",)
     search_fields = ("organization__slug",)
+
+
+# --------------------------------------------------------------------------------------------
+# The data plane: gateways, their receipt keys, the pin map's change log, usage batches
+# --------------------------------------------------------------------------------------------
+
+
+class GatewayReceiptKeyInline(admin.TabularInline):
+    model = models.GatewayReceiptKey
+    extra = 0
+    fields = ("key_id", "created_at", "revoked_at")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(models.Gateway)
+class GatewayAdmin(ServiceAdmin):
+    list_display = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
+    fields = ("name", "prefix", "created_at", "created_by", "last_used_at", "revoked_at")
+    inlines = [GatewayReceiptKeyInline]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        ro = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
+        return ro if obj is None else [*ro, "name"]
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        result = self.run_service(
+            request, gateway_services.gateway_create, name=obj.name, acting_user=request.user
+        )
+        if result is not None:
+            gateway, raw = result
+            obj.pk = gateway.pk
+            self.message_user(
+                request, f"gateway-key: {raw} name={gateway.name} (shown once)", level=messages.WARNING
+            )
+
+    @admin.action(description="Revoke selected gateways (and their receipt keys)")
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for gateway in queryset:
+            gateway_services.gateway_revoke(gateway=gateway)
+        self.message_user(request, f"Revoked {queryset.count()} gateway(s).")
+
+
+@admin.register(models.GatewayReceiptKey)
+class GatewayReceiptKeyAdmin(ReadOnlyAdmin):
+    list_display = ("key_id", "gateway", "created_at", "revoked_at")
+    list_filter = ("gateway",)
+    search_fields = ("key_id",)
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke selected receipt keys (receipts signed after now stop verifying)")
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for key in queryset:
+            gateway_services.receipt_key_revoke(key=key)
+        self.message_user(request, f"Revoked {queryset.count()} receipt key(s).")
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return obj is None  # the changelist (and its action) stays available; rows stay read-only
+
+
+@admin.register(models.PinMapChange)
+class PinMapChangeAdmin(ReadOnlyAdmin):
+    list_display = ("id", "kind", "organization", "alias", "snapshot", "cause", "created_at")
+    list_filter = ("kind",)
+
+
+@admin.register(models.UsageBatch)
+class UsageBatchAdmin(ReadOnlyAdmin):
+    list_display = ("batch_id", "gateway", "rows", "requests", "dropped", "received_at")
+    list_filter = ("gateway",)

@@ -8,6 +8,7 @@ from contracts.catalog import api as catalog_api
 from contracts.consent import api as consent_api
 from contracts.diffs import api as diff_api
 from contracts.evals import api as evals_api
+from contracts.gateway import api as gateway_api
 from contracts.ledger import api as export_api
 from contracts.pins import api as pins_api
 
@@ -71,5 +72,9 @@ urlpatterns = [
     path("bug-reports/<int:report_id>/", bug_api.BugReportDetailApi.as_view(), name="bug-report-detail"),
     path("receipts/verify/", bug_api.ReceiptVerifyApi.as_view(), name="receipt-verify"),
     path("stripe/webhook/", billing_api.StripeWebhookApi.as_view(), name="stripe-webhook"),
+    path("gateway/pin-map/", gateway_api.GatewayPinMapApi.as_view(), name="gateway-pin-map"),
+    path("gateway/receipt-keys/", gateway_api.GatewayReceiptKeyApi.as_view(), name="gateway-receipt-keys"),
+    path("gateway/usage/", gateway_api.GatewayUsageApi.as_view(), name="gateway-usage"),
+    path("usage/", gateway_api.UsageReportApi.as_view(), name="usage"),
     path("extended-support/checkout/", billing_api.ExtendedSupportCheckoutApi.as_view(), name="es-checkout"),
 ]

@@ -12,6 +12,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from contracts.gateway.selectors import usage_recent_requests
 from notifications.models import CalendarToken, Milestone, Notice
 
 ACK_SALT = "notifications.ack"
@@ -44,7 +45,22 @@ HEADLINES = {
     Milestone.MIGRATION_APPLIED: "Migration applied: {snapshot} → {target}",
     Milestone.MIGRATION_PROPOSED: "Migration proposed: {snapshot} → {target}",
     Milestone.DEADLINE_APPROACHING: "Decision due by {deadline}: {snapshot} → {target}",
+    Milestone.STILL_IN_USE: "{snapshot} retires on {retires} and you still call it",
 }
+
+# Notices about a snapshot's retirement tell the organisation how much it still calls it.
+USAGE_MILESTONES = frozenset(
+    {
+        Milestone.DEPRECATION_ANNOUNCED,
+        Milestone.NOTICE_DATE,
+        Milestone.T_90,
+        Milestone.T_30,
+        Milestone.T_7,
+        Milestone.T_1,
+        Milestone.RETIREMENT_DAY,
+        Milestone.STILL_IN_USE,
+    }
+)
 
 
 def notice_context(notice: Notice) -> dict[str, Any]:
@@ -74,6 +90,12 @@ def notice_context(notice: Notice) -> dict[str, Any]:
             retires=f"{snapshot.retires_at:%Y-%m-%d}" if snapshot and snapshot.retires_at else "",
             deadline=f"{migration.deadline:%Y-%m-%d}" if migration and migration.deadline else "",
         )
+    recent_use = None
+    if snapshot is not None and about.milestone in USAGE_MILESTONES:
+        at = notice.due_at
+        calls_7d, last_seen = usage_recent_requests(org_id=org.pk, snapshot_id=snapshot.pk, at=at, days=7)
+        calls_30d, _ = usage_recent_requests(org_id=org.pk, snapshot_id=snapshot.pk, at=at, days=30)
+        recent_use = {"calls_7d": calls_7d, "calls_30d": calls_30d, "last_seen": last_seen}
     if notice.milestone == Milestone.ESCALATION and notice.escalated_from is not None:
         headline = headline or f"Unacknowledged notice: {notice_context(notice.escalated_from)['headline']}"
     return {
@@ -88,6 +110,8 @@ def notice_context(notice: Notice) -> dict[str, Any]:
         "migrations_url": absolute(f"/o/{org.slug}/migrations/"),
         "diff_url": diff_url,
         "calendar_url": calendar_url,
+        "recent_use": recent_use,
+        "usage_url": absolute(f"/o/{org.slug}/usage/"),
     }
 
 

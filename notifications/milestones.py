@@ -24,6 +24,11 @@ FORCED_MIGRATION_APPLIED = "forced-migration-applied"
 MIGRATION_APPLIED = "migration-applied"
 MIGRATION_PROPOSED = "migration-proposed"
 DEADLINE_APPROACHING = "deadline-approaching"
+STILL_IN_USE = "still-in-use"
+# The "still in use" notice: an organisation whose gateways still served it the snapshot in the last
+# STILL_IN_USE_LOOKBACK_DAYS, once it is STILL_IN_USE_DAYS or fewer days from retirement.
+STILL_IN_USE_DAYS = 7
+STILL_IN_USE_LOOKBACK_DAYS = 7
 REMINDERS = tuple(f"t-{days}" for days in REMINDER_DAYS)
 
 
@@ -90,6 +95,10 @@ def due(
     countdown = [m for m in reached if m.milestone == NOTICE_DATE or m.milestone in REMINDERS]
     stale = set(countdown[:-1])
     return [m for m in reached if m not in stale]
+
+
+def still_in_use_due_at(*, retires_at: dt.datetime) -> dt.datetime:
+    return retires_at - dt.timedelta(days=STILL_IN_USE_DAYS)
 
 
 def escalation_due_at(*, sent_at: dt.datetime, ack_escalation_days: int | None) -> dt.datetime:

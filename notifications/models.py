@@ -32,6 +32,7 @@ class Milestone(models.TextChoices):
     MIGRATION_APPLIED = "migration-applied", "Migration applied"
     MIGRATION_PROPOSED = "migration-proposed", "Migration proposed"
     DEADLINE_APPROACHING = "deadline-approaching", "Migration deadline approaching"
+    STILL_IN_USE = "still-in-use", "Still in use 7 days before retirement"
     ESCALATION = "escalation", "Unacknowledged notice escalated"
     ADHOC = "adhoc", "Other notice"
 

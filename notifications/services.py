@@ -27,7 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from contracts.errors import ApplicationError, Conflict, NotFound
-from contracts.models import Membership, Migration, Organization, Pin, Role
+from contracts.models import Membership, Migration, Organization, Pin, Role, UsageHour
 from contracts.outbox import organization_mail_sender_set
 from notifications import emails, milestones, webhooks
 from notifications.models import (
@@ -261,6 +261,28 @@ def notices_plan(*, at: dt.datetime | None = None) -> int:
                 due_at=m.at,
                 migration_id=migration.pk,
             )
+
+    # Still in use: an organisation its gateways served a snapshot within the last week, once that
+    # snapshot is a week or less from retirement. Planned from usage, not pins: traffic through an
+    # alias default counts as much as traffic through a pin.
+    window_end = at + dt.timedelta(days=milestones.STILL_IN_USE_DAYS)
+    still_used = (
+        UsageHour.objects.filter(
+            snapshot__retires_at__gt=at,
+            snapshot__retires_at__lte=window_end,
+            hour__gte=at - dt.timedelta(days=milestones.STILL_IN_USE_LOOKBACK_DAYS),
+            requests__gt=0,
+        )
+        .values_list("organization_id", "snapshot_id", "snapshot__retires_at")
+        .distinct()
+    )
+    for org_id, snapshot_id, retires_at in still_used:
+        add(
+            org_id=org_id,
+            milestone=milestones.STILL_IN_USE,
+            due_at=max(milestones.still_in_use_due_at(retires_at=retires_at), at - catch_up),
+            snapshot_id=snapshot_id,
+        )
 
     before = Notice.objects.count()
     Notice.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)

@@ -27,6 +27,7 @@ ORG_NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("Changelog", "changelog/", ("changelog",)),
     ("Migrations", "migrations/", ("migrations",)),
     ("Consents", "consents/", ("consents", "terms")),
+    ("Usage", "usage/", ("usage",)),
     ("Bug reports", "bugs/", ("bugs",)),
     ("Notifications", "notifications/", ("notifications",)),
     ("Exports", "exports/", ("exports",)),

@@ -9,6 +9,7 @@ from contracts.bugs.demo import seed_bug_reports
 from contracts.catalog.demo import seed_catalog
 from contracts.consent.demo import seed_terms_and_migrations
 from contracts.evals.demo import seed_evals
+from contracts.gateway.demo import seed_gateway
 from contracts.ledger.demo import seed_checkpoints
 from contracts.pins.demo import seed_pins
 from contracts.tenancy.demo import seed_api_keys, seed_organizations
@@ -24,5 +25,6 @@ SEEDERS = [
     seed_billing,
     seed_bug_reports,
     seed_checkpoints,
+    seed_gateway,
     seed_notifications,
 ]

@@ -358,6 +358,7 @@ CELERY_IMPORTS = [
     "contracts.diffs.tasks",
     "contracts.bugs.tasks",
     "contracts.billing.tasks",
+    "contracts.gateway.tasks",
 ]
 CELERY_BEAT_SCHEDULE = {
     "migrations-apply-scheduled": {"task": "contracts.consent.apply_scheduled", "schedule": 300},
@@ -367,6 +368,8 @@ CELERY_BEAT_SCHEDULE = {
     "notices-plan": {"task": "notifications.tasks.plan_notices", "schedule": 300},
     "notices-dispatch": {"task": "notifications.tasks.dispatch_notices", "schedule": 60},
     "ledger-verify-daily": {"task": "contracts.ledger.verify_daily", "schedule": 24 * 3600},
+    "pin-map-grants-expire": {"task": "contracts.gateway.grants_expire", "schedule": 60},
+    "pin-map-changes-prune": {"task": "contracts.gateway.changes_prune", "schedule": 6 * 3600},
 }
 
 # Organisation API keys: the visible prefix is stored in clear, the secret only as sha256.
@@ -374,6 +377,23 @@ API_KEY_PREFIX = "vcp_"
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=300)
 API_KEY_TOUCH_SECONDS = env.int("API_KEY_TOUCH_SECONDS", default=60)
 RESOLVE_CACHE_SECONDS = env.int("RESOLVE_CACHE_SECONDS", default=300)
+
+# The data plane (contracts/gateway/, docs/data-plane.md). Gateway keys start with their own prefix, so
+# one Authorization header tells a gateway from an organisation. The pin map's change log is kept this
+# many days (a gateway further behind gets 410 and fetches the full map); the full map is cached per
+# revision. Long-polls are woken by PostgreSQL LISTEN/NOTIFY, Redis pub/sub, or (embedded default)
+# the writing process itself, and re-read the revision every PIN_MAP_POLL_SECONDS whatever the mode.
+GATEWAY_KEY_PREFIX = "vcpgw_"
+PIN_MAP_CHANGE_RETENTION_DAYS = env.int("PIN_MAP_CHANGE_RETENTION_DAYS", default=7)
+PIN_MAP_CACHE_SECONDS = env.int("PIN_MAP_CACHE_SECONDS", default=3600)
+PIN_MAP_REDIS_URL = env.str("PIN_MAP_REDIS_URL", default=REDIS_URL)
+PIN_MAP_WAKEUP = env.str(
+    "PIN_MAP_WAKEUP",
+    default="postgres"
+    if DATABASES["default"]["ENGINE"].endswith("postgresql")
+    else ("redis" if PIN_MAP_REDIS_URL else "local"),
+)
+PIN_MAP_POLL_SECONDS = env.float("PIN_MAP_POLL_SECONDS", default=1.0 if PIN_MAP_WAKEUP == "local" else 10.0)
 
 # Stripe billing (contracts/billing.py is the one seam). No secret key = billing not configured.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")

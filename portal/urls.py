@@ -12,6 +12,7 @@ from portal.views import diffs as diff_views
 from portal.views import exports as export_views
 from portal.views import migrations as migration_views
 from portal.views import notifications as notification_views
+from portal.views import usage as usage_views
 
 portal_patterns = (
     [
@@ -25,6 +26,11 @@ portal_patterns = (
             "staff/bugs/<int:report_id>/status/", bug_views.staff_bug_transition, name="staff_bug_transition"
         ),
         path("o/<slug:org>/", views.dashboard, name="dashboard"),
+        path("o/<slug:org>/usage/", usage_views.usage_page, name="usage"),
+        path("staff/usage/", usage_views.staff_usage, name="staff_usage"),
+        path(
+            "staff/usage/<slug:snapshot_id>/", usage_views.staff_usage_snapshot, name="staff_usage_snapshot"
+        ),
         path("o/<slug:org>/exports/", export_views.exports_page, name="exports"),
         path("o/<slug:org>/exports/download/", export_views.download, name="export_stream"),
         path("o/<slug:org>/exports/new/", export_views.export_new, name="export_new"),

@@ -29,6 +29,7 @@ def _test_cache(settings):
 
 @pytest.fixture(autouse=True)
 def _clean_cache(_test_cache):
+    from contracts.gateway import selectors as gateway_selectors
     from contracts.pins import hotpath
     from contracts.tenancy import auth
 
@@ -36,6 +37,7 @@ def _clean_cache(_test_cache):
         cache.clear()
         caches["throttle"].clear()
         hotpath.forget()
+        gateway_selectors.pin_map_forget()
         auth._last_touch.clear()
 
     clear()
@@ -57,6 +59,10 @@ def _eager_celery(settings):
 @pytest.fixture(autouse=True)
 def _test_settings(settings):
     settings.AXES_ENABLED = False
+    # In-process pin-map requests read the revision from the database: a test's writes inside its
+    # transaction never commit, so no NOTIFY reaches a listener. The listeners are tested across
+    # processes (tests/contracts/gateway/test_change_feed_services.py).
+    settings.PIN_MAP_WAKEUP = "local"
     # A fast hasher: the default PBKDF2 costs ~0.3 s a user, and fixtures create several.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

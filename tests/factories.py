@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from contracts import models
 from contracts.catalog import services as catalog_services
+from contracts.gateway import services as gateway_services
 from contracts.pins import services as pins_services
 from contracts.tenancy import services as tenancy_services
 
@@ -96,3 +97,37 @@ def make_pin(
 def make_key(org: models.Organization, name: str = "test key") -> str:
     _key, raw = tenancy_services.api_key_create(org=org, name=name)
     return raw
+
+
+def make_gateway(name: str = "edge-1") -> tuple[models.Gateway, str]:
+    return gateway_services.gateway_create(name=name)
+
+
+def record_usage(
+    *,
+    org: models.Organization,
+    alias: models.Alias,
+    snapshot: models.Snapshot,
+    hour: dt.datetime,
+    requests: int,
+) -> None:
+    """Add one hourly count as a gateway would report it (through the ingestion service)."""
+    gateway = (
+        models.Gateway.objects.filter(name="usage-recorder").first() or make_gateway("usage-recorder")[0]
+    )
+    start = hour.replace(minute=0, second=0, microsecond=0)
+    gateway_services.usage_ingest(
+        gateway=gateway,
+        batch_id=hashlib.sha256(
+            f"{org.pk}:{alias.pk}:{snapshot.pk}:{start.isoformat()}:{requests}:{timezone.now().timestamp()}".encode()
+        ).hexdigest()[:32],
+        rows=[
+            {
+                "org": org.slug,
+                "alias": alias.name,
+                "snapshot": snapshot.name,
+                "hour": start.isoformat(),
+                "requests": requests,
+            }
+        ],
+    )

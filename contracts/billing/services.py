@@ -30,6 +30,7 @@ from contracts.billing.stripe import (
     subscription_tier,
 )
 from contracts.errors import ApplicationError, Conflict
+from contracts.gateway.changelog import pin_map_record
 from contracts.ledger.chain import ledger_append
 from contracts.models import (
     OPEN_MIGRATION_STATES,
@@ -38,6 +39,7 @@ from contracts.models import (
     Migration,
     Organization,
     Pin,
+    PinMapChangeKind,
     Snapshot,
     StripeEvent,
 )
@@ -154,8 +156,10 @@ def _pins_on(org: Organization, snapshot: Snapshot) -> list[Pin]:
     return list(Pin.objects.filter(organization=org, snapshot=snapshot).select_related("alias"))
 
 
-def _invalidate(org: Organization, snapshot: Snapshot) -> None:
+def _invalidate(org: Organization, snapshot: Snapshot, *, cause: str) -> None:
+    """A grant on `snapshot` started or changed: the pins of `org` on it serve under new terms."""
     for pin in _pins_on(org, snapshot):
+        pin_map_record(kind=PinMapChangeKind.PIN, cause=cause, org_slug=org.slug, alias=pin.alias.name)
         resolve_cache_invalidate_pin(org_id=org.pk, alias_name=pin.alias.name)
 
 
@@ -232,7 +236,7 @@ def extended_support_grant(
         if migration.deadline is None or migration.deadline < until:
             migration.deadline = until
             migration.save(update_fields=["deadline"])
-    _invalidate(org, snapshot)
+    _invalidate(org, snapshot, cause="extended-support-granted")
     return grant
 
 
@@ -272,7 +276,7 @@ def extended_support_cancel(
         if migration.deadline is None or migration.deadline > floor:
             migration.deadline = floor
             migration.save(update_fields=["deadline"])
-    _invalidate(grant.organization, grant.snapshot)
+    _invalidate(grant.organization, grant.snapshot, cause="extended-support-cancelled")
 
     grant_id = grant.pk
     transaction.on_commit(lambda: billing_tasks.extended_support_end_notice_send.delay(grant_id))

@@ -222,6 +222,11 @@ class ReceiptVerifyApi(APIView):
 
         valid = serializers.BooleanField()
         key_id = serializers.CharField()
+        signer = serializers.CharField(help_text="`portal`, or `gateway:<name>` for a serving gateway's key.")
+        key_revoked_at = serializers.DateTimeField(
+            allow_null=True,
+            help_text="When the signing key was revoked (it still vouches for receipts signed before).",
+        )
         organization = serializers.CharField()
         alias = serializers.CharField()
         response_id = serializers.CharField()
@@ -257,6 +262,8 @@ class ReceiptVerifyApi(APIView):
                 {
                     "valid": True,
                     "key_id": payload["key_id"],
+                    "signer": payload["signer"],
+                    "key_revoked_at": payload["key_revoked_at"],
                     "organization": payload["org"],
                     "alias": payload["alias"],
                     "response_id": payload["response_id"],

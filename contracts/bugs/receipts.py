@@ -1,5 +1,8 @@
 """Output receipts: a small Ed25519 signature the serving layer attaches to every response.
 
+Serving gateways sign the same receipts with their own registered Ed25519 keys (key ids `gw-…`,
+contracts.gateway); they verify here exactly like the portal's own.
+
 A receipt names the organisation, the alias it called, the snapshot that answered, the response id
 and the instant, signed with the newest key of the "receipts" keyring and carrying that key's id.
 Keys rotate (contracts.signing.rotate); receipts signed by an older key keep verifying as long as
@@ -18,9 +21,11 @@ from typing import Any
 from contracts import signing
 from contracts.canonical import canonical_json
 from contracts.errors import ApplicationError
+from contracts.gateway.services import receipt_public_key, signature_valid
 from contracts.models import Alias, Organization, Snapshot
 
 PURPOSE = "receipts"
+GATEWAY_KEY_ID_PREFIX = "gw-"
 VERSION = 1
 PAYLOAD_FIELDS = ("v", "org", "alias", "snapshot", "response_id", "time")
 RECEIPT_FIELDS = (*PAYLOAD_FIELDS, "key_id", "signature")
@@ -94,14 +99,50 @@ def receipt_verify(receipt: Any) -> dict[str, Any]:
                 f"Receipt field {field!r} must be a non-empty string of at most {MAX_FIELD_CHARS} characters."
             )
     payload = {field: receipt[field] for field in PAYLOAD_FIELDS}
+    if receipt["key_id"].startswith(GATEWAY_KEY_ID_PREFIX):
+        return _verify_gateway_receipt(receipt, payload)
     if not signing.verify(PURPOSE, receipt["key_id"], canonical_json(payload), receipt["signature"]):
         if signing.public_key(PURPOSE, receipt["key_id"]) is None:
             raise _refuse(
                 f"Receipt signed with unknown key {receipt['key_id']!r}: forged or not issued here."
             )
         raise _refuse("Receipt signature does not match its contents: it was forged or altered.")
+    at = _signed_time(payload)
+    return {**payload, "time": at, "key_id": receipt["key_id"], "signer": "portal", "key_revoked_at": None}
+
+
+def _signed_time(payload: dict[str, Any]) -> dt.datetime:
     try:
         at = dt.datetime.fromisoformat(payload["time"].replace("Z", "+00:00"))
-    except ValueError as exc:  # signed by us, so only a bug could get here
+    except ValueError as exc:  # signed, so only a bug of the signer could get here
         raise _refuse("Receipt time is not an ISO 8601 instant.") from exc
-    return {**payload, "time": at, "key_id": receipt["key_id"]}
+    if at.tzinfo is None:
+        raise _refuse("Receipt time has no time zone.")
+    return at
+
+
+def _verify_gateway_receipt(receipt: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """A receipt signed by a serving gateway's registered key (docs/data-plane.md, "Receipts").
+
+    Exactly the portal's format and checks; in addition a revoked key id verifies only receipts it
+    signed before its revocation, and the refusal says when it was revoked."""
+    found = receipt_public_key(receipt["key_id"])
+    if found is None:
+        raise _refuse(f"Receipt signed with unknown key {receipt['key_id']!r}: no gateway registered it.")
+    public_key, key = found
+    if not signature_valid(public_key, canonical_json(payload), receipt["signature"]):
+        raise _refuse("Receipt signature does not match its contents: it was forged or altered.")
+    at = _signed_time(payload)
+    revoked_at = key.revoked_at
+    if revoked_at is not None and at >= revoked_at:
+        raise _refuse(
+            f"Receipt signed with gateway key {key.key_id} (gateway {key.gateway.name}) at {payload['time']}, "
+            f"after that key was revoked at {_instant(revoked_at)}: it no longer vouches for anything."
+        )
+    return {
+        **payload,
+        "time": at,
+        "key_id": receipt["key_id"],
+        "signer": f"gateway:{key.gateway.name}",
+        "key_revoked_at": revoked_at,
+    }

@@ -13,6 +13,7 @@ from django.utils import timezone
 from contracts.consent.selectors import terms_in_force
 from contracts.consent.services import migrations_propose_for_alias_move, migrations_propose_for_deprecation
 from contracts.errors import ApplicationError, Conflict
+from contracts.gateway.changelog import pin_map_record
 from contracts.models import (
     OPEN_MIGRATION_STATES,
     Alias,
@@ -21,6 +22,7 @@ from contracts.models import (
     ModelFamily,
     Organization,
     Pin,
+    PinMapChangeKind,
     Snapshot,
     UpgradePolicy,
 )
@@ -28,6 +30,19 @@ from contracts.pins.cache import resolve_cache_invalidate_all
 from contracts.pins.services import pin_set
 
 IMMUTABLE_SNAPSHOT_FIELDS = ("digest", "config")
+# Fields of a snapshot that its pin-map entry carries: changing one of them is a pin-map change.
+PIN_MAP_SNAPSHOT_FIELDS = frozenset(
+    {
+        "family",
+        "digest",
+        "released_at",
+        "deprecated_at",
+        "retires_at",
+        "retention_until",
+        "replacement",
+        "deprecation_notice_url",
+    }
+)
 
 
 DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -74,6 +89,7 @@ def snapshot_publish(*, snapshot: Snapshot, at: dt.datetime | None = None) -> Sn
     _validate_digest(snapshot.digest)
     snapshot.published_at = at or timezone.now()
     snapshot.save(update_fields=["published_at"])
+    pin_map_record(kind=PinMapChangeKind.SNAPSHOT, cause="snapshot-published", snapshot=snapshot.name)
     resolve_cache_invalidate_all()
     return snapshot
 
@@ -98,6 +114,8 @@ def snapshot_update(*, snapshot: Snapshot, data: dict[str, Any]) -> Snapshot:
         setattr(current, field, value)
     current.full_clean()
     current.save(update_fields=list(data))
+    if current.published_at is not None and PIN_MAP_SNAPSHOT_FIELDS.intersection(data):
+        pin_map_record(kind=PinMapChangeKind.SNAPSHOT, cause="snapshot-lifecycle", snapshot=current.name)
     resolve_cache_invalidate_all()
     return current
 
@@ -124,6 +142,7 @@ def alias_create(
     AliasMove.objects.create(
         alias=alias, from_snapshot=None, to_snapshot=target, moved_at=at, reason="created", actor=acting_user
     )
+    pin_map_record(kind=PinMapChangeKind.ALIAS, cause="alias-created", alias=alias.name)
     resolve_cache_invalidate_all()
     return alias
 
@@ -175,6 +194,7 @@ def alias_move(
             )
 
     migrations_propose_for_alias_move(alias=alias, to_snapshot=to_snapshot, acting_user=acting_user, at=at)
+    pin_map_record(kind=PinMapChangeKind.ALIAS, cause="alias-moved", alias=alias.name)
     resolve_cache_invalidate_all()
     return move
 

@@ -20,6 +20,14 @@ from contracts.models.consent import (
     MigrationState,
 )
 from contracts.models.evals import EvalResult, EvalSuite, GoldenSample, ProcurementBaseline
+from contracts.models.gateway import (
+    Gateway,
+    GatewayReceiptKey,
+    PinMapChange,
+    PinMapChangeKind,
+    UsageBatch,
+    UsageHour,
+)
 from contracts.models.ledger import (
     ConsentExport,
     ConsentRecord,
@@ -53,6 +61,8 @@ __all__ = [
     "EvalSuite",
     "ExportStatus",
     "ExtendedSupport",
+    "Gateway",
+    "GatewayReceiptKey",
     "GoldenSample",
     "LedgerAction",
     "LedgerCheckpoint",
@@ -66,11 +76,15 @@ __all__ = [
     "Organization",
     "Pin",
     "PinChange",
+    "PinMapChange",
+    "PinMapChangeKind",
     "ProcurementBaseline",
     "Role",
     "Snapshot",
     "SnapshotStatus",
     "StripeEvent",
     "UpgradePolicy",
+    "UsageBatch",
+    "UsageHour",
     "UserPreference",
 ]

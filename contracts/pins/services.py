@@ -9,11 +9,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from contracts.errors import ApplicationError
+from contracts.gateway.changelog import pin_map_record
 from contracts.models import (
     Alias,
     Organization,
     Pin,
     PinChange,
+    PinMapChangeKind,
     Snapshot,
     UpgradePolicy,
 )
@@ -76,6 +78,7 @@ def pin_set(
         reason=reason,
         actor=acting_user,
     )
+    pin_map_record(kind=PinMapChangeKind.PIN, cause="pin-set", org_slug=org.slug, alias=alias.name)
     resolve_cache_invalidate_pin(org_id=org.pk, alias_name=alias.name)
     return pin
 
@@ -109,6 +112,12 @@ def pin_policy_change(
         changed_at=at,
         reason="policy changed",
         actor=acting_user,
+    )
+    pin_map_record(
+        kind=PinMapChangeKind.PIN,
+        cause="pin-policy",
+        org_slug=pin.organization.slug,
+        alias=pin.alias.name,
     )
     resolve_cache_invalidate_pin(org_id=pin.organization_id, alias_name=pin.alias.name)
     return pin

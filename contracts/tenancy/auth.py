@@ -17,6 +17,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions, throttling
 
 from contracts.cache import counter_hit
+from contracts.gateway.auth import GATEWAY_ONLY, GatewayPrincipal, gateway_load, is_gateway_key
 from contracts.models import ApiKey, ApiKeyScope, Membership, Organization, Role
 
 
@@ -117,6 +118,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         parts = header.split()
         if len(parts) != 2 or parts[0] != self.keyword:
             raise exceptions.AuthenticationFailed("Authorization must be 'Bearer <api key>'.")
+        if is_gateway_key(parts[1]):
+            gateway = gateway_load(ApiKey.hash_key(parts[1]))
+            if gateway is None:
+                raise exceptions.AuthenticationFailed("Unknown or revoked gateway key.")
+            return GatewayPrincipal(gateway_id=gateway["id"], name=gateway["name"]), gateway
         info = _load_key(ApiKey.hash_key(parts[1]))
         if info is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
@@ -143,6 +149,8 @@ def request_organization(request) -> Organization | None:
     if hasattr(request, "_vcp_organization"):
         return request._vcp_organization
     user = request.user
+    if isinstance(user, GatewayPrincipal):
+        raise exceptions.PermissionDenied(GATEWAY_ONLY)
     org: Organization | None = None
     slug = request.query_params.get("org") or request.headers.get("X-Organization")
     if slug and slug != "*" and not SLUG_RE.match(slug):
@@ -168,6 +176,8 @@ def request_organization(request) -> Organization | None:
 def request_role(request) -> str | None:
     """The caller's role in the request's organisation. Keys act with the admin role of their org."""
     user = request.user
+    if isinstance(user, GatewayPrincipal):
+        return None
     if isinstance(user, KeyPrincipal):
         return Role.ADMIN if user.organization_id else None
     org = request_organization(request)
@@ -184,6 +194,8 @@ class IsOrganizationMember(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         if request.user is None or not request.user.is_authenticated:
             return False
+        if isinstance(request.user, GatewayPrincipal):
+            raise exceptions.PermissionDenied(GATEWAY_ONLY)
         if request_organization(request) is None:
             raise exceptions.NotFound("No organisation found for this request (use ?org=<slug>).")
         return True
@@ -231,6 +243,8 @@ class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
         user = request.user
         if isinstance(user, KeyPrincipal):
             ident = f"key-{user.key_id}"
+        elif isinstance(user, GatewayPrincipal):
+            ident = f"gateway-{user.gateway_id}"
         elif user is not None and user.is_authenticated:
             ident = f"user-{user.pk}"
         else:

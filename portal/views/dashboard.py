@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from contracts.gateway.selectors import usage_last_seen
 from contracts.models import Membership, Pin, SnapshotStatus, UpgradePolicy
 from contracts.pins import selectors
 from contracts.tenancy.roles import Permission
@@ -86,6 +87,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     filters = DashboardFilters.from_query(request.GET)
     pins = [annotate_pin(pin, now) for pin in selectors.pin_list(org=request.org)]
+    last_seen = usage_last_seen(org=request.org)
+    for pin in pins:
+        pin.last_used = last_seen.get((pin.alias_id, pin.snapshot_id))
     shown = [pin for pin in pins if filters.matches(pin)]
     families = sorted({(pin.alias.family.slug, pin.alias.family.name) for pin in pins})
     context = {
@@ -107,6 +111,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "snapshot_base": f"/o/{request.org.slug}/snapshots/",
         "settings_url": reverse("portal:settings", kwargs={"org": request.org.slug}),
         "migrations_url": f"/o/{request.org.slug}/migrations/",
+        "usage_url": f"/o/{request.org.slug}/usage/",
         "is_admin": may(request, Permission.MANAGE_SETTINGS),
     }
     partial = request.htmx and not request.htmx.history_restore_request
