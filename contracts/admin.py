@@ -199,7 +199,7 @@ class PinAdmin(ServiceAdmin):
             pin = self.run_service(
                 request,
                 pins_services.pin_set,
-                organization=obj.organization,
+                org=obj.organization,
                 alias=obj.alias,
                 snapshot=obj.snapshot,
                 policy=obj.policy,
@@ -246,7 +246,7 @@ class ApiKeyAdmin(ServiceAdmin):
         result = self.run_service(
             request,
             tenancy_services.api_key_create,
-            organization=obj.organization,
+            org=obj.organization,
             name=obj.name,
             scope=obj.scope,
             acting_user=request.user,
