@@ -419,7 +419,7 @@ def audit_pack_filename(pack: AuditPack) -> str:
 
 def audit_pack_pdf(document: dict[str, Any]) -> bytes:
     """The PDF of the pack, PAdES-signed by the portal."""
-    from weasyprint import HTML
+    from weasyprint import HTML  # noqa: PLC0415 -- loads Pango and fonts: only PDF rendering pays for it
 
     html = render_to_string("contracts/renewal/pdf/audit_pack.html", {"doc": document})
     pdf = HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def _services():
-    from contracts.renewal import auditpack, services  # task -> service: the sanctioned late import
+    from contracts.renewal import auditpack, services  # noqa: PLC0415 -- a task reaches its service late (services queue tasks)
 
     return services, auditpack
 

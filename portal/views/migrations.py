@@ -129,6 +129,7 @@ def migration_page_context(request: HttpRequest, migration: Migration) -> dict:
     context["refresh_suites"] = renewal_selectors.migration_refresh_suites(
         org=request.org, migration=migration
     )
+    context["may_refresh"] = may(request, Permission.REQUEST_EVAL_REFRESH)
     context["eval_runs"] = [
         run
         for run in renewal_selectors.eval_run_list(org=request.org)
