@@ -12,8 +12,10 @@ covers the whole file; any later change of a byte shows as "modified" in pyHanko
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -175,10 +177,14 @@ def pdf_signature_check(pdf: bytes, *, trust_pem: bytes | None = None) -> PdfSig
     if not embedded:
         return PdfSignatureStatus(False, False, False, False, False, "")
     sig = embedded[-1]
+    context = ValidationContext(trust_roots=[root], allow_fetching=False)
     try:
-        status = validate_pdf_signature(sig, ValidationContext(trust_roots=[root], allow_fetching=False))
-    except Exception:
-        return PdfSignatureStatus(True, False, False, False, False, "")
+        asyncio.get_running_loop()
+    except RuntimeError:  # no event loop here: pyHanko's synchronous API runs its own
+        status = validate_pdf_signature(sig, context)
+    else:  # inside an event loop (ASGI, Playwright's sync API): validate on a thread of its own
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            status = pool.submit(validate_pdf_signature, sig, context).result()
     return PdfSignatureStatus(
         signed=True,
         intact=bool(status.intact),

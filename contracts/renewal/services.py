@@ -75,6 +75,19 @@ def eval_runner_store(*, name: str, raw_key: str) -> EvalRunner:
     return runner
 
 
+@transaction.atomic
+def eval_runners_revoke(*, runners: list[EvalRunner], at: dt.datetime | None = None) -> int:
+    """Revoke runner keys; a run a revoked runner holds goes back to the queue at once."""
+    at = at or timezone.now()
+    ids = [r.pk for r in runners]
+    revoked = EvalRunner.objects.filter(pk__in=ids, revoked_at__isnull=True).update(revoked_at=at)
+    EvalRun.objects.filter(runner_id__in=ids, state=EvalRunState.CLAIMED).update(
+        state=EvalRunState.QUEUED, runner=None, lease_token="", lease_until=None, progress=0,
+        error="The runner holding this run was revoked; queued again.",
+    )  # fmt: skip
+    return revoked
+
+
 # --------------------------------------------------------------------------------------------
 # Requests
 # --------------------------------------------------------------------------------------------

@@ -213,3 +213,15 @@ def test_a_refresh_can_target_a_proposed_snapshot_through_its_migration(renewal)
     assert (run.snapshot, run.migration) == (extra, migration)
     by_name, created = services.eval_run_request(org=w.org, suite="clinical-qa", snapshot=extra.name)
     assert by_name.pk == run.pk and not created
+
+
+def test_revoking_a_runner_requeues_what_it_holds_and_its_key_stops_working(renewal, client):
+    w = renewal.world
+    run, _ = services.eval_run_request(org=w.org, suite="clinical-qa", alias="v1-chat")
+    services.eval_run_claim(runner=renewal.runner)
+    assert services.eval_runners_revoke(runners=[renewal.runner]) == 1
+    run.refresh_from_db()
+    assert (run.state, run.runner) == (EvalRunState.QUEUED, None)
+    response = client.get("/api/v1/eval-runs/claim/", HTTP_AUTHORIZATION=f"Bearer {renewal.runner_key}")
+    assert response.status_code == 401
+    assert services.eval_run_claim(runner=renewal.other_runner).pk == run.pk
