@@ -33,9 +33,11 @@ def _loopback_only(page):
     """Anything not addressed to this machine is aborted."""
     page.route(
         "**/*",
-        lambda route: route.continue_()
-        if route.request.url.startswith(("http://127.0.0.1", "http://localhost"))
-        else route.abort(),
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(("http://127.0.0.1", "http://localhost"))
+            else route.abort()
+        ),
     )
 
 

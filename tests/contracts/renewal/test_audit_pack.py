@@ -218,3 +218,64 @@ def test_another_organisations_alias_is_refused(renewal):
         services.audit_pack_request(org=renewal.world.org, aliases=["globex-only"])
     assert "globex-only" in caught.value.fields["aliases"]
     assert AuditPack.objects.count() == 0
+
+
+def test_an_alias_move_followed_a_rollback_and_extended_support_are_each_explained(renewal, world_follow):
+    from contracts.renewal.auditpack import audit_pack_document
+
+    org, admin = world_follow
+    pack = AuditPack.objects.create(organization=org)
+    doc, _ = audit_pack_document(pack=pack)
+    (section,) = doc["sections"]
+    kinds = [c["kind"] for c in section["changes"]]
+    assert kinds == ["pinned", "alias-move", "consented", "rollback"]
+    moved = section["changes"][1]
+    assert moved["alias_move"]["reason"] == "quality update" and moved["policy"]["set_by"] == admin.username
+    rollback = section["changes"][3]
+    assert (
+        rollback["authorisation"]["action"] == "rollback"
+        and rollback["authorisation"]["actor"] == admin.email
+    )
+    (grant,) = section["extended_support"]
+    assert grant["snapshot"] == renewal.world.current.name and grant["ledger"]["action"] == "extended-support"
+    summary = "\n".join(doc["summary"])
+    assert "when the vendor moved v1-chat, under the follow policy chosen by" in summary
+    assert "Rolled back from" in summary and "Extended support bought for" in summary
+
+
+@pytest.fixture
+def world_follow(renewal):
+    """globex follows v1-chat: the vendor moves the alias, globex consents to a move and rolls it back,
+    and buys extended support."""
+    from django.utils import timezone
+
+    from contracts.billing.services import extended_support_grant
+    from contracts.catalog.services import alias_move
+    from contracts.consent import services as consent
+    from contracts.models import Membership, Pin, Role, Snapshot
+    from tests import factories as f
+    from tests.contracts.ledger_helpers import accept, decider, make_terms
+
+    w = renewal.world
+    org = w.other_org
+    admin = Membership.objects.get(organization=org, role=Role.ADMIN).user
+    accept(org, make_terms("2025-02", effective_at=f.days(-200)), admin)
+    from contracts.pins.services import pin_policy_change
+
+    pin = Pin.objects.get(organization=org)
+    pin_policy_change(pin=pin, policy="manual", acting_user=admin, at=f.days(-79))
+    pin_policy_change(pin=Pin.objects.get(pk=pin.pk), policy="follow", acting_user=admin, at=f.days(-78))
+    alias_move(alias=w.alias, to_snapshot=renewal.newest, reason="quality update", at=f.days(-30))
+    extra = f.SnapshotFactory(family=w.family, name="chat-2025-11-01", released_at=f.days(-3))
+    migration = consent.migration_propose(
+        pin=Pin.objects.get(pk=pin.pk), to_snapshot=extra, at=timezone.now()
+    )
+    consent.migration_consent(migration=migration, decider=decider(admin), at=timezone.now())
+    consent.migration_rollback(migration=migration, decider=decider(admin), at=timezone.now())
+    Snapshot.objects.filter(pk=w.current.pk).update(
+        extended_support_offered=True, extended_support_until=f.days(300)
+    )
+    extended_support_grant(
+        org=org, snapshot=Snapshot.objects.get(pk=w.current.pk), acting_user=admin, simulated=True
+    )
+    return org, admin
