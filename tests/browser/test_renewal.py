@@ -11,21 +11,16 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from contracts import pdfsign, signing
+from contracts import pdfsign
 from contracts.ledger import exports
 from tests.browser.conftest import login, screenshot
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("signing_keys"),
+]
 BASE_DIR = Path(django_settings.BASE_DIR)
-
-
-@pytest.fixture(autouse=True)
-def _files(settings, tmp_path):
-    settings.SIGNING_KEYS_DIR = tmp_path / "keys"
-    settings.MEDIA_ROOT = tmp_path / "media"
-    signing.keyring.cache_clear()
-    yield
-    signing.keyring.cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -109,10 +109,8 @@ def test_the_migration_page_offers_the_refresh_on_the_proposed_snapshot(renewal,
 
 
 def test_the_exports_page_builds_an_audit_pack_and_lists_it(
-    renewal, client, settings, tmp_path, django_capture_on_commit_callbacks
+    renewal, client, signing_keys, django_capture_on_commit_callbacks
 ):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.SIGNING_KEYS_DIR = tmp_path / "keys"
     w = renewal.world
     client.force_login(w.legal)
     page = client.get(f"/o/{w.org.slug}/exports/").content.decode()
@@ -156,7 +154,6 @@ def test_members_cannot_build_an_audit_pack_from_the_page(renewal, client):
     assert AuditPack.objects.count() == 0
 
 
-def test_the_pdf_signing_certificate_is_published(client, settings, tmp_path):
-    settings.SIGNING_KEYS_DIR = tmp_path / "keys"
+def test_the_pdf_signing_certificate_is_published(client, signing_keys):
     response = client.get("/.well-known/pdf-signing-cert.pem")
     assert response.status_code == 200 and response.content.startswith(b"-----BEGIN CERTIFICATE-----")

@@ -72,10 +72,11 @@ def test_empty_range_gives_a_valid_pdf_that_says_so(world):
     assert ConsentRecord.objects.filter(organization=world.org).count() == 2
 
 
-def test_the_consent_pdf_carries_the_portals_pades_signature_over_the_whole_file(world, settings, tmp_path):
+def test_the_consent_pdf_carries_the_portals_pades_signature_over_the_whole_file(
+    world, settings, tmp_path, signing_keys
+):
     from contracts import pdfsign
 
-    settings.SIGNING_KEYS_DIR = tmp_path / "keys"
     seed_ledger(world, n=3)
     buffer = io.BytesIO()
     exports.pdf_write(out=buffer, org=world.org, filters=exports.export_filters_parse({}))

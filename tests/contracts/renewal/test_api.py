@@ -189,10 +189,8 @@ def test_concurrent_claimers_each_take_a_different_run_exactly_once(renewal):
 
 @pytest.mark.django_db
 def test_audit_pack_api_queues_reports_and_downloads(
-    renewal, api, settings, tmp_path, django_capture_on_commit_callbacks
+    renewal, api, signing_keys, django_capture_on_commit_callbacks
 ):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.SIGNING_KEYS_DIR = tmp_path / "keys"
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(
             "/api/v1/audit-packs/", {"aliases": ["v1-chat"], "from": "2025-01-01"}, key=renewal.world.key

@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings as django_settings
 from pypdf import PdfReader
 
-from contracts import pdfsign, signing
+from contracts import pdfsign
 from contracts.errors import ApplicationError
 from contracts.ledger import exports
 from contracts.ledger.checkpoints import checkpoint_create
@@ -23,17 +23,8 @@ from contracts.renewal import services
 from tests.contracts.export_helpers import rewrite_zip
 from tests.contracts.renewal.support import good_scores
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("signing_keys")]
 VERIFIER = "contracts/ledger/verify_bundle_standalone.py"
-
-
-@pytest.fixture(autouse=True)
-def _keys(settings, tmp_path):
-    settings.SIGNING_KEYS_DIR = tmp_path / "keys"
-    settings.MEDIA_ROOT = tmp_path / "media"
-    signing.keyring.cache_clear()
-    yield
-    signing.keyring.cache_clear()
 
 
 @pytest.fixture
