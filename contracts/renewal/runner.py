@@ -2,7 +2,8 @@
 progress and posts deterministic scores (the same snapshot always scores the same). Standard library
 only, no Django: it talks to the portal over HTTP like the vendor's real runner would.
 
-    python manage.py eval_runner --url http://127.0.0.1:8000 --key vcr_…
+    python manage.py eval_runner --url http://127.0.0.1:8000 --key vcr_…     (the demo, with the portal's code)
+    python -m contracts.renewal.runner --url https://portal.example --key vcr_…  (no Django, no settings)
 """
 
 from __future__ import annotations
@@ -145,3 +146,27 @@ def run_forever(
         if exit_when_idle:
             return answered
         time.sleep(poll_seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m contracts.renewal.runner --url URL --key KEY`: the runner without Django or its settings."""
+    import argparse  # noqa: PLC0415 -- only the command line needs it
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True, help="The portal's base URL")
+    parser.add_argument("--key", required=True, help="Runner key (vcr_…)")
+    parser.add_argument("--poll", type=float, default=5.0, help="Seconds between claims when idle")
+    parser.add_argument("--steps", type=int, default=4, help="Progress reports per run")
+    parser.add_argument("--step-seconds", type=float, default=1.0, help="Pause between progress reports")
+    parser.add_argument("--exit-when-idle", action="store_true", help="Stop once nothing is queued")
+    args = parser.parse_args(argv)
+    answered = run_forever(
+        args.url, args.key, poll_seconds=args.poll, steps=args.steps, step_seconds=args.step_seconds,
+        exit_when_idle=args.exit_when_idle, log=lambda line: print(line, flush=True),
+    )  # fmt: skip
+    print(f"answered {answered} run(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

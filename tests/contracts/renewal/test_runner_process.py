@@ -97,11 +97,17 @@ def api(url: str, path: str, key: str, body: dict | None = None) -> tuple[int, d
         return error.code, json.loads(error.read() or b"{}")
 
 
-def run_runner(url: str, key: str, tmp_path: Path) -> subprocess.CompletedProcess:
+def run_runner(url: str, key: str, tmp_path: Path, *, django: bool = True) -> subprocess.CompletedProcess:
+    """The runner through manage.py, or (django=False) as `python -m` with no Django settings at all."""
+    command = (
+        [sys.executable, "manage.py", "eval_runner"]
+        if django
+        else [sys.executable, "-m", "contracts.renewal.runner"]
+    )
+    env = _env(tmp_path) if django else {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
     return subprocess.run(
-        [sys.executable, "manage.py", "eval_runner", "--url", url, "--key", key, "--steps", "2", "--step-seconds", "0",
-         "--exit-when-idle"],
-        cwd=BASE_DIR, env=_env(tmp_path), capture_output=True, text=True, timeout=120,
+        [*command, "--url", url, "--key", key, "--steps", "2", "--step-seconds", "0", "--exit-when-idle"],
+        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
 
@@ -131,9 +137,9 @@ def test_the_demo_runner_process_claims_and_posts_through_the_live_portal(renewa
         ).count()
         == 1
     )
-    # Nothing else queued: a second runner process finds nothing.
-    again = run_runner(live_portal, renewal.other_runner_key, tmp_path)
-    assert "answered 0 run(s)" in again.stdout
+    # Nothing else queued: a second runner, run without Django or the portal's settings, finds nothing.
+    again = run_runner(live_portal, renewal.other_runner_key, tmp_path, django=False)
+    assert again.returncode == 0 and "answered 0 run(s)" in again.stdout, again.stdout + again.stderr
 
 
 def test_over_http_a_runner_cannot_post_for_another_runners_claim(renewal, live_portal):
