@@ -12,8 +12,8 @@ from portal.views import diffs as diff_views
 from portal.views import exports as export_views
 from portal.views import migrations as migration_views
 from portal.views import notifications as notification_views
-from portal.views import usage as usage_views
 from portal.views import renewal as renewal_views
+from portal.views import usage as usage_views
 
 portal_patterns = (
     [
