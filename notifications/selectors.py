@@ -157,6 +157,8 @@ def webhook_failing_by_endpoint(*, since: dt.datetime) -> list[dict]:
         )
         .order_by("endpoint_id")
     )
+
+
 def notice_trail(*, org: Organization) -> list[dict]:
     """The organisation's notices as plain data for contracts (the audit pack), through
     contracts.outbox.organization_notices: one query."""
