@@ -28,12 +28,15 @@ run: $(STAMP)
 	DEBUG=1 $(PY) manage.py seed_demo
 	@echo "Celery worker + beat on the filesystem broker (log: var/celery.log)"
 	@echo "Demo gateway: http://$(HOST):$(GATEWAY_PORT)/v1/chat/completions (log: var/gateway.log)"
+	@echo "Demo eval runner claiming refresh runs from the API (log: var/eval-runner.log)"
 	@DEBUG=1 $(VENV)/bin/celery -A portal worker -B --pool=solo --loglevel=INFO >var/celery.log 2>&1 & \
 	  CELERY_PID=$$!; \
 	  $(PY) -m vcp_gateway.demo --portal http://$(HOST):$(PORT) --gateway-key $(DEMO_GATEWAY_KEY) \
 	    --host $(HOST) --port $(GATEWAY_PORT) --key-file var/gateway/receipt-key.pem \
 	    --cache var/gateway/pin-map.json >var/gateway.log 2>&1 & \
-	  GATEWAY_PID=$$!; trap "kill $$CELERY_PID $$GATEWAY_PID 2>/dev/null" EXIT INT TERM; \
+	  GATEWAY_PID=$$!; \
+	  DEBUG=1 $(PY) manage.py eval_runner --url http://$(HOST):$(PORT) >var/eval-runner.log 2>&1 & \
+	  RUNNER_PID=$$!; trap "kill $$CELERY_PID $$GATEWAY_PID $$RUNNER_PID 2>/dev/null" EXIT INT TERM; \
 	  echo "Portal: http://$(HOST):$(PORT)/  (sign in with a login above; mail: http://$(HOST):$(PORT)/outbox/)"; \
 	  DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
 

@@ -16,6 +16,7 @@ from contracts.errors import ApplicationError
 from contracts.evals import services as eval_services
 from contracts.gateway import services as gateway_services
 from contracts.pins import services as pins_services
+from contracts.renewal import services as renewal_services
 from contracts.tenancy import services as tenancy_services
 
 
@@ -658,3 +659,41 @@ class PinMapChangeAdmin(ReadOnlyAdmin):
 class UsageBatchAdmin(ReadOnlyAdmin):
     list_display = ("batch_id", "gateway", "rows", "requests", "dropped", "received_at")
     list_filter = ("gateway",)
+
+
+# Renewal and audit (docs/renewal-and-audit.md): staff follow refresh runs and audit packs, and revoke
+# runner keys. Runners are registered with `manage.py create_eval_runner` (the key is shown once there).
+@admin.register(models.EvalRunner)
+class EvalRunnerAdmin(ReadOnlyAdmin):
+    list_display = ("name", "prefix", "created_at", "last_seen_at", "revoked_at")
+    actions = ["revoke"]
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_staff
+
+    @admin.action(description="Revoke the selected runner keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        revoked = renewal_services.eval_runners_revoke(runners=list(queryset))
+        self.message_user(request, f"Revoked {revoked} runner key(s).")
+
+
+@admin.register(models.EvalRun)
+class EvalRunAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "organization",
+        "suite",
+        "snapshot",
+        "state",
+        "progress",
+        "attempts",
+        "runner",
+        "requested_at",
+    )
+    list_filter = ("state",)
+
+
+@admin.register(models.AuditPack)
+class AuditPackAdmin(ReadOnlyAdmin):
+    list_display = ("id", "organization", "status", "progress", "created_at", "finished_at")
+    list_filter = ("status",)

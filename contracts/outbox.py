@@ -58,3 +58,22 @@ def organization_mail_send(
         )
     if recipients:
         transaction.on_commit(lambda: send_mail(subject, body, None, recipients))
+
+
+# The notice trail (what was sent to an organisation and who acknowledged it) lives in the
+# notifications app; contracts reads it through this port, filled at start-up like the sender.
+_notice_reader: Callable | None = None
+
+
+def organization_notices_reader_set(reader: Callable | None) -> None:
+    global _notice_reader
+    _notice_reader = reader
+
+
+def organization_notices(*, org: Organization) -> list[dict]:
+    """Every notice of `org`, oldest first, as plain dicts: id, milestone, channel, status, subject,
+    snapshot (name or ""), migration_id, due_at, sent_at, sent_to, acknowledged_at, acknowledged_by.
+    Empty without the notifications app."""
+    if _notice_reader is None:
+        return []
+    return _notice_reader(org=org)

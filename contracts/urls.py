@@ -11,6 +11,7 @@ from contracts.evals import api as evals_api
 from contracts.gateway import api as gateway_api
 from contracts.ledger import api as export_api
 from contracts.pins import api as pins_api
+from contracts.renewal import api as renewal_api
 
 app_name = "api"
 
@@ -76,5 +77,19 @@ urlpatterns = [
     path("gateway/receipt-keys/", gateway_api.GatewayReceiptKeyApi.as_view(), name="gateway-receipt-keys"),
     path("gateway/usage/", gateway_api.GatewayUsageApi.as_view(), name="gateway-usage"),
     path("usage/", gateway_api.UsageReportApi.as_view(), name="usage"),
+    path("eval-runs/", renewal_api.EvalRunRequestApi.as_view(), name="eval-run-request"),
+    path("eval-runs/claim/", renewal_api.EvalRunClaimApi.as_view(), name="eval-run-claim"),
+    path("eval-runs/<int:run_id>/", renewal_api.EvalRunDetailApi.as_view(), name="eval-run-detail"),
+    path(
+        "eval-runs/<int:run_id>/progress/", renewal_api.EvalRunProgressApi.as_view(), name="eval-run-progress"
+    ),
+    path("eval-runs/<int:run_id>/results/", renewal_api.EvalRunResultsApi.as_view(), name="eval-run-results"),
+    path("audit-packs/", renewal_api.AuditPackRequestApi.as_view(), name="audit-pack-request"),
+    path("audit-packs/<int:pack_id>/", renewal_api.AuditPackStatusApi.as_view(), name="audit-pack-status"),
+    path(
+        "audit-packs/<int:pack_id>/download/",
+        renewal_api.AuditPackDownloadApi.as_view(),
+        name="audit-pack-download",
+    ),
     path("extended-support/checkout/", billing_api.ExtendedSupportCheckoutApi.as_view(), name="es-checkout"),
 ]

@@ -57,6 +57,7 @@ class WebhookEvent(models.TextChoices):
     SNAPSHOT_RETIRED = "snapshot.retired", "snapshot.retired"
     MIGRATION_APPLIED = "migration.applied", "migration.applied"
     LEDGER_CHECKPOINT = "ledger.checkpoint", "ledger.checkpoint"
+    EVAL_REFRESHED = "eval.refreshed", "eval.refreshed"
 
 
 MILESTONE_EVENTS = {

@@ -157,3 +157,35 @@ def webhook_failing_by_endpoint(*, since: dt.datetime) -> list[dict]:
         )
         .order_by("endpoint_id")
     )
+
+
+def notice_trail(*, org: Organization) -> list[dict]:
+    """The organisation's notices as plain data for contracts (the audit pack), through
+    contracts.outbox.organization_notices: one query."""
+    notices = (
+        Notice.objects.filter(organization=org)
+        .select_related("snapshot")
+        .order_by("due_at", "id")
+        .values(
+            "id", "milestone", "channel", "status", "subject", "snapshot__name", "migration_id",
+            "due_at", "sent_at", "sent_to", "acknowledged_at", "acknowledged_by_email", "kind",
+        )
+    )  # fmt: skip
+    return [
+        {
+            "id": n["id"],
+            "milestone": n["milestone"],
+            "kind": n["kind"],
+            "channel": n["channel"],
+            "status": n["status"],
+            "subject": n["subject"],
+            "snapshot": n["snapshot__name"] or "",
+            "migration_id": n["migration_id"],
+            "due_at": n["due_at"],
+            "sent_at": n["sent_at"],
+            "sent_to": list(n["sent_to"] or []),
+            "acknowledged_at": n["acknowledged_at"],
+            "acknowledged_by": n["acknowledged_by_email"],
+        }
+        for n in notices
+    ]

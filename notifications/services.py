@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from contracts.errors import ApplicationError, Conflict, NotFound
 from contracts.models import Membership, Migration, Organization, Pin, Role, UsageHour
-from contracts.outbox import organization_mail_sender_set
+from contracts.outbox import organization_mail_sender_set, organization_notices_reader_set
 from notifications import emails, milestones, webhooks
 from notifications.models import (
     LEGAL_MILESTONES,
@@ -45,6 +45,7 @@ from notifications.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from notifications.selectors import notice_trail
 from notifications.tasks import deliver_webhook, send_notice
 
 MAX_CONTACTS = 50
@@ -740,5 +741,7 @@ def retry_countdown(*, attempt: int) -> int:
 
 
 def outbox_port_install() -> None:
-    """Route contracts' e-mails to organisations through this outbox (contracts.outbox is the port)."""
+    """Route contracts' e-mails to organisations through this outbox (contracts.outbox is the port), and let
+    contracts read the notice trail (the audit pack) through the same port."""
     organization_mail_sender_set(notice_send_adhoc)
+    organization_notices_reader_set(notice_trail)

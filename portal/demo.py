@@ -12,6 +12,7 @@ from contracts.evals.demo import seed_evals
 from contracts.gateway.demo import seed_gateway
 from contracts.ledger.demo import seed_checkpoints
 from contracts.pins.demo import seed_pins
+from contracts.renewal.demo import seed_eval_runner
 from contracts.tenancy.demo import seed_api_keys, seed_organizations
 from notifications.demo import seed_notifications
 
@@ -27,4 +28,5 @@ SEEDERS = [
     seed_checkpoints,
     seed_gateway,
     seed_notifications,
+    seed_eval_runner,
 ]

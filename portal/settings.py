@@ -359,6 +359,7 @@ CELERY_IMPORTS = [
     "contracts.bugs.tasks",
     "contracts.billing.tasks",
     "contracts.gateway.tasks",
+    "contracts.renewal.tasks",
 ]
 CELERY_BEAT_SCHEDULE = {
     "migrations-apply-scheduled": {"task": "contracts.consent.apply_scheduled", "schedule": 300},
@@ -370,7 +371,24 @@ CELERY_BEAT_SCHEDULE = {
     "ledger-verify-daily": {"task": "contracts.ledger.verify_daily", "schedule": 24 * 3600},
     "pin-map-grants-expire": {"task": "contracts.gateway.grants_expire", "schedule": 60},
     "pin-map-changes-prune": {"task": "contracts.gateway.changes_prune", "schedule": 6 * 3600},
+    "eval-runs-release-expired": {"task": "contracts.renewal.eval_runs_release_expired", "schedule": 60},
+    "audit-packs-expire-hourly": {"task": "contracts.renewal.audit_packs_expire", "schedule": 3600},
 }
+
+# Renewal and audit (contracts/renewal/, docs/renewal-and-audit.md). An eval runner holds a claimed run
+# for EVAL_RUN_LEASE_SECONDS (each progress report extends it); a lease that runs out puts the run back
+# in the queue, up to EVAL_RUN_MAX_ATTEMPTS claims, then the run fails and the customer is told.
+EVAL_RUNNER_KEY_PREFIX = "vcr_"
+EVAL_RUN_LEASE_SECONDS = env.int("EVAL_RUN_LEASE_SECONDS", default=600)
+EVAL_RUN_MAX_ATTEMPTS = env.int("EVAL_RUN_MAX_ATTEMPTS", default=3)
+# PAdES signatures on issued PDFs (contracts/pdfsign.py): empty = a self-signed certificate generated
+# on first use in SIGNING_KEYS_DIR/pdf/; in production a CA-issued certificate and its key (PEM).
+PDF_SIGNING_CERT = env.str("PDF_SIGNING_CERT", default="")
+PDF_SIGNING_KEY = env.str("PDF_SIGNING_KEY", default="")
+PDF_SIGNING_KEY_PASSWORD = env.str("PDF_SIGNING_KEY_PASSWORD", default="")
+PDF_SIGNING_CHAIN = env.list("PDF_SIGNING_CHAIN", default=[])
+PDF_SIGNING_NAME = env.str("PDF_SIGNING_NAME", default="Version Contract Portal")
+PDF_SIGNING_LOCATION = env.str("PDF_SIGNING_LOCATION", default="")
 
 # Organisation API keys: the visible prefix is stored in clear, the secret only as sha256.
 API_KEY_PREFIX = "vcp_"

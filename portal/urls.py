@@ -12,6 +12,7 @@ from portal.views import diffs as diff_views
 from portal.views import exports as export_views
 from portal.views import migrations as migration_views
 from portal.views import notifications as notification_views
+from portal.views import renewal as renewal_views
 from portal.views import usage as usage_views
 
 portal_patterns = (
@@ -41,6 +42,7 @@ portal_patterns = (
             name="export_download",
         ),
         path(".well-known/consent-signing-key.pem", export_views.signing_key, name="consent_signing_key"),
+        path(".well-known/pdf-signing-cert.pem", export_views.pdf_signing_cert, name="pdf_signing_cert"),
         path("o/<slug:org>/diff/", diff_views.diff_pick, name="diff_pick"),
         path("o/<slug:org>/diff/<slug:a>...<slug:b>/", diff_views.diff_page, name="diff"),
         path("o/<slug:org>/diff/<slug:a>...<slug:b>/pdf/", diff_views.diff_pdf, name="diff_pdf"),
@@ -51,6 +53,19 @@ portal_patterns = (
         ),
         path("o/<slug:org>/baselines/", diff_views.baselines, name="baselines"),
         path("o/<slug:org>/baselines/<int:result_id>/", diff_views.baseline_mark, name="baseline_mark"),
+        path("o/<slug:org>/eval-runs/new/", renewal_views.eval_run_new, name="eval_run_new"),
+        path("o/<slug:org>/eval-runs/<int:run_id>/", renewal_views.eval_run_row, name="eval_run_row"),
+        path("o/<slug:org>/exports/audit-packs/new/", renewal_views.audit_pack_new, name="audit_pack_new"),
+        path(
+            "o/<slug:org>/exports/audit-packs/<int:pack_id>/",
+            renewal_views.audit_pack_row,
+            name="audit_pack_row",
+        ),
+        path(
+            "o/<slug:org>/exports/audit-packs/<int:pack_id>/download/",
+            renewal_views.audit_pack_download,
+            name="audit_pack_download",
+        ),
         path("orgs/", account.org_switch, name="org_switch"),
         path("accounts/preferences/", account.preferences, name="preferences"),
         path("accounts/preferences/save/", account.preferences_save, name="preferences_save"),

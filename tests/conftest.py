@@ -12,6 +12,7 @@ from contracts import models, signing
 from contracts.catalog import services
 from tests import factories as f
 from tests.contracts import stripe_standin
+from tests.contracts.renewal.support import Renewal, make_renewal
 
 # Browser tests run the live server in another thread; Django refuses sync ORM calls from an event loop.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -176,3 +177,10 @@ def offer(world):
 @pytest.fixture
 def staff(db):
     return f.UserFactory(username="vendor-staff", is_staff=True)
+
+
+@pytest.fixture
+def renewal(world) -> Renewal:
+    """Issue 19: a procurement baseline, a consented and a forced move, two eval runners (see
+    tests/contracts/renewal/support.py)."""
+    return make_renewal(world)

@@ -28,7 +28,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from pypdf import PdfReader, PdfWriter
 
-from contracts import signing
+from contracts import pdfsign, signing
 from contracts.errors import ApplicationError, NotFound
 from contracts.instants import parse_instant
 from contracts.ledger.chain import HASHED_FIELDS
@@ -524,11 +524,18 @@ def bundle_write(
     filters: ExportFilters,
     progress: Progress | None = None,
     generated_at: dt.datetime | None = None,
+    extra_files: Mapping[str, bytes] | None = None,
+    manifest_format: str = "consent-evidence-bundle/1",
+    max_pk: int | None = None,
 ) -> dict[str, Any]:
-    """Write the evidence bundle (a zip) to the binary file `out`; returns the signed manifest."""
+    """Write the evidence bundle (a zip) to the binary file `out`; returns the signed manifest.
+
+    `extra_files` (name -> bytes, e.g. an audit pack's PDF and JSON) are stored beside the records and
+    listed with their sha256 in the signed manifest, so the standalone verifier covers them too.
+    `max_pk` bounds the records (default: the highest id now)."""
     generated_at = generated_at or timezone.now()
     base = export_queryset(org=org, filters=filters)
-    max_pk = export_bound(base)
+    max_pk = export_bound(base) if max_pk is None else max_pk
     qs = export_queryset(org=org, filters=filters, max_pk=max_pk)
     total = qs.count()
     files: dict[str, dict[str, Any]] = {}
@@ -569,6 +576,9 @@ def bundle_write(
         data = json.dumps(checkpoints, indent=2, ensure_ascii=False).encode()
         files["checkpoints.json"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
         zf.writestr("checkpoints.json", data)
+        for name, data in sorted((extra_files or {}).items()):
+            files[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+            zf.writestr(name, data)
         heads = chain_heads(org=org)
         organizations = {
             slug: {
@@ -579,7 +589,7 @@ def bundle_write(
         }  # fmt: skip
         seqs = [r for r in ranges.values()]
         manifest = {
-            "format": "consent-evidence-bundle/1",
+            "format": manifest_format,
             "organization": org.slug if org else "*",
             "organization_name": org.name if org else "all organisations",
             "generated_at": _iso(generated_at),
@@ -717,5 +727,14 @@ def pdf_write(
         PdfReader(io.BytesIO(_html_to_pdf(render_to_string("contracts/exports/pdf_appendix.html", context))))
     )
     writer.add_metadata({"/Title": f"Consent history: {org.name if org else 'all organisations'}"})
-    writer.write(out)
+    unsigned = io.BytesIO()
+    writer.write(unsigned)
+    # PAdES: readers show the export as signed by the portal and unmodified (contracts/pdfsign.py).
+    out.write(
+        pdfsign.pdf_sign(
+            unsigned.getvalue(),
+            reason=f"Consent history of {org.slug if org else 'all organisations'}, {total} records, "
+            f"generated {_iso(generated_at)}",
+        )
+    )
     return {"record_count": total, "pages": len(writer.pages)}

@@ -4,7 +4,9 @@ Needs Python 3.11+ and `cryptography`. KEYS.pem: /.well-known/consent-signing-ke
 each after '# kid: <key id>'). Checks the signature, file hashes, record hashes and links, CSV against
 NDJSON, terms against terms_sha256 and the checkpoints; names the file, record and field of each problem.
 CHECKPOINTS: files with the organisation's own copies of signed checkpoints (the e-mails as saved, or
-their JSON): each must verify, and the bundle must agree with it (or be a filtered export)."""
+their JSON): each must verify, and the bundle must agree with it (or be a filtered export).
+An audit pack (the same zip plus audit-pack.json and audit-pack.pdf) also has each ledger record it quotes
+checked against records.ndjson."""
 
 import base64, csv, hashlib, io, itertools, json, re, sys, zipfile  # noqa: E401, I001
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -122,6 +124,10 @@ def verify_bundle(path, keys, own_checkpoints=()):
                 problems.append(
                     f"checkpoints.json: checkpoint {c['organization']}#{c['seq']} signature does not verify"
                 )
+        pack = json.loads(z.read("audit-pack.json")) if "audit-pack.json" in names else {}
+        quoted = {
+            (pack["organization"]["slug"], r["seq"]): r for r in pack.get("ledger", {}).get("records", [])
+        }
         last, seen, n = {}, {}, 0
         ndjson = (
             json.loads(line) for line in io.TextIOWrapper(z.open("records.ndjson"), "utf-8") if line.strip()
@@ -164,8 +170,12 @@ def verify_bundle(path, keys, own_checkpoints=()):
                 problems.append(
                     f"{where}: hash differs from signed checkpoint {org}#{seq}: history was rewritten"
                 )
+            if (org, seq) in quoted and quoted.pop((org, seq)) != rec:
+                problems.append(f"audit-pack.json: record {org}#{seq} differs from {where}")
             last[org], seen[org] = (seq, own_hash), seen.get(org, 0) + 1
             hashes[(org, seq)] = own_hash
+        for org, seq in sorted(quoted):
+            problems.append(f"audit-pack.json: quotes record {org}#{seq}, which records.ndjson does not hold")
         if n != manifest.get("record_count"):
             problems.append(f"records.ndjson: {n} records, manifest.json says {manifest.get('record_count')}")
         for org, info in manifest.get("organizations", {}).items():

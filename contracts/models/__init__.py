@@ -38,10 +38,18 @@ from contracts.models.ledger import (
 )
 from contracts.models.operations import LedgerVerification
 from contracts.models.pins import Pin, PinChange, UpgradePolicy
+from contracts.models.renewal import (
+    OPEN_RUN_STATES,
+    AuditPack,
+    EvalRun,
+    EvalRunner,
+    EvalRunState,
+)
 from contracts.models.tenancy import ApiKey, ApiKeyScope, Membership, Organization, Role, UserPreference
 
 __all__ = [
     "OPEN_MIGRATION_STATES",
+    "OPEN_RUN_STATES",
     "Alias",
     "AliasMove",
     "ApiKey",
@@ -49,6 +57,7 @@ __all__ = [
     "AppendOnlyError",
     "AppendOnlyModel",
     "AppendOnlyQuerySet",
+    "AuditPack",
     "BugReport",
     "BugReportEvent",
     "BugStatus",
@@ -58,6 +67,9 @@ __all__ = [
     "ConsentRecord",
     "ContractTerms",
     "EvalResult",
+    "EvalRun",
+    "EvalRunState",
+    "EvalRunner",
     "EvalSuite",
     "ExportStatus",
     "ExtendedSupport",

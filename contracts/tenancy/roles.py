@@ -21,6 +21,8 @@ class Permission(StrEnum):
     MANAGE_SETTINGS = "manage-settings"  # API keys, pin policies, contacts, webhooks, calendar feed
     EXPORT_LEDGER = "export-ledger"  # consent exports, with IP addresses and user agents
     FILE_BUG_REPORTS = "file-bug-reports"
+    REQUEST_EVAL_REFRESH = "request-eval-refresh"  # re-run a procurement suite on a served/proposed snapshot
+    BUILD_AUDIT_PACK = "build-audit-pack"  # the signed audit pack (ledger records with IPs inside)
 
 
 ROLES_FOR: dict[Permission, frozenset[str]] = {
@@ -32,6 +34,8 @@ ROLES_FOR: dict[Permission, frozenset[str]] = {
     Permission.MANAGE_SETTINGS: frozenset({Role.ADMIN}),
     Permission.EXPORT_LEDGER: frozenset({Role.ADMIN, Role.LEGAL}),
     Permission.FILE_BUG_REPORTS: frozenset({Role.ADMIN, Role.MEMBER}),
+    Permission.REQUEST_EVAL_REFRESH: frozenset({Role.ADMIN}),
+    Permission.BUILD_AUDIT_PACK: frozenset({Role.ADMIN, Role.LEGAL}),
 }
 
 

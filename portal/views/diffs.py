@@ -24,6 +24,7 @@ from contracts.evals import selectors as evals_selectors
 from contracts.evals import services as evals_services
 from contracts.http import diff_file_response
 from contracts.models import Snapshot
+from contracts.renewal import selectors as renewal_selectors
 from contracts.tenancy.auth import client_ip
 from contracts.tenancy.roles import Permission
 from portal.access import may, org_view
@@ -105,9 +106,7 @@ def diff_pdf_download(request: HttpRequest, a: str, b: str) -> HttpResponse:
     )
 
 
-@require_GET
-@org_view()
-def baselines(request: HttpRequest) -> HttpResponse:
+def baselines_context(request: HttpRequest) -> dict:
     results = evals_selectors.eval_result_list(org=request.org)
     current = {b.suite_id: b for b in evals_selectors.baseline_list(org=request.org)}
     suites: dict[int, dict] = {}
@@ -116,11 +115,20 @@ def baselines(request: HttpRequest) -> HttpResponse:
             result.suite_id, {"suite": result.suite, "results": [], "baseline": current.get(result.suite_id)}
         )
         entry["results"].append(result)
-    return render(
-        request,
-        "contracts/diffs/baselines.html",
-        {"suites": list(suites.values()), "is_admin": may(request, Permission.MARK_BASELINE)},
-    )
+    return {
+        "suites": list(suites.values()),
+        "is_admin": may(request, Permission.MARK_BASELINE),
+        "may_refresh": may(request, Permission.REQUEST_EVAL_REFRESH),
+        # Renewal: refresh a procurement suite on the snapshot served now or a proposed one.
+        "refresh_targets": renewal_selectors.refresh_targets(org=request.org),
+        "eval_runs": renewal_selectors.eval_run_list(org=request.org),
+    }
+
+
+@require_GET
+@org_view()
+def baselines(request: HttpRequest) -> HttpResponse:
+    return render(request, "contracts/diffs/baselines.html", baselines_context(request))
 
 
 @require_POST

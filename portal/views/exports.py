@@ -13,18 +13,23 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from contracts import signing
+from contracts import pdfsign, signing
 from contracts.errors import ApplicationError
 from contracts.http import export_file_response
 from contracts.ledger import exports, tasks
 from contracts.ledger.checkpoints import checkpoint_as_dict, checkpoint_list
 from contracts.models import LedgerAction
+from contracts.pins.selectors import pin_list
+from contracts.renewal import selectors as renewal_selectors
 from contracts.tenancy.roles import Permission
 from portal.access import org_view
 
 
-def _context(request: HttpRequest, *, error: ApplicationError | None = None) -> dict:
+def exports_context(request: HttpRequest, *, error: ApplicationError | None = None) -> dict:
     return {
+        # Renewal and audit: audit packs of this organisation, and the aliases a pack may cover.
+        "audit_packs": renewal_selectors.audit_pack_list(org=request.org),
+        "pack_alias_choices": [pin.alias.name for pin in pin_list(org=request.org)],
         "exports": exports.export_list(org=request.org),
         "checkpoints": [
             (cp, checkpoint_as_dict(cp, org_slug=request.org.slug)) for cp in checkpoint_list(org=request.org)
@@ -39,7 +44,7 @@ def _context(request: HttpRequest, *, error: ApplicationError | None = None) -> 
 @require_GET
 @org_view(Permission.EXPORT_LEDGER)
 def exports_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "contracts/exports/page.html", _context(request))
+    return render(request, "contracts/exports/page.html", exports_context(request))
 
 
 @require_POST
@@ -50,7 +55,9 @@ def download(request: HttpRequest) -> HttpResponse:
         fmt = exports.export_format_parse(request.POST.get("format"))
         filters = exports.export_filters_parse(request.POST)
     except ApplicationError as error:
-        return render(request, "contracts/exports/page.html", _context(request, error=error), status=400)
+        return render(
+            request, "contracts/exports/page.html", exports_context(request, error=error), status=400
+        )
     export = exports.export_create(org=request.org, fmt=fmt, filters=filters, requested_by=request.user)
     if fmt in exports.BUILT_FORMATS:
         _queue(export.pk)
@@ -79,7 +86,9 @@ def export_new(request: HttpRequest) -> HttpResponse:
                 "CSV and NDJSON download directly: use their buttons.", fields={"format": "pdf or bundle"}
             )
     except ApplicationError as error:
-        return render(request, "contracts/exports/page.html", _context(request, error=error), status=400)
+        return render(
+            request, "contracts/exports/page.html", exports_context(request, error=error), status=400
+        )
     export = exports.export_create(org=request.org, fmt=fmt, filters=filters, requested_by=request.user)
     _queue(export.pk)
     if request.htmx:
@@ -118,5 +127,13 @@ def signing_key(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(body, content_type="application/x-pem-file")
     if kid:
         response["X-Key-Id"] = kid
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@require_GET
+def pdf_signing_cert(request: HttpRequest) -> HttpResponse:
+    """The certificate that signs the portal's PDFs (PAdES): trust it to validate a self-signed install."""
+    response = HttpResponse(pdfsign.certificate_pem(), content_type="application/x-pem-file")
     response["Cache-Control"] = "public, max-age=300"
     return response

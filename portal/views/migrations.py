@@ -21,6 +21,7 @@ from contracts.consent import selectors, services
 from contracts.errors import ApplicationError
 from contracts.instants import parse_instant
 from contracts.models import LedgerAction, Migration, MigrationState
+from contracts.renewal import selectors as renewal_selectors
 from contracts.tenancy.auth import client_ip
 from contracts.tenancy.roles import Permission
 from portal.access import may, org_view
@@ -118,9 +119,23 @@ def migration_list(request: HttpRequest) -> HttpResponse:
 @org_view()
 def migration_detail(request: HttpRequest, migration_id: int) -> HttpResponse:
     migration = selectors.migration_get(org=request.org, migration_id=migration_id)
+    return render(request, "contracts/migrations/detail.html", migration_page_context(request, migration))
+
+
+def migration_page_context(request: HttpRequest, migration: Migration) -> dict:
     context = _migration_context(request, migration)
     context["records"] = selectors.migration_records(migration=migration)
-    return render(request, "contracts/migrations/detail.html", context)
+    # Renewal: the procurement suites that can be re-run on the proposed snapshot, and those runs.
+    context["refresh_suites"] = renewal_selectors.migration_refresh_suites(
+        org=request.org, migration=migration
+    )
+    context["may_refresh"] = may(request, Permission.REQUEST_EVAL_REFRESH)
+    context["eval_runs"] = [
+        run
+        for run in renewal_selectors.eval_run_list(org=request.org)
+        if run.snapshot_id == migration.to_snapshot_id
+    ]
+    return context
 
 
 def _decide(

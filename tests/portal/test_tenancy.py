@@ -74,6 +74,23 @@ def _victim_eval_result(w):
     return result
 
 
+def _victim_eval_run(w):
+    from contracts.models import EvalRun, EvalSuite
+
+    suite, _ = EvalSuite.objects.get_or_create(
+        slug="victim-private", defaults={"name": "Victim", "owner": w.org}
+    )
+    run, _ = EvalRun.objects.get_or_create(organization=w.org, suite=suite, snapshot=w.old)
+    return run
+
+
+def _victim_audit_pack(w):
+    from contracts.models import AuditPack
+
+    pack, _ = AuditPack.objects.get_or_create(organization=w.org, defaults={"aliases": ["v1-chat"]})
+    return pack
+
+
 def _victim_migration(w):
     from contracts.consent.services import migration_propose
 
@@ -95,6 +112,8 @@ VICTIM_VALUES: dict[str, Callable] = {
     "key_id": lambda w: str(w.org.api_keys.order_by("pk").first().pk),
     "report_id": lambda w: str(_victim_bug_report(w).pk),
     "export_id": lambda w: str(_victim_export(w).pk),
+    "run_id": lambda w: str(_victim_eval_run(w).pk),
+    "pack_id": lambda w: str(_victim_audit_pack(w).pk),
     "uidb64": lambda w: "MQ",
     "token": lambda w: "set-password",
 }

@@ -70,3 +70,24 @@ def test_empty_range_gives_a_valid_pdf_that_says_so(world):
     assert "Record count\n0" in pages[0] or "Record count 0" in pages[0]
     assert "No record of this export references a terms version." in pages[-1]
     assert ConsentRecord.objects.filter(organization=world.org).count() == 2
+
+
+def test_the_consent_pdf_carries_the_portals_pades_signature_over_the_whole_file(
+    world, settings, tmp_path, signing_keys
+):
+    from contracts import pdfsign
+
+    seed_ledger(world, n=3)
+    buffer = io.BytesIO()
+    exports.pdf_write(out=buffer, org=world.org, filters=exports.export_filters_parse({}))
+    pdf = buffer.getvalue()
+    status = pdfsign.pdf_signature_check(pdf)
+    assert status.ok, status
+    assert len(PdfReader(io.BytesIO(pdf)).pages) >= 3  # still reads as the same document
+    changed = bytearray(pdf)
+    changed[changed.index(b"stream", 500) + 20] ^= 0x01
+    assert not pdfsign.pdf_signature_check(bytes(changed)).intact
+    # A reader trusting some other certificate sees it as signed but not trusted.
+    other = tmp_path / "other"
+    settings.SIGNING_KEYS_DIR = other
+    assert not pdfsign.pdf_signature_check(pdf, trust_pem=pdfsign.certificate_pem()).trusted
