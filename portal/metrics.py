@@ -16,19 +16,20 @@ import logging
 import os
 from collections.abc import Iterator
 
-from django.apps import apps
 from django.conf import settings
-from django.db.models import Count, Max
+from django.db.models import Count
 from django.http import HttpRequest
 from django.utils import timezone
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
+from contracts.gateway.changelog import pin_map_revision
 from contracts.models import (
     OPEN_MIGRATION_STATES,
     ConsentExport,
     ExportStatus,
+    Gateway,
     LedgerVerification,
     Migration,
     MigrationState,
@@ -144,25 +145,20 @@ class ProductCollector:
 
 
 def _data_plane(now: dt.datetime) -> Iterator[Metric]:
-    """Pin-map revision and connected gateways, read from the data plane's models (issue #14) when
-    they exist: the revision is the id of the last change-log entry; a gateway counts as connected
-    when it was seen within GATEWAY_CONNECTED_SECONDS (it polls the pin map far more often)."""
-    try:
-        change_log = apps.get_model("contracts", "PinMapChange")
-        gateways = apps.get_model("contracts", "Gateway")
-    except LookupError:
-        return
+    """Pin-map revision and connected gateways: the revision is the id of the last change-log entry; a
+    gateway counts as connected when it was seen within GATEWAY_CONNECTED_SECONDS (it long-polls the
+    pin map far more often)."""
     revision = GaugeMetricFamily(
         "vcp_pin_map_revision", "Revision of the pin map (its change log's last entry)"
     )
-    revision.add_metric([], change_log.objects.aggregate(top=Max("id"))["top"] or 0)
+    revision.add_metric([], pin_map_revision())
     yield revision
     window = dt.timedelta(seconds=settings.GATEWAY_CONNECTED_SECONDS)
     connected = GaugeMetricFamily(
         "vcp_gateways_connected", "Gateways (not revoked) seen within GATEWAY_CONNECTED_SECONDS"
     )
     connected.add_metric(
-        [], gateways.objects.filter(revoked_at__isnull=True, last_used_at__gte=now - window).count()
+        [], Gateway.objects.filter(revoked_at__isnull=True, last_used_at__gte=now - window).count()
     )
     yield connected
 

@@ -158,6 +158,7 @@ class GatewayPinMapApi(APIView):
 
         def start() -> tuple[int, HttpResponse | None]:
             self.initial(request)  # authentication, permission, throttle: one thread hop with the rest
+            _gateway(request)  # a polling gateway is a connected one (last use, at most once a minute)
             return _pin_map_now(since, if_none_match)
 
         revision, answer = await _database(request, start)()

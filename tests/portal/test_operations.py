@@ -13,8 +13,11 @@ import pytest
 import structlog
 from django.utils import timezone
 
+from contracts.gateway.changelog import pin_map_revision
+from contracts.gateway.services import gateway_create
 from contracts.ledger import monitoring
 from contracts.models import ConsentExport, ExportStatus, Migration, MigrationState
+from contracts.pins.services import pin_set
 from notifications.models import (
     Channel,
     DeliveryStatus,
@@ -258,3 +261,16 @@ def test_json_log_lines_of_a_request_carry_its_request_id(client, world, setting
     finished = next(line for line in mine if line["event"] == "request_finished")
     assert finished["code"] == 200 and finished["level"] == "info" and finished["timestamp"].endswith("Z")
     assert lines[-1]["event"] == "plain stdlib logging" and lines[-1]["logger"] == "contracts.test"
+
+
+def test_metrics_report_the_pin_map_revision_and_the_gateways_that_poll_it(client, world):
+    _seen, seen_key = gateway_create(name="edge-1")
+    gateway_create(name="edge-idle")
+    pin_set(org=world.org, alias=world.alias, snapshot=world.current, reason="test")
+    answer = client.get("/api/v1/gateway/pin-map/", HTTP_AUTHORIZATION=f"Bearer {seen_key}")
+    assert answer.status_code == 200
+
+    text = client.get("/metrics").content.decode()
+    assert pin_map_revision() > 0
+    assert metric(text, "vcp_pin_map_revision") == pin_map_revision() == answer.json()["revision"]
+    assert metric(text, "vcp_gateways_connected") == 1
