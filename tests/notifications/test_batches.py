@@ -1,0 +1,153 @@
+"""Notices in batches: one claim for many notices, each template rendered once per batch context,
+one SMTP connection per batch, outcomes recorded together, queries that do not grow with the batch."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from contracts.models import Role
+from notifications import emails, services, tasks
+from notifications.models import CalendarToken, Notice, NoticeStatus, Unsubscription
+from tests import factories as f
+from tests.notifications.conftest import deprecate
+
+pytestmark = pytest.mark.django_db
+
+
+def many_orgs(n: int, *, name: str = "Org"):
+    family = f.FamilyFactory(slug="bt")
+    old = f.SnapshotFactory(family=family, name="bt-old", released_at=f.days(-300))
+    new = f.SnapshotFactory(family=family, name="bt-new", released_at=f.days(-10))
+    alias = f.make_alias(name="bt-chat", target=old, at=f.days(-299))
+    orgs = []
+    for i in range(n):
+        org = f.OrganizationFactory(slug=f"bt{i}", name=f"{name} {i}")
+        f.MembershipFactory(organization=org, role=Role.ADMIN, user__username=f"bt{i}-admin")
+        f.MembershipFactory(organization=org, role=Role.LEGAL, user__username=f"bt{i}-legal")
+        f.make_pin(org=org, alias=alias, snapshot=old, at=f.days(-200))
+        orgs.append(org)
+    deprecate(old, deprecated_at=f.days(-1), retires_at=f.days(200), replacement=new)
+    return orgs
+
+
+class CountingSmtp:
+    """Counts how many connections a batch opens (the locmem backend stands in for the wire)."""
+
+    opened = 0
+
+    @classmethod
+    def backend(cls):
+        from django.core.mail.backends.locmem import EmailBackend
+
+        class Backend(EmailBackend):
+            def open(self):
+                cls.opened += 1
+                return True
+
+        return Backend
+
+
+def test_a_batch_claims_sends_and_records_every_notice_once(settings):
+    many_orgs(12)
+    assert services.notices_plan() == 12
+    ids = list(Notice.objects.values_list("id", flat=True))
+    counts = tasks.send_notices.apply(args=[ids + ids]).get()  # duplicates in the batch are harmless
+    assert counts == {NoticeStatus.SENT: 12}
+    assert len(mail.outbox) == 24
+    assert len({m.extra_headers["Message-ID"] for m in mail.outbox}) == 24
+    assert set(Notice.objects.values_list("status", "attempts")) == {(NoticeStatus.SENT, 1)}
+    assert tasks.send_notices.apply(args=[ids]).get() == {}  # a second copy finds nothing to claim
+
+
+def test_one_smtp_connection_and_one_rendering_per_batch_context(settings, monkeypatch):
+    many_orgs(10)
+    services.notices_plan()
+    settings.EMAIL_BACKEND = "tests.notifications.test_batches.Backend"
+    CountingSmtp.opened = 0
+    renders = []
+    real = emails.BatchRenderer.messages
+
+    def spy(self, notice, recipients):
+        result = real(self, notice, recipients)
+        renders.append(self.renders)
+        return result
+
+    monkeypatch.setattr(emails.BatchRenderer, "messages", spy)
+    notices = services.notices_claim(notice_ids=list(Notice.objects.values_list("id", flat=True)), worker="t")
+    outcomes = services.notices_deliver(notices=notices)
+    assert [o.status for o in outcomes] == [NoticeStatus.SENT] * 10
+    assert CountingSmtp.opened == 1
+    assert renders[-1] == 1  # ten organisations, one milestone: the templates rendered once
+
+
+Backend = CountingSmtp.backend()
+
+
+def test_batch_rendering_equals_rendering_each_message_on_its_own():
+    orgs = many_orgs(3, name='Acme <&> "Quoted"')
+    services.calendar_token_regenerate(org=orgs[1])
+    Unsubscription.objects.create(organization=orgs[2], email="nobody@example.com")
+    services.notices_plan()
+    services.notice_send_adhoc(
+        org=orgs[0], kind="billing", subject="Invoice <1>", body="Line & more", dedupe_key="inv-1"
+    )
+    notices = services.notices_claim(notice_ids=list(Notice.objects.values_list("id", flat=True)), worker="t")
+    recipients = services.notices_recipients(notices=notices)
+    renderer = emails.BatchRenderer(
+        calendar_tokens=dict(CalendarToken.objects.values_list("organization_id", "token"))
+    )
+    compared = 0
+    html = []
+    for notice in notices:
+        batch = renderer.messages(notice, recipients[notice.pk])
+        alone = emails.build_messages(notice, recipients[notice.pk], emails.notice_context(notice))
+        for a, b in zip(batch, alone, strict=True):
+            assert (a.subject, a.body, a.alternatives[0][0], a.to, a.extra_headers) == (
+                b.subject,
+                b.body,
+                b.alternatives[0][0],
+                b.to,
+                b.extra_headers,
+            )
+            compared += 1
+            html.append(a.alternatives[0][0])
+    assert compared == 8
+    assert renderer.renders == 2  # the deprecation notice once for three organisations, the invoice once
+    assert any("Acme &lt;&amp;&gt; &quot;Quoted&quot; 1" in h and "token=" in h for h in html)
+
+
+def test_claiming_delivering_and_recording_a_batch_costs_the_same_queries_for_5_or_50(settings):
+    many_orgs(55)
+    services.notices_plan()
+    ids = list(Notice.objects.order_by("id").values_list("id", flat=True))
+    counts = []
+    for batch in (ids[:5], ids[5:55]):
+        with CaptureQueriesContext(connection) as queries:
+            tasks.send_notices.apply(args=[batch]).get()
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
+    assert Notice.objects.filter(status=NoticeStatus.SENT).count() == 55
+
+
+def test_a_failure_in_the_middle_of_a_batch_retries_that_notice_and_sends_the_others(settings, monkeypatch):
+    many_orgs(3)
+    services.notices_plan()
+    notices = services.notices_claim(notice_ids=list(Notice.objects.values_list("id", flat=True)), worker="t")
+    doomed = notices[1].pk
+    real = emails.BatchRenderer.messages
+
+    def flaky(self, notice, recipients):
+        if notice.pk == doomed:
+            raise OSError("connection reset")
+        return real(self, notice, recipients)
+
+    monkeypatch.setattr(emails.BatchRenderer, "messages", flaky)
+    outcomes = services.notices_deliver(notices=notices)
+    assert services.notices_record(outcomes=outcomes) == 3
+    statuses = dict(Notice.objects.values_list("id", "status"))
+    assert statuses.pop(doomed) == NoticeStatus.PENDING
+    assert set(statuses.values()) == {NoticeStatus.SENT}
+    assert "connection reset" in Notice.objects.get(pk=doomed).last_error
