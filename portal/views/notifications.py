@@ -46,7 +46,7 @@ def _page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpRespo
         "role_recipients": services.role_recipients(org_id=org.pk),
         "endpoints": selectors.webhook_endpoint_list(org=org),
         "deliveries": selectors.webhook_delivery_log(org=org),
-        "notices": selectors.notice_list(org=org, limit=100),
+        "notices": selectors.notice_list(org=org)[:100],
         "calendar_url": calendar_url,
         "events": WebhookEvent.choices,
         "is_admin": request.membership.role == "admin",
