@@ -18,6 +18,7 @@ from contracts.models import (
     Alias,
     AliasMove,
     ExtendedSupport,
+    Migration,
     Organization,
     Pin,
     PinChange,
@@ -54,6 +55,29 @@ def pin_list(
             Q(alias__name__icontains=q) | Q(snapshot__name__icontains=q) | Q(alias__family__name__icontains=q)
         )
     return qs
+
+
+def pin_summary(*, org: Organization, at: dt.datetime, soon: dt.timedelta) -> dict[str, int]:
+    """Exact counts over every pin of the organisation, in two queries however many pins."""
+    counts = Pin.objects.filter(organization=org).aggregate(
+        pins=Count("id"),
+        deprecated=Count("id", filter=snapshot_status_q("deprecated", at=at, prefix="snapshot__")),
+        retiring_soon=Count("id", filter=Q(snapshot__retires_at__gte=at, snapshot__retires_at__lte=at + soon)),
+    )
+    counts["open_migrations"] = Migration.objects.filter(
+        pin__organization=org, state__in=OPEN_MIGRATION_STATES
+    ).count()
+    return counts
+
+
+def pin_families(*, org: Organization) -> list[tuple[str, str]]:
+    """(slug, name) of the families of the organisation's pinned aliases, by slug."""
+    return list(
+        Pin.objects.filter(organization=org)
+        .values_list("alias__family__slug", "alias__family__name")
+        .distinct()
+        .order_by("alias__family__slug")
+    )
 
 
 def pin_get(*, org: Organization, pin_id: int) -> Pin:
