@@ -35,7 +35,7 @@ class PageSerializer(serializers.Serializer):
     """The query parameters of every paginated list (mixed into each list's filter serializer)."""
 
     cursor = serializers.CharField(
-        required=False, max_length=2000, help_text="Opaque; from the `Link: rel=\"next\"` header."
+        required=False, max_length=2000, help_text='Opaque; from the `Link: rel="next"` header.'
     )
     limit = serializers.IntegerField(
         required=False,
@@ -101,7 +101,7 @@ def paginate(
             values, cursor_scope = data["k"], data["s"]
         except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
             raise ApplicationError(
-                "The cursor is malformed or was altered; use the URL of a `Link: rel=\"next\"` header.",
+                'The cursor is malformed or was altered; use the URL of a `Link: rel="next"` header.',
                 fields={"cursor": "malformed"},
             ) from exc
         if cursor_scope != scope or not isinstance(values, list) or len(values) != len(order):

@@ -41,7 +41,9 @@ class PinListApi(APIView):
         status = serializers.ChoiceField(choices=SnapshotStatus.choices, required=False)
         family = serializers.SlugField(required=False, max_length=64)
         policy = serializers.ChoiceField(choices=UpgradePolicy.choices, required=False)
-        q = serializers.CharField(required=False, max_length=100, help_text="In alias, snapshot or family name.")
+        q = serializers.CharField(
+            required=False, max_length=100, help_text="In alias, snapshot or family name."
+        )
 
     @extend_schema(
         operation_id="pins_list",

@@ -62,7 +62,9 @@ def pin_summary(*, org: Organization, at: dt.datetime, soon: dt.timedelta) -> di
     counts = Pin.objects.filter(organization=org).aggregate(
         pins=Count("id"),
         deprecated=Count("id", filter=snapshot_status_q("deprecated", at=at, prefix="snapshot__")),
-        retiring_soon=Count("id", filter=Q(snapshot__retires_at__gte=at, snapshot__retires_at__lte=at + soon)),
+        retiring_soon=Count(
+            "id", filter=Q(snapshot__retires_at__gte=at, snapshot__retires_at__lte=at + soon)
+        ),
     )
     counts["open_migrations"] = Migration.objects.filter(
         pin__organization=org, state__in=OPEN_MIGRATION_STATES
