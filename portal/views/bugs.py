@@ -48,7 +48,7 @@ def _zones() -> tuple[str, ...]:
 
 def _list_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     return {
-        "page": Paginator(selectors.bug_report_list(org=request.org), 50).get_page(request.GET.get("page")),
+        "page": Paginator(selectors.bug_report_list(org=request.org), 25).get_page(request.GET.get("page")),
         "aliases": Alias.objects.order_by("name").values_list("name", flat=True),
         "zones": _zones(),
         "can_file": may(request, Permission.FILE_BUG_REPORTS),

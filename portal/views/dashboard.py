@@ -21,7 +21,7 @@ from portal.access import may, org_view
 
 STATUS_CHOICES = [(value, label) for value, label in SnapshotStatus.choices if value != SnapshotStatus.DRAFT]
 SOON_DAYS = 90
-PAGE_SIZE = 50
+PAGE_SIZE = 25
 
 
 @require_GET

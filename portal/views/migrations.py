@@ -28,7 +28,7 @@ from contracts.tenancy.auth import client_ip
 from contracts.tenancy.roles import Permission
 from portal.access import may, org_view
 
-PAGE_SIZE = 50
+PAGE_SIZE = 25
 
 ACTIONS = {
     "consent": ("Consent", "The pin moves now, or on the date you choose (before the deadline)."),

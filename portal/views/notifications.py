@@ -47,7 +47,7 @@ def _page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpRespo
         "role_recipients": services.role_recipients(org_id=org.pk),
         "endpoints": selectors.webhook_endpoint_list(org=org),
         "deliveries": selectors.webhook_delivery_log(org=org),
-        "notices": Paginator(selectors.notice_list(org=org), 50).get_page(request.GET.get("page")),
+        "notices": Paginator(selectors.notice_list(org=org), 25).get_page(request.GET.get("page")),
         "calendar_url": calendar_url,
         "events": WebhookEvent.choices,
         "is_admin": request.membership.role == "admin",
