@@ -115,11 +115,11 @@ def test_notices_and_consents_page_with_next(world, api):
     assert set(body) == {"count", "next", "results"}
 
 
-@pytest.mark.parametrize(
-    "url",
-    ["/api/v1/resolve/v1-chat/", "/api/v1/snapshots/", "/api/v1/snapshots/chat-2025-01-01/", "/api/v1/pins/"]
-    + ["/api/v1/migrations/"],
-)
+CONDITIONAL_URLS = ["/api/v1/resolve/v1-chat/", "/api/v1/snapshots/", "/api/v1/snapshots/chat-2025-01-01/"]
+CONDITIONAL_URLS += ["/api/v1/pins/", "/api/v1/migrations/"]
+
+
+@pytest.mark.parametrize("url", CONDITIONAL_URLS)
 def test_conditional_get_answers_304_for_the_current_etag_and_the_full_resource_otherwise(world, api, url):
     first = api.get(url, key=world.key)
     etag = first.headers["ETag"]
