@@ -10,24 +10,20 @@ Run with Redis (and preferably PostgreSQL):
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.utils import timezone
 
 from contracts.models import Membership, Organization, Pin, Role
 from notifications import services
 from notifications.models import Notice, NoticeStatus
 from tests import factories as f
-from tests.notifications.conftest import deprecate, free_port
-from tests.notifications.test_worker_redis import Workers, drop_orphans, queue_idle, wait_until
+from tests.notifications.conftest import deprecate
+from tests.notifications.test_worker_redis import queue_idle, wait_until
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("CELERY_BROKER_URL", "").startswith("redis"),
@@ -69,41 +65,6 @@ def build_world() -> None:
         ],
         batch_size=2000,
     )
-
-
-@pytest.fixture
-def sink_process(tmp_path):
-    """The SMTP sink in a separate process; yields (port, file of received Message-IDs)."""
-    port, out = free_port(), tmp_path / "received.txt"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.bench.smtp_sink", str(port), str(out)],
-        cwd=settings.BASE_DIR,
-        stdout=subprocess.PIPE,
-    )
-    assert proc.stdout.readline().strip() == b"ready"
-    try:
-        yield port, out
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-@pytest.fixture
-def bench_workers(transactional_db, sink_process, tmp_path):
-    from portal.celery import app
-
-    app.conf.task_always_eager = False
-    port, out = sink_process
-    pool = Workers(queue=f"notices-bench-{uuid.uuid4().hex[:8]}", smtp_port=port, tmp_path=tmp_path)
-    pool.received = out
-    try:
-        yield pool
-    finally:
-        pool.stop_all()
-        with app.connection_for_write() as conn:
-            conn.default_channel.queue_purge(pool.queue)
-            drop_orphans(conn.default_channel.client, pool.queue)
-        connection.close()
 
 
 def received(path: Path) -> list[str]:
