@@ -209,7 +209,9 @@ def test_malformed_org_parameter_is_refused_naming_the_field(world, client, org)
 
 
 @pytest.mark.redis
-@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis: set REDIS_URL=redis://… (CI services run)")
+@pytest.mark.skipif(
+    not os.environ.get("REDIS_URL"), reason="needs Redis: set REDIS_URL=redis://… (CI services run)"
+)
 def test_a_warm_resolve_on_redis_costs_one_redis_command_and_still_sees_a_pin_change(world, api, monkeypatch):
     """The generation check and the shared throttle counter travel in one EVALSHA; a regression to
     two round trips (the cache proxy hid the Redis backend from the check) cut resolve's rate."""
