@@ -66,7 +66,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.SecurityHeadersMiddleware",
     "portal.middleware.ApiErrorEnvelopeMiddleware",
-    # ETag on every non-streamed GET 200, 304 for a matching If-None-Match (docs/api-scale.md).
+    # ETag on every non-streamed GET 200, 304 for a matching If-None-Match (docs/scale.md).
     "django.middleware.http.ConditionalGetMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
