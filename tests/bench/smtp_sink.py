@@ -17,6 +17,11 @@ class Sink:
     def __init__(self, out) -> None:
         self.out = out
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        """Offer PIPELINING, as production relays (Postfix, Exim, SES) do."""
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
     async def handle_DATA(self, server, session, envelope):
         head = envelope.content.split(b"\r\n\r\n", 1)[0]
         match = _MESSAGE_ID.search(head)

@@ -90,7 +90,13 @@ def test_notice_throughput_against_noop_tasks(bench_workers):
     with app.connection_for_write() as conn:
         client = conn.default_channel.client
         assert client.llen(workers.queue) == total
-        workers.start("bench", concurrency=2, CONN_MAX_AGE="600", LOG_LEVEL="WARNING")
+        workers.start(
+            "bench",
+            concurrency=2,
+            CONN_MAX_AGE="600",
+            LOG_LEVEL="WARNING",
+            EMAIL_BACKEND="notifications.mail.SmtpEmailBackend",
+        )
         wait_until(
             lambda: client.llen(workers.queue) < total,
             timeout=300,
