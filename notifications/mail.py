@@ -92,7 +92,11 @@ class SmtpEmailBackend(smtp.EmailBackend):
         if connection.has_extn("8bitmime"):
             options += " BODY=8BITMIME"
         try:
-            commands = [f"MAIL FROM:<{sender}>{options}"] + [f"RCPT TO:<{r}>" for r in recipients] + ["DATA"]
+            commands = [
+                f"MAIL FROM:{smtplib.quoteaddr(sender)}{options}",
+                *(f"RCPT TO:{smtplib.quoteaddr(r)}" for r in recipients),
+                "DATA",
+            ]
             connection.send("".join(f"{command}\r\n" for command in commands).encode("ascii"))
             mail_code, mail_reply = connection.getreply()
             refused = {}

@@ -54,7 +54,10 @@ def sink(request):
 
 def message(to: str, n: int) -> EmailMessage:
     return EmailMessage(
-        subject=f"Notice {n}", body=f"line\n.leading dot {n}\n", from_email="portal@example.com", to=[to]
+        subject=f"Notice {n}",
+        body=f"line\n.leading dot {n}\n",
+        from_email="Version Contract Portal <portal@example.com>",
+        to=[to],
     )
 
 
