@@ -150,6 +150,7 @@ def json_check(data: Any, *, max_depth: int, control_characters: bool = False) -
         elif isinstance(value, str) and not control_characters and has_control_characters(value):
             raise ParseError(f"A JSON string {CONTROL_CHARACTERS_MESSAGE}.")
 
+
 # Conditional GET (django.middleware.http.ConditionalGetMiddleware sets a strong ETag on every
 # non-streamed 200 and answers 304 to a matching If-None-Match): how the schema says so.
 CONDITIONAL = [
