@@ -27,6 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.management import call_command
@@ -155,6 +156,10 @@ def test_mixed_load_on_the_production_configuration(bench_workers, tmp_path):
     workers.start("load", concurrency=2, LOG_LEVEL="WARNING")
     var = tmp_path / "var"
     var.mkdir()
+    # The server signs and verifies ledger heads and checkpoints with the keys seeding used.
+    keys = Path(getattr(settings, "SIGNING_KEYS_DIR", settings.VAR_DIR / "keys"))
+    if keys.exists():
+        shutil.copytree(keys, var / "keys")
     port = free_port()
     env = {
         **os.environ,
