@@ -411,11 +411,22 @@ def _failure(notice: Notice, exc: Exception) -> Outcome:
     return Outcome(notice, NoticeStatus.PENDING, error=repr(exc), retry_in=retry_in)
 
 
+def _progress_record(notice: Notice, reached: set[str]) -> None:
+    """Who this claim has reached so far, committed at once (autocommit, one short UPDATE) and only
+    while the claim still holds the notice; the in-memory notice follows, so the batch's bulk
+    record of a failure writes the same list back."""
+    notice.sent_to = sorted(reached)
+    Notice.objects.filter(pk=notice.pk, claim_token=notice.claim_token, status=NoticeStatus.SENDING).update(
+        sent_to=notice.sent_to
+    )
+
+
 def notices_deliver(*, notices: list[Notice]) -> list[Outcome]:
     """Hand claimed notices to their channels: recipients looked up for the whole batch, each
     template rendered once per batch context, every e-mail over one SMTP connection (reopened
-    only after a failure), webhook deliveries queued on reused HTTP connections. A failing
-    notice does not stop the others."""
+    only after a failure), webhook deliveries queued. Recipients already in `sent_to` are skipped
+    and every message sent is recorded in `sent_to` at once (#18). A failing notice does not stop
+    the others."""
     emails_ = [n for n in notices if n.channel == Channel.EMAIL]
     recipients = notices_recipients(notices=emails_) if emails_ else {}
     tokens: dict[int, str] = {}
@@ -448,11 +459,20 @@ def notices_deliver(*, notices: list[Notice]) -> list[Outcome]:
                 if not to:
                     outcomes.append(Outcome(notice, NoticeStatus.SKIPPED))
                     continue
-                messages = renderer.messages(notice, to)
-                if not opened:
-                    connection.open()
-                    opened = True
-                connection.send_messages(messages)
+                # #18's rule inside the batch: recipients an earlier, interrupted attempt reached
+                # are not written to again, and each message's recipient is recorded before the
+                # next message goes out, so a crash mid-batch costs no duplicate.
+                reached = set(notice.sent_to or [])
+                pending = [r for r in to if r not in reached]
+                if pending:
+                    messages = renderer.messages(notice, pending)
+                    if not opened:
+                        connection.open()
+                        opened = True
+                    for message in messages:
+                        connection.send_messages([message])
+                        reached.update(message.to)
+                        _progress_record(notice, reached)
                 outcomes.append(Outcome(notice, NoticeStatus.SENT, to))
             except Exception as exc:
                 outcomes.append(_failure(notice, exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.core import mail
+from django.core.mail.backends.locmem import EmailBackend
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -123,12 +124,18 @@ def test_claiming_delivering_and_recording_a_batch_costs_the_same_queries_for_5_
     many_orgs(55)
     services.notices_plan()
     ids = list(Notice.objects.order_by("id").values_list("id", flat=True))
-    counts = []
+    counts, progress, sent = [], [], []
     for batch in (ids[:5], ids[5:55]):
+        before = len(mail.outbox)
         with CaptureQueriesContext(connection) as queries:
             tasks.send_notices.apply(args=[batch]).get()
         counts.append(len(queries))
-    assert counts[0] == counts[1], counts
+        progress.append(sum('SET "sent_to"' in q["sql"] for q in queries.captured_queries))
+        sent.append(len(mail.outbox) - before)
+    # Each message sent adds exactly its one progress write (#18: nobody mailed twice after a crash);
+    # everything else (claim, lookups, rendering, the record of outcomes) does not grow with the batch.
+    assert progress == sent == [10, 100], (progress, sent)
+    assert counts[0] - progress[0] == counts[1] - progress[1], counts
     assert Notice.objects.filter(status=NoticeStatus.SENT).count() == 55
 
 
@@ -151,3 +158,37 @@ def test_a_failure_in_the_middle_of_a_batch_retries_that_notice_and_sends_the_ot
     assert statuses.pop(doomed) == NoticeStatus.PENDING
     assert set(statuses.values()) == {NoticeStatus.SENT}
     assert "connection reset" in Notice.objects.get(pk=doomed).last_error
+
+
+class Crash(BaseException):
+    """A worker killed mid-batch: nothing in the sender catches it."""
+
+
+def test_a_crash_mid_batch_never_mails_a_recipient_already_reached_again(settings, monkeypatch):
+    many_orgs(3)
+    services.notices_plan()
+    ids = list(Notice.objects.order_by("id").values_list("id", flat=True))
+    notices = services.notices_claim(notice_ids=ids, worker="t")
+    real = EmailBackend.send_messages
+
+    def dies_on_the_fourth(self, messages):
+        if len(mail.outbox) == 3:  # the first notice's two messages and the second's first went out
+            raise Crash
+        return real(self, messages)
+
+    monkeypatch.setattr(EmailBackend, "send_messages", dies_on_the_fourth)
+    with pytest.raises(Crash):
+        services.notices_deliver(notices=notices)
+    reached = dict(Notice.objects.values_list("id", "sent_to"))
+    assert len(reached[ids[0]]) == 2 and len(reached[ids[1]]) == 1 and not reached[ids[2]]
+    assert set(Notice.objects.values_list("status", flat=True)) == {NoticeStatus.SENDING}
+
+    monkeypatch.setattr(EmailBackend, "send_messages", real)
+    first = [(m.extra_headers["X-Notice-Id"], m.to[0]) for m in mail.outbox]
+    # The lease runs out; another worker takes the batch over.
+    Notice.objects.update(lease_until=f.days(-1))
+    assert tasks.send_notices.apply(args=[ids]).get() == {NoticeStatus.SENT: 3}
+    again = [(m.extra_headers["X-Notice-Id"], m.to[0]) for m in mail.outbox[3:]]
+    assert len(again) == 3 and not set(again) & set(first)
+    assert len(set(first + again)) == 6
+    assert all(len(n) == 2 for n in Notice.objects.values_list("sent_to", flat=True))
