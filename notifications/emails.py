@@ -3,6 +3,7 @@ unsubscribe link), HTML and plain text from templates/notifications/email/."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import secrets
@@ -73,14 +74,40 @@ def calendar_url_for(*, org_slug: str, token: str | None) -> str:
     return absolute(f"/o/{org_slug}/notifications/")
 
 
+_LOOK_UP = object()
+
+
+def usage_subject(notice: Notice) -> int | None:
+    """The snapshot whose recent use the notice reports (None: the notice reports no usage)."""
+    about = notice.escalated_from or notice
+    if about.milestone not in USAGE_MILESTONES:
+        return None
+    if about.migration is not None:
+        return about.migration.from_snapshot_id
+    return about.snapshot_id
+
+
+def recent_use_from(hours: list[tuple[dt.datetime, int]], *, at: dt.datetime) -> dict[str, Any]:
+    """What `usage_recent_requests` answers for 7 and 30 days, from prefetched usage hours."""
+    week = [(hour, n) for hour, n in hours if hour >= at - dt.timedelta(days=7)]
+    month = [(hour, n) for hour, n in hours if hour >= at - dt.timedelta(days=30)]
+    return {
+        "calls_7d": sum(n for _, n in week),
+        "calls_30d": sum(n for _, n in month),
+        "last_seen": max((hour for hour, _ in week), default=None),
+    }
+
+
 def notice_context(
     notice: Notice,
     *,
     org: Any = None,
     calendar_url: str | None = None,
+    recent_use: Any = _LOOK_UP,
 ) -> dict[str, Any]:
-    """What the templates show. `org` and `calendar_url` default to the notice's own; the batch
-    renderer passes stand-ins so one rendering serves every organisation of a batch."""
+    """What the templates show. `org`, `calendar_url` and `recent_use` default to the notice's own;
+    the batch renderer passes stand-ins (and the recent use it computed from one query for the
+    batch) so one rendering serves every organisation of a batch."""
     if org is None:
         org = notice.organization
     # An escalation speaks about the notice it escalates.
@@ -105,14 +132,15 @@ def notice_context(
             retires=f"{snapshot.retires_at:%Y-%m-%d}" if snapshot and snapshot.retires_at else "",
             deadline=f"{migration.deadline:%Y-%m-%d}" if migration and migration.deadline else "",
         )
-    recent_use = None
-    if snapshot is not None and about.milestone in USAGE_MILESTONES:
-        at = notice.due_at
-        calls_7d, last_seen = usage_recent_requests(org_id=org.pk, snapshot_id=snapshot.pk, at=at, days=7)
-        calls_30d, _ = usage_recent_requests(org_id=org.pk, snapshot_id=snapshot.pk, at=at, days=30)
-        recent_use = {"calls_7d": calls_7d, "calls_30d": calls_30d, "last_seen": last_seen}
+    if recent_use is _LOOK_UP:
+        recent_use = None
+        if snapshot is not None and about.milestone in USAGE_MILESTONES:
+            at = notice.due_at
+            calls_7d, last_seen = usage_recent_requests(org_id=org.pk, snapshot_id=snapshot.pk, at=at, days=7)
+            calls_30d, _ = usage_recent_requests(org_id=org.pk, snapshot_id=snapshot.pk, at=at, days=30)
+            recent_use = {"calls_7d": calls_7d, "calls_30d": calls_30d, "last_seen": last_seen}
     if notice.milestone == Milestone.ESCALATION and notice.escalated_from is not None:
-        earlier = notice_context(notice.escalated_from, org=org, calendar_url=calendar_url)
+        earlier = notice_context(notice.escalated_from, org=org, calendar_url=calendar_url, recent_use=None)
         headline = headline or f"Unacknowledged notice: {earlier['headline']}"
     return {
         "notice": notice,
@@ -209,8 +237,14 @@ class BatchRenderer:
     message equals what `build_messages` renders on its own.
     """
 
-    def __init__(self, *, calendar_tokens: dict[int, str]) -> None:
+    def __init__(
+        self,
+        *,
+        calendar_tokens: dict[int, str],
+        usage: dict[tuple[int, int], list[tuple[dt.datetime, int]]] | None = None,
+    ) -> None:
         self._calendar_tokens = calendar_tokens
+        self._usage = usage
         self._tag = secrets.token_hex(6)
         self._pattern = re.compile(rf"@@{self._tag}:(\w+)@@")
         self._rendered: dict[tuple, tuple[str, str, str]] = {}
@@ -221,9 +255,21 @@ class BatchRenderer:
 
     def _templates(self, notice: Notice) -> tuple[str, str, str]:
         stand_in = _StandIn(pk=0, name=self._placeholder("org_name"), slug=self._placeholder("org_slug"))
-        context = notice_context(notice, org=stand_in, calendar_url=self._placeholder("calendar_url"))
+        # Recent use is the organisation's own figure: part of the batch context (the key).
+        subject = usage_subject(notice)
+        if subject is None:
+            recent_use = None
+        elif self._usage is None:
+            recent_use = notice_context(notice, calendar_url="")["recent_use"]
+        else:
+            hours = self._usage.get((notice.organization_id, subject), [])
+            recent_use = recent_use_from(hours, at=notice.due_at)
+        context = notice_context(
+            notice, org=stand_in, calendar_url=self._placeholder("calendar_url"), recent_use=recent_use
+        )
         snapshot, target, migration = context["snapshot"], context["target"], context["migration"]
         key = (
+            tuple(sorted(recent_use.items())) if recent_use else None,
             context["headline"],
             notice.milestone,
             notice.legal,

@@ -30,6 +30,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from contracts.errors import ApplicationError, Conflict, NotFound
+from contracts.gateway.selectors import usage_hours_many
 from contracts.models import Membership, Migration, Organization, Pin, Role, UsageHour
 from contracts.outbox import organization_mail_sender_set, organization_notices_reader_set
 from notifications import emails, milestones, webhooks
@@ -439,7 +440,15 @@ def notices_deliver(*, notices: list[Notice]) -> list[Outcome]:
             .values_list("organization_id", "token")
         ):
             tokens[org_id] = token  # the newest wins, as CalendarToken's ordering has it
-    renderer = emails.BatchRenderer(calendar_tokens=tokens)
+    # Recent use for every notice that reports it, from one query for the batch.
+    subjects = {(n.organization_id, emails.usage_subject(n)) for n in emails_}
+    subjects = {(org_id, snapshot_id) for org_id, snapshot_id in subjects if snapshot_id is not None}
+    usage = (
+        usage_hours_many(pairs=subjects, since=min(n.due_at for n in emails_) - dt.timedelta(days=30))
+        if subjects
+        else {}
+    )
+    renderer = emails.BatchRenderer(calendar_tokens=tokens, usage=usage)
     endpoints = _endpoints_by_org({n.organization_id for n in notices if n.channel == Channel.WEBHOOK})
     connection = get_connection(fail_silently=False)
     opened = False

@@ -3,13 +3,17 @@ one SMTP connection per batch, outcomes recorded together, queries that do not g
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+import time_machine
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from contracts.models import Role
+from contracts.models import Alias, Role, Snapshot, UsageHour
 from notifications import emails, services, tasks
 from notifications.models import CalendarToken, Notice, NoticeStatus, Unsubscription
 from tests import factories as f
@@ -88,36 +92,39 @@ Backend = CountingSmtp.backend()
 
 
 def test_batch_rendering_equals_rendering_each_message_on_its_own():
-    orgs = many_orgs(3, name='Acme <&> "Quoted"')
-    services.calendar_token_regenerate(org=orgs[1])
-    Unsubscription.objects.create(organization=orgs[2], email="nobody@example.com")
-    services.notices_plan()
-    services.notice_send_adhoc(
-        org=orgs[0], kind="billing", subject="Invoice <1>", body="Line & more", dedupe_key="inv-1"
-    )
-    notices = services.notices_claim(notice_ids=list(Notice.objects.values_list("id", flat=True)), worker="t")
-    recipients = services.notices_recipients(notices=notices)
-    renderer = emails.BatchRenderer(
-        calendar_tokens=dict(CalendarToken.objects.values_list("organization_id", "token"))
-    )
-    compared = 0
-    html = []
-    for notice in notices:
-        batch = renderer.messages(notice, recipients[notice.pk])
-        alone = emails.build_messages(notice, recipients[notice.pk], emails.notice_context(notice))
-        for a, b in zip(batch, alone, strict=True):
-            assert (a.subject, a.body, a.alternatives[0][0], a.to, a.extra_headers) == (
-                b.subject,
-                b.body,
-                b.alternatives[0][0],
-                b.to,
-                b.extra_headers,
-            )
-            compared += 1
-            html.append(a.alternatives[0][0])
-    assert compared == 8
-    assert renderer.renders == 2  # the deprecation notice once for three organisations, the invoice once
-    assert any("Acme &lt;&amp;&gt; &quot;Quoted&quot; 1" in h and "token=" in h for h in html)
+    with time_machine.travel(timezone.now(), tick=False):  # the signed ack links carry the time
+        orgs = many_orgs(3, name='Acme <&> "Quoted"')
+        services.calendar_token_regenerate(org=orgs[1])
+        Unsubscription.objects.create(organization=orgs[2], email="nobody@example.com")
+        services.notices_plan()
+        services.notice_send_adhoc(
+            org=orgs[0], kind="billing", subject="Invoice <1>", body="Line & more", dedupe_key="inv-1"
+        )
+        notices = services.notices_claim(
+            notice_ids=list(Notice.objects.values_list("id", flat=True)), worker="t"
+        )
+        recipients = services.notices_recipients(notices=notices)
+        renderer = emails.BatchRenderer(
+            calendar_tokens=dict(CalendarToken.objects.values_list("organization_id", "token"))
+        )
+        compared = 0
+        html = []
+        for notice in notices:
+            batch = renderer.messages(notice, recipients[notice.pk])
+            alone = emails.build_messages(notice, recipients[notice.pk], emails.notice_context(notice))
+            for a, b in zip(batch, alone, strict=True):
+                assert (a.subject, a.body, a.alternatives[0][0], a.to, a.extra_headers) == (
+                    b.subject,
+                    b.body,
+                    b.alternatives[0][0],
+                    b.to,
+                    b.extra_headers,
+                )
+                compared += 1
+                html.append(a.alternatives[0][0])
+        assert compared == 8
+        assert renderer.renders == 2  # the deprecation notice once for three organisations, the invoice once
+        assert any("Acme &lt;&amp;&gt; &quot;Quoted&quot; 1" in h and "token=" in h for h in html)
 
 
 def test_claiming_delivering_and_recording_a_batch_costs_the_same_queries_for_5_or_50(settings):
@@ -192,3 +199,36 @@ def test_a_crash_mid_batch_never_mails_a_recipient_already_reached_again(setting
     assert len(again) == 3 and not set(again) & set(first)
     assert len(set(first + again)) == 6
     assert all(len(n) == 2 for n in Notice.objects.values_list("sent_to", flat=True))
+
+
+def test_each_organisation_reads_its_own_recent_use_in_a_batch_and_the_batch_queries_it_once(settings):
+    orgs = many_orgs(3)
+    alias, old = Alias.objects.get(name="bt-chat"), Snapshot.objects.get(name="bt-old")
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    for org, rows in ((orgs[0], [(2, 5), (20 * 24, 7)]), (orgs[1], [(1, 11)])):
+        for hours_ago, requests in rows:
+            UsageHour.objects.create(
+                organization=org,
+                alias=alias,
+                snapshot=old,
+                hour=hour - dt.timedelta(hours=hours_ago),
+                requests=requests,
+            )
+    with time_machine.travel(timezone.now(), tick=False):  # the signed ack links carry the time
+        services.notices_plan()
+        ids = list(Notice.objects.values_list("id", flat=True))
+        with CaptureQueriesContext(connection) as queries:
+            tasks.send_notices.apply(args=[ids]).get()
+        assert sum('"contracts_usagehour"' in q["sql"] for q in queries.captured_queries) == 1
+        sent = {(m.extra_headers["X-Notice-Id"], m.to[0]): m for m in mail.outbox}
+        assert len(sent) == 6
+        for notice in Notice.objects.select_related("organization", "snapshot__replacement"):
+            context = emails.notice_context(notice)
+            for alone in emails.build_messages(notice, notice.sent_to, context):
+                batch = sent[(str(notice.pk), alone.to[0])]
+                assert (batch.body, batch.alternatives[0][0]) == (alone.body, alone.alternatives[0][0])
+    bodies = {m.extra_headers["X-Notice-Id"]: m.body for m in mail.outbox}
+    by_org = {n.organization_id: bodies[str(n.pk)] for n in Notice.objects.all()}
+    assert "5 requests in the last 7 days, 12 in the last 30" in by_org[orgs[0].pk]
+    assert "11 requests in the last 7 days, 11 in the last 30" in by_org[orgs[1].pk]
+    assert "0 requests in the last 7 days, 0 in the last 30" in by_org[orgs[2].pk]
