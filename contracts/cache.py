@@ -19,7 +19,9 @@ import functools
 import logging
 import threading
 
+from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from django.utils.connection import ConnectionProxy
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
@@ -120,8 +122,17 @@ class ReusedClientRedisCache(RedisCache):
         self._class = _ReusedClientRedisCacheClient
 
 
+def _backend(backend):
+    """The cache behind `django.core.cache.cache` (a ConnectionProxy, which no isinstance check
+    sees through): without this the one-round-trip paths below silently fell back to two."""
+    if isinstance(backend, ConnectionProxy):
+        return caches[backend._alias]
+    return backend
+
+
 def counter_hit(backend, key: str, ttl: int) -> int:
     """Increment a counter that expires `ttl` seconds after its first hit; one round trip on Redis."""
+    backend = _backend(backend)
     if isinstance(backend, RedisCache):
         redis_key = backend.make_and_validate_key(key)
         pipe = backend._cache.get_client(redis_key, write=True).pipeline(transaction=False)
@@ -156,6 +167,7 @@ _scripts: dict[int, object] = {}
 def get_and_count(backend, key: str, counter_backend, counter_key: str, ttl: int):
     """(value of `key`, count after hitting `counter_key`): one Redis command when both caches live on
     the same Redis, two plain calls otherwise."""
+    backend, counter_backend = _backend(backend), _backend(counter_backend)
     if (
         isinstance(backend, RedisCache)
         and isinstance(counter_backend, RedisCache)

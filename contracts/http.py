@@ -10,7 +10,8 @@ from typing import Any
 
 from django.conf import settings
 from django.http import FileResponse, HttpResponse
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
@@ -148,3 +149,23 @@ def json_check(data: Any, *, max_depth: int, control_characters: bool = False) -
                 stack.extend((item, depth + 1) for item in value)
         elif isinstance(value, str) and not control_characters and has_control_characters(value):
             raise ParseError(f"A JSON string {CONTROL_CHARACTERS_MESSAGE}.")
+
+
+# Conditional GET (django.middleware.http.ConditionalGetMiddleware sets a strong ETag on every
+# non-streamed 200 and answers 304 to a matching If-None-Match): how the schema says so.
+CONDITIONAL = [
+    OpenApiParameter(
+        "If-None-Match",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        description="An ETag of an earlier response: 304 (no body) while the resource is unchanged.",
+    ),
+    OpenApiParameter(
+        "ETag",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[200, 304],
+        description="The version of this representation; send it back as If-None-Match.",
+    ),
+]
+NOT_MODIFIED = {304: OpenApiResponse(description="Not modified since the ETag in If-None-Match (no body).")}

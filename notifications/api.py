@@ -14,7 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from contracts.errors import ApplicationError
-from contracts.http import errors
+from contracts.http import CONDITIONAL, NOT_MODIFIED, errors
+from contracts.pagination import LINK_HEADER, PageSerializer, page_params, paged_response
 from contracts.tenancy.auth import request_organization, request_role
 from contracts.tenancy.roles import Permission, permission_require
 from notifications import calendar, selectors, services
@@ -26,14 +27,13 @@ def _require_admin(request: Request) -> None:
 
 
 class NoticeListApi(APIView):
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(PageSerializer):
         class Meta:
             ref_name = "NoticeFilter"
 
         status = serializers.ChoiceField(choices=NoticeStatus.choices, required=False)
         milestone = serializers.ChoiceField(choices=Milestone.choices, required=False)
         channel = serializers.ChoiceField(choices=Channel.choices, required=False)
-        limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -56,14 +56,22 @@ class NoticeListApi(APIView):
 
     @extend_schema(
         operation_id="notices_list",
-        parameters=[FilterSerializer],
+        parameters=[FilterSerializer, LINK_HEADER],
         responses={200: OutputSerializer(many=True), **errors(400, 401, 404)},
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        notices = selectors.notice_list(org=request_organization(request), **filters.validated_data)
-        return Response(self.OutputSerializer(notices, many=True).data)
+        params = page_params(self.FilterSerializer, request)
+        org = request_organization(request)
+        filters = {k: params.get(k) for k in ("status", "milestone", "channel")}
+        return paged_response(
+            request,
+            selectors.notice_list(org=org, **filters),
+            name="notices",
+            org_id=org.pk,
+            params=params,
+            order=("-due_at", "-id"),
+            serializer_class=self.OutputSerializer,
+        )
 
 
 class WebhookOutputSerializer(serializers.Serializer):
@@ -96,11 +104,22 @@ class WebhookListApi(APIView):
         secret = serializers.CharField(help_text="The signing secret (whsec_…). Shown only in this response.")
 
     @extend_schema(
-        operation_id="webhooks_list", responses={200: WebhookOutputSerializer(many=True), **errors(401, 404)}
+        operation_id="webhooks_list",
+        parameters=[PageSerializer, LINK_HEADER],
+        responses={200: WebhookOutputSerializer(many=True), **errors(400, 401, 404)},
     )
     def get(self, request: Request) -> Response:
-        endpoints = selectors.webhook_endpoint_list(org=request_organization(request))
-        return Response(WebhookOutputSerializer(endpoints, many=True).data)
+        params = page_params(PageSerializer, request)
+        org = request_organization(request)
+        return paged_response(
+            request,
+            selectors.webhook_endpoint_list(org=org),
+            name="webhooks",
+            org_id=org.pk,
+            params=params,
+            order=("created_at", "id"),
+            serializer_class=WebhookOutputSerializer,
+        )
 
     @extend_schema(
         operation_id="webhooks_create",
@@ -164,11 +183,15 @@ class CalendarFeedApi(APIView):
     @extend_schema(
         operation_id="calendar_feed",
         auth=[],
-        parameters=[OpenApiParameter("token", OpenApiTypes.STR, OpenApiParameter.QUERY, required=True)],
+        parameters=[
+            OpenApiParameter("token", OpenApiTypes.STR, OpenApiParameter.QUERY, required=True),
+            *CONDITIONAL,
+        ],
         responses={
             (200, "text/calendar"): OpenApiResponse(
                 OpenApiTypes.STR, description="An iCalendar (RFC 5545) feed."
             ),
+            **NOT_MODIFIED,
             **errors(400, 404),
         },
     )

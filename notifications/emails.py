@@ -3,7 +3,11 @@ unsubscribe link), HTML and plain text from templates/notifications/email/."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import re
+import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -11,6 +15,7 @@ from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.html import escape
 
 from contracts.gateway.selectors import usage_recent_requests
 from notifications.models import CalendarToken, Milestone, Notice
@@ -63,8 +68,48 @@ USAGE_MILESTONES = frozenset(
 )
 
 
-def notice_context(notice: Notice) -> dict[str, Any]:
-    org = notice.organization
+def calendar_url_for(*, org_slug: str, token: str | None) -> str:
+    if token:
+        return absolute(reverse("notifications-api:calendar") + f"?token={token}")
+    return absolute(f"/o/{org_slug}/notifications/")
+
+
+_LOOK_UP = object()
+
+
+def usage_subject(notice: Notice) -> int | None:
+    """The snapshot whose recent use the notice reports (None: the notice reports no usage)."""
+    about = notice.escalated_from or notice
+    if about.milestone not in USAGE_MILESTONES:
+        return None
+    if about.migration is not None:
+        return about.migration.from_snapshot_id
+    return about.snapshot_id
+
+
+def recent_use_from(hours: list[tuple[dt.datetime, int]], *, at: dt.datetime) -> dict[str, Any]:
+    """What `usage_recent_requests` answers for 7 and 30 days, from prefetched usage hours."""
+    week = [(hour, n) for hour, n in hours if hour >= at - dt.timedelta(days=7)]
+    month = [(hour, n) for hour, n in hours if hour >= at - dt.timedelta(days=30)]
+    return {
+        "calls_7d": sum(n for _, n in week),
+        "calls_30d": sum(n for _, n in month),
+        "last_seen": max((hour for hour, _ in week), default=None),
+    }
+
+
+def notice_context(
+    notice: Notice,
+    *,
+    org: Any = None,
+    calendar_url: str | None = None,
+    recent_use: Any = _LOOK_UP,
+) -> dict[str, Any]:
+    """What the templates show. `org`, `calendar_url` and `recent_use` default to the notice's own;
+    the batch renderer passes stand-ins (and the recent use it computed from one query for the
+    batch) so one rendering serves every organisation of a batch."""
+    if org is None:
+        org = notice.organization
     # An escalation speaks about the notice it escalates.
     about = notice.escalated_from or notice
     snapshot = about.snapshot
@@ -76,12 +121,9 @@ def notice_context(notice: Notice) -> dict[str, Any]:
         target = snapshot.replacement
     portal_url = absolute(f"/o/{org.slug}/")
     diff_url = absolute(f"/o/{org.slug}/diff/{snapshot.name}...{target.name}/") if snapshot and target else ""
-    token = CalendarToken.objects.filter(organization=org, revoked_at__isnull=True).first()
-    calendar_url = (
-        absolute(reverse("notifications-api:calendar") + f"?token={token.token}")
-        if token
-        else absolute(f"/o/{org.slug}/notifications/")
-    )
+    if calendar_url is None:
+        token = CalendarToken.objects.filter(organization=org, revoked_at__isnull=True).first()
+        calendar_url = calendar_url_for(org_slug=org.slug, token=token.token if token else None)
     headline = notice.subject
     if not headline and notice.milestone in HEADLINES:
         headline = HEADLINES[notice.milestone].format(
@@ -90,14 +132,16 @@ def notice_context(notice: Notice) -> dict[str, Any]:
             retires=f"{snapshot.retires_at:%Y-%m-%d}" if snapshot and snapshot.retires_at else "",
             deadline=f"{migration.deadline:%Y-%m-%d}" if migration and migration.deadline else "",
         )
-    recent_use = None
-    if snapshot is not None and about.milestone in USAGE_MILESTONES:
-        at = notice.due_at
-        calls_7d, last_seen = usage_recent_requests(org_id=org.pk, snapshot_id=snapshot.pk, at=at, days=7)
-        calls_30d, _ = usage_recent_requests(org_id=org.pk, snapshot_id=snapshot.pk, at=at, days=30)
-        recent_use = {"calls_7d": calls_7d, "calls_30d": calls_30d, "last_seen": last_seen}
+    if recent_use is _LOOK_UP:
+        recent_use = None
+        if snapshot is not None and about.milestone in USAGE_MILESTONES:
+            at = notice.due_at
+            calls_7d, last_seen = usage_recent_requests(org_id=org.pk, snapshot_id=snapshot.pk, at=at, days=7)
+            calls_30d, _ = usage_recent_requests(org_id=org.pk, snapshot_id=snapshot.pk, at=at, days=30)
+            recent_use = {"calls_7d": calls_7d, "calls_30d": calls_30d, "last_seen": last_seen}
     if notice.milestone == Milestone.ESCALATION and notice.escalated_from is not None:
-        headline = headline or f"Unacknowledged notice: {notice_context(notice.escalated_from)['headline']}"
+        earlier = notice_context(notice.escalated_from, org=org, calendar_url=calendar_url, recent_use=None)
+        headline = headline or f"Unacknowledged notice: {earlier['headline']}"
     return {
         "notice": notice,
         "org": org,
@@ -123,37 +167,155 @@ def message_id(*, notice: Notice, email: str) -> str:
     return f"<notice-{notice.pk}-{digest}@{domain}>"
 
 
+def recipient_links(notice: Notice, email: str) -> tuple[str, str, dict[str, str]]:
+    """(ack URL, unsubscribe URL, headers) of one recipient's copy: a legal notice asks for an
+    acknowledgement, an optional one carries List-Unsubscribe."""
+    headers = {
+        "Message-ID": message_id(notice=notice, email=email),
+        "X-Notice-Id": str(notice.pk),
+        "X-Notice-Milestone": notice.milestone,
+    }
+    if notice.legal:
+        token = ack_token(notice=notice, email=email)
+        return absolute(reverse("portal:notice-ack", kwargs={"token": token})), "", headers
+    token = unsubscribe_token(org_id=notice.organization_id, email=email)
+    url = absolute(reverse("portal:notice-unsubscribe", kwargs={"token": token}))
+    headers["List-Unsubscribe"] = f"<{url}>"
+    headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return "", url, headers
+
+
+def _message(*, subject: str, text: str, html: str, email: str, headers: dict[str, str]):
+    message = EmailMultiAlternatives(
+        subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[email], headers=headers
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
 def build_messages(
     notice: Notice, recipients: list[str], context: dict[str, Any]
 ) -> list[EmailMultiAlternatives]:
+    """One message per recipient, each rendered on its own (the reference the batch renderer matches)."""
     messages = []
     for email in recipients:
-        ctx = dict(context, recipient=email, ack_url="", unsubscribe_url="")
-        headers = {
-            "Message-ID": message_id(notice=notice, email=email),
-            "X-Notice-Id": str(notice.pk),
-            "X-Notice-Milestone": notice.milestone,
-        }
-        if notice.legal:
-            ctx["ack_url"] = absolute(
-                reverse("portal:notice-ack", kwargs={"token": ack_token(notice=notice, email=email)})
+        ack_url, unsubscribe_url, headers = recipient_links(notice, email)
+        ctx = dict(context, recipient=email, ack_url=ack_url, unsubscribe_url=unsubscribe_url)
+        messages.append(
+            _message(
+                subject=f"[{context['org'].name}] {ctx['headline']}",
+                text=render_to_string(TEXT_TEMPLATE, ctx),
+                html=render_to_string(HTML_TEMPLATE, ctx),
+                email=email,
+                headers=headers,
             )
+        )
+    return messages
+
+
+TEXT_TEMPLATE = "notifications/email/notice.txt"
+HTML_TEMPLATE = "notifications/email/notice.html"
+
+
+@dataclass(frozen=True)
+class _StandIn:
+    """The organisation as the templates see it while rendering once for a whole batch."""
+
+    pk: int
+    name: str
+    slug: str
+
+
+class BatchRenderer:
+    """Renders each template once per batch context, not once per message.
+
+    A batch context is what the text says (milestone, snapshot, replacement, migration, body,
+    legal or not); the organisation's name and slug, its calendar link and each recipient's own
+    links are placeholders (with a per-renderer random tag, so no data can forge one) filled in per
+    message: as they are in the text part, HTML-escaped in the HTML part, exactly as the template's
+    autoescaping would have written them. tests/notifications/test_email.py checks that every
+    message equals what `build_messages` renders on its own.
+    """
+
+    def __init__(
+        self,
+        *,
+        calendar_tokens: dict[int, str],
+        usage: dict[tuple[int, int], list[tuple[dt.datetime, int]]] | None = None,
+    ) -> None:
+        self._calendar_tokens = calendar_tokens
+        self._usage = usage
+        self._tag = secrets.token_hex(6)
+        self._pattern = re.compile(rf"@@{self._tag}:(\w+)@@")
+        self._rendered: dict[tuple, tuple[str, str, str]] = {}
+        self.renders = 0
+
+    def _placeholder(self, name: str) -> str:
+        return f"@@{self._tag}:{name}@@"
+
+    def _templates(self, notice: Notice) -> tuple[str, str, str]:
+        stand_in = _StandIn(pk=0, name=self._placeholder("org_name"), slug=self._placeholder("org_slug"))
+        # Recent use is the organisation's own figure: part of the batch context (the key).
+        subject = usage_subject(notice)
+        if subject is None:
+            recent_use = None
+        elif self._usage is None:
+            recent_use = notice_context(notice, calendar_url="")["recent_use"]
         else:
-            url = absolute(
-                reverse(
-                    "portal:notice-unsubscribe",
-                    kwargs={"token": unsubscribe_token(org_id=notice.organization_id, email=email)},
+            hours = self._usage.get((notice.organization_id, subject), [])
+            recent_use = recent_use_from(hours, at=notice.due_at)
+        context = notice_context(
+            notice, org=stand_in, calendar_url=self._placeholder("calendar_url"), recent_use=recent_use
+        )
+        snapshot, target, migration = context["snapshot"], context["target"], context["migration"]
+        key = (
+            tuple(sorted(recent_use.items())) if recent_use else None,
+            context["headline"],
+            notice.milestone,
+            notice.legal,
+            notice.body,
+            snapshot.pk if snapshot else None,
+            target.pk if target else None,
+            migration.pk if migration else None,
+        )
+        rendered = self._rendered.get(key)
+        if rendered is None:
+            ctx = dict(
+                context,
+                recipient=self._placeholder("recipient"),
+                ack_url=self._placeholder("ack_url") if notice.legal else "",
+                unsubscribe_url="" if notice.legal else self._placeholder("unsubscribe_url"),
+            )
+            rendered = (
+                context["headline"],
+                render_to_string(TEXT_TEMPLATE, ctx),
+                render_to_string(HTML_TEMPLATE, ctx),
+            )
+            self._rendered[key] = rendered
+            self.renders += 1
+        return rendered
+
+    def messages(self, notice: Notice, recipients: list[str]) -> list[EmailMultiAlternatives]:
+        headline, text, html = self._templates(notice)
+        org = notice.organization
+        token = self._calendar_tokens.get(org.pk)
+        shared = {
+            "org_name": org.name,
+            "org_slug": org.slug,
+            "calendar_url": calendar_url_for(org_slug=org.slug, token=token),
+        }
+        messages = []
+        for email in recipients:
+            ack_url, unsubscribe_url, headers = recipient_links(notice, email)
+            values = dict(shared, recipient=email, ack_url=ack_url, unsubscribe_url=unsubscribe_url)
+            escaped = {name: escape(value) for name, value in values.items()}
+            messages.append(
+                _message(
+                    subject=f"[{org.name}] {headline}",
+                    text=self._pattern.sub(lambda m, v=values: v[m.group(1)], text),
+                    html=self._pattern.sub(lambda m, v=escaped: v[m.group(1)], html),
+                    email=email,
+                    headers=headers,
                 )
             )
-            ctx["unsubscribe_url"] = url
-            headers["List-Unsubscribe"] = f"<{url}>"
-            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        text = render_to_string("notifications/email/notice.txt", ctx)
-        html = render_to_string("notifications/email/notice.html", ctx)
-        subject = f"[{notice.organization.name}] {ctx['headline']}"
-        message = EmailMultiAlternatives(
-            subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[email], headers=headers
-        )
-        message.attach_alternative(html, "text/html")
-        messages.append(message)
-    return messages
+        return messages

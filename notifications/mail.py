@@ -3,6 +3,7 @@ var/outbox/, which the /outbox/ page (DEBUG only) lists and shows to a person.""
 
 from __future__ import annotations
 
+import smtplib
 import uuid
 from email import message_from_bytes, policy
 from email.utils import getaddresses
@@ -10,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.mail.backends import smtp
 from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.message import sanitize_address
 from django.utils import timezone
 
 
@@ -61,3 +64,72 @@ def outbox_messages(limit: int = 200, *, recipient: str | None = None) -> list[d
             }
         )
     return messages
+
+
+class SmtpEmailBackend(smtp.EmailBackend):
+    """Django's SMTP backend, pipelined (RFC 2920) when the server offers PIPELINING.
+
+    One message is MAIL FROM, RCPT TO, DATA, then the content: four round trips, one after another.
+    A server that advertises PIPELINING (Postfix, Exim, the large relays do) takes the three commands
+    in one write, so a message costs two round trips over the reused connection of a notice batch.
+    Without it, this is exactly Django's backend. A refusal raises the same smtplib exceptions, after
+    the transaction is reset so the connection can carry the next message.
+    """
+
+    def _send(self, email_message) -> bool:
+        connection = self.connection
+        if email_message.recipients():
+            connection.ehlo_or_helo_if_needed()  # what the server offers is known from the first message
+        if not email_message.recipients() or not connection.has_extn("pipelining"):
+            return super()._send(email_message)
+        encoding = email_message.encoding or settings.DEFAULT_CHARSET
+        sender = sanitize_address(email_message.from_email, encoding)
+        recipients = [sanitize_address(addr, encoding) for addr in email_message.recipients()]
+        content = email_message.message().as_bytes(linesep="\r\n")
+        options = ""
+        if connection.has_extn("size"):
+            options += f" SIZE={len(content)}"
+        if connection.has_extn("8bitmime"):
+            options += " BODY=8BITMIME"
+        try:
+            commands = [
+                f"MAIL FROM:{smtplib.quoteaddr(sender)}{options}",
+                *(f"RCPT TO:{smtplib.quoteaddr(r)}" for r in recipients),
+                "DATA",
+            ]
+            connection.send("".join(f"{command}\r\n" for command in commands).encode("ascii"))
+            mail_code, mail_reply = connection.getreply()
+            refused = {}
+            for recipient in recipients:
+                code, reply = connection.getreply()
+                if code not in (250, 251):
+                    refused[recipient] = (code, reply)
+            data_code, data_reply = connection.getreply()
+            if mail_code != 250:
+                self._abandon(data_code)
+                raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
+            if len(refused) == len(recipients):
+                self._abandon(data_code)
+                raise smtplib.SMTPRecipientsRefused(refused)
+            if data_code != 354:
+                self._abandon(data_code)
+                raise smtplib.SMTPDataError(data_code, data_reply)
+            body = smtplib._quote_periods(content)  # already CRLF (as_bytes with linesep)
+            if body[-2:] != b"\r\n":
+                body += b"\r\n"
+            connection.send(body + b".\r\n")
+            code, reply = connection.getreply()
+            if code != 250:
+                raise smtplib.SMTPDataError(code, reply)
+        except smtplib.SMTPException:
+            if not self.fail_silently:
+                raise
+            return False
+        return True
+
+    def _abandon(self, data_code: int) -> None:
+        """End a refused transaction so the connection can carry the next message."""
+        if data_code == 354:  # the server waits for content: never give it any, drop the connection
+            self.close()
+            return
+        self.connection.rset()

@@ -29,8 +29,7 @@ def notice_list(
     status: str | None = None,
     milestone: str | None = None,
     channel: str | None = None,
-    limit: int = 100,
-) -> list[Notice]:
+) -> QuerySet[Notice]:
     notices = Notice.objects.filter(organization=org).select_related("snapshot")
     if status:
         notices = notices.filter(status=status)
@@ -38,7 +37,7 @@ def notice_list(
         notices = notices.filter(milestone=milestone)
     if channel:
         notices = notices.filter(channel=channel)
-    return list(notices.order_by("-due_at", "-id")[:limit])
+    return notices.order_by("-due_at", "-id")
 
 
 def webhook_endpoint_list(*, org: Organization) -> QuerySet[WebhookEndpoint]:

@@ -9,11 +9,13 @@ the claim that sent it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import secrets
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -23,10 +25,12 @@ from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import connection as db_connection
+from django.db.models import F, Q
 from django.utils import timezone
 
 from contracts.errors import ApplicationError, Conflict, NotFound
+from contracts.gateway.selectors import usage_hours_many
 from contracts.models import Membership, Migration, Organization, Pin, Role, UsageHour
 from contracts.outbox import organization_mail_sender_set, organization_notices_reader_set
 from notifications import emails, milestones, webhooks
@@ -46,7 +50,7 @@ from notifications.models import (
     WebhookEvent,
 )
 from notifications.selectors import notice_trail
-from notifications.tasks import deliver_webhook, send_notice
+from notifications.tasks import deliver_webhook, enqueue_batches
 
 MAX_CONTACTS = 50
 MAX_ENDPOINTS = 20
@@ -64,35 +68,56 @@ def _setting(name: str, default: Any) -> Any:
 
 def role_recipients(*, org_id: int) -> list[str]:
     """E-mail addresses of the organisation's admins and legal members."""
-    emails_ = (
+    return sorted(_role_recipients(org_ids={org_id}).get(org_id, set()))
+
+
+def _role_recipients(*, org_ids: set[int]) -> dict[int, set[str]]:
+    found: dict[int, set[str]] = defaultdict(set)
+    rows = (
         Membership.objects.filter(
-            organization_id=org_id, role__in=[Role.ADMIN, Role.LEGAL], user__is_active=True
+            organization_id__in=org_ids, role__in=[Role.ADMIN, Role.LEGAL], user__is_active=True
         )
         .exclude(user__email="")
-        .values_list("user__email", flat=True)
+        .values_list("organization_id", "user__email")
     )
-    return sorted({e.lower() for e in emails_})
+    for org_id, email in rows:
+        found[org_id].add(email.lower())
+    return found
+
+
+def notices_recipients(*, notices: list[Notice]) -> dict[int, list[str]]:
+    """Each notice's recipients, in three queries however many notices and organisations: explicit
+    recipients, or admins + legal + named contacts; optional notices skip unsubscribed addresses."""
+    by_role_of = {n.organization_id for n in notices if not n.recipients}
+    optional_of = {n.organization_id for n in notices if not n.legal}
+    roles = _role_recipients(org_ids=by_role_of) if by_role_of else {}
+    contacts: dict[int, set[str]] = defaultdict(set)
+    if by_role_of:
+        for org_id, email in Contact.objects.filter(organization_id__in=by_role_of).values_list(
+            "organization_id", "email"
+        ):
+            contacts[org_id].add(email.lower())
+    unsubscribed: dict[int, set[str]] = defaultdict(set)
+    if optional_of:
+        for org_id, email in Unsubscription.objects.filter(organization_id__in=optional_of).values_list(
+            "organization_id", "email"
+        ):
+            unsubscribed[org_id].add(email)
+    result = {}
+    for notice in notices:
+        if notice.recipients:
+            chosen = {e.lower() for e in notice.recipients}
+        else:
+            chosen = roles.get(notice.organization_id, set()) | contacts.get(notice.organization_id, set())
+        if not notice.legal:
+            chosen = chosen - unsubscribed.get(notice.organization_id, set())
+        result[notice.pk] = sorted(chosen)
+    return result
 
 
 def notice_recipients(*, notice: Notice) -> list[str]:
     """Explicit recipients, or admins + legal + named contacts; optional notices skip unsubscribed addresses."""
-    if notice.recipients:
-        chosen = {e.lower() for e in notice.recipients}
-    else:
-        chosen = set(role_recipients(org_id=notice.organization_id))
-        chosen |= {
-            e.lower()
-            for e in Contact.objects.filter(organization_id=notice.organization_id).values_list(
-                "email", flat=True
-            )
-        }
-    if not notice.legal:
-        chosen -= set(
-            Unsubscription.objects.filter(organization_id=notice.organization_id).values_list(
-                "email", flat=True
-            )
-        )
-    return sorted(chosen)
+    return notices_recipients(notices=[notice])[notice.pk]
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,9 +204,7 @@ def notice_send_adhoc(
 
 
 def _enqueue_send(ids: list[int]) -> None:
-
-    for notice_id in ids:
-        send_notice.delay(notice_id)
+    enqueue_batches(ids)
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,78 +348,240 @@ def notices_dispatch_claim(*, at: dt.datetime | None = None, limit: int = 20000)
 # --------------------------------------------------------------------------------------------
 
 
-def notice_claim(*, notice_id: int, worker: str, at: dt.datetime | None = None) -> Notice | None:
-    """Take the notice for sending, or None when it is sent, not due, or held by a live claim."""
+_CLAIMED_WITH = (
+    "organization",
+    "snapshot__replacement",
+    "migration__from_snapshot",
+    "migration__to_snapshot",
+)
+
+
+def notices_claim(*, notice_ids: list[int], worker: str, at: dt.datetime | None = None) -> list[Notice]:
+    """Take, in one transaction, every notice of `notice_ids` that is due and not held by a live
+    claim (`FOR UPDATE SKIP LOCKED`, then a lease). A notice another worker holds, or that is sent,
+    is left out; a claim whose lease ran out (a crashed worker's) is taken over."""
     at = at or timezone.now()
     lease = dt.timedelta(seconds=_setting("NOTICE_LEASE_SECONDS", 300))
+    token = uuid.uuid4().hex
     with transaction.atomic():
-        notice = (
+        ids = list(
             Notice.objects.select_for_update(skip_locked=True)
-            .filter(pk=notice_id, due_at__lte=at)
+            .filter(pk__in=notice_ids, due_at__lte=at)
             .filter(Q(status=NoticeStatus.PENDING) | Q(status=NoticeStatus.SENDING, lease_until__lt=at))
-            .first()
+            .values_list("id", flat=True)
         )
-        if notice is None:
-            return None
-        notice.status = NoticeStatus.SENDING
-        notice.claim_token = uuid.uuid4().hex
-        notice.claimed_by = worker[:200]
-        notice.lease_until = at + lease
-        notice.attempts += 1
-        notice.save(update_fields=["status", "claim_token", "claimed_by", "lease_until", "attempts"])
-    return notice
+        if not ids:
+            return []
+        Notice.objects.filter(pk__in=ids).update(
+            status=NoticeStatus.SENDING,
+            claim_token=token,
+            claimed_by=worker[:200],
+            lease_until=at + lease,
+            attempts=F("attempts") + 1,
+        )
+    return list(
+        Notice.objects.filter(pk__in=ids, claim_token=token)
+        .select_related(*_CLAIMED_WITH, "escalated_from__snapshot__replacement")
+        .select_related("escalated_from__migration__from_snapshot", "escalated_from__migration__to_snapshot")
+        .order_by("id")
+    )
+
+
+def notice_claim(*, notice_id: int, worker: str, at: dt.datetime | None = None) -> Notice | None:
+    """Take the notice for sending, or None when it is sent, not due, or held by a live claim."""
+    claimed = notices_claim(notice_ids=[notice_id], worker=worker, at=at)
+    return claimed[0] if claimed else None
+
+
+@dataclass
+class Outcome:
+    """What became of one claimed notice: sent or skipped (done), or an error with a retry delay
+    (None: failed for good)."""
+
+    notice: Notice
+    status: str
+    sent_to: list[str] = field(default_factory=list)
+    error: str = ""
+    retry_in: dt.timedelta | None = None
+
+
+def _failure(notice: Notice, exc: Exception) -> Outcome:
+    if notice.attempts >= _setting("NOTICE_MAX_ATTEMPTS", 8):
+        return Outcome(notice, NoticeStatus.FAILED, error=repr(exc))
+    retry_in = dt.timedelta(seconds=retry_countdown(attempt=notice.attempts - 1))
+    return Outcome(notice, NoticeStatus.PENDING, error=repr(exc), retry_in=retry_in)
+
+
+def _progress_record(notice: Notice, reached: set[str]) -> None:
+    """Who this claim has reached so far, committed at once (autocommit, one short UPDATE) and only
+    while the claim still holds the notice; the in-memory notice follows, so the batch's bulk
+    record of a failure writes the same list back."""
+    notice.sent_to = sorted(reached)
+    Notice.objects.filter(pk=notice.pk, claim_token=notice.claim_token, status=NoticeStatus.SENDING).update(
+        sent_to=notice.sent_to
+    )
+
+
+def notices_deliver(*, notices: list[Notice]) -> list[Outcome]:
+    """Hand claimed notices to their channels: recipients looked up for the whole batch, each
+    template rendered once per batch context, every e-mail over one SMTP connection (reopened
+    only after a failure), webhook deliveries queued. Recipients already in `sent_to` are skipped
+    and every message sent is recorded in `sent_to` at once (#18). A failing notice does not stop
+    the others."""
+    emails_ = [n for n in notices if n.channel == Channel.EMAIL]
+    recipients = notices_recipients(notices=emails_) if emails_ else {}
+    tokens: dict[int, str] = {}
+    if emails_:
+        for org_id, token in (
+            CalendarToken.objects.filter(
+                organization_id__in={n.organization_id for n in emails_}, revoked_at__isnull=True
+            )
+            .order_by("created_at")
+            .values_list("organization_id", "token")
+        ):
+            tokens[org_id] = token  # the newest wins, as CalendarToken's ordering has it
+    # Recent use for every notice that reports it, from one query for the batch.
+    subjects = {(n.organization_id, emails.usage_subject(n)) for n in emails_}
+    subjects = {(org_id, snapshot_id) for org_id, snapshot_id in subjects if snapshot_id is not None}
+    usage = (
+        usage_hours_many(pairs=subjects, since=min(n.due_at for n in emails_) - dt.timedelta(days=30))
+        if subjects
+        else {}
+    )
+    renderer = emails.BatchRenderer(calendar_tokens=tokens, usage=usage)
+    endpoints = _endpoints_by_org({n.organization_id for n in notices if n.channel == Channel.WEBHOOK})
+    connection = get_connection(fail_silently=False)
+    opened = False
+    outcomes: list[Outcome] = []
+    deliveries: list[int] = []
+    try:
+        for notice in notices:
+            try:
+                if notice.channel == Channel.WEBHOOK:
+                    urls, created = _webhook_fan_out(notice, endpoints.get(notice.organization_id, []))
+                    deliveries += created
+                    outcomes.append(
+                        Outcome(notice, NoticeStatus.SENT if urls else NoticeStatus.SKIPPED, urls)
+                    )
+                    continue
+                to = recipients[notice.pk]
+                if not to:
+                    outcomes.append(Outcome(notice, NoticeStatus.SKIPPED))
+                    continue
+                # #18's rule inside the batch: recipients an earlier, interrupted attempt reached
+                # are not written to again, and each message's recipient is recorded before the
+                # next message goes out, so a crash mid-batch costs no duplicate.
+                reached = set(notice.sent_to or [])
+                pending = [r for r in to if r not in reached]
+                if pending:
+                    messages = renderer.messages(notice, pending)
+                    if not opened:
+                        connection.open()
+                        opened = True
+                    for message in messages:
+                        connection.send_messages([message])
+                        reached.update(message.to)
+                        _progress_record(notice, reached)
+                outcomes.append(Outcome(notice, NoticeStatus.SENT, to))
+            except Exception as exc:
+                outcomes.append(_failure(notice, exc))
+                if opened:  # the connection may be broken: start afresh for the next notice
+                    with contextlib.suppress(Exception):
+                        connection.close()
+                    opened = False
+    finally:
+        if opened:
+            with contextlib.suppress(Exception):
+                connection.close()
+    if deliveries:
+        transaction.on_commit(lambda: _enqueue_deliveries(deliveries))
+    return outcomes
 
 
 def notice_deliver(*, notice: Notice) -> tuple[str, list[str]]:
-    """Hand the claimed notice to its channel. Returns (final status, who/what it went to)."""
-    claim_token = notice.claim_token
-    notice = Notice.objects.select_related(
-        "organization",
-        "snapshot__replacement",
-        "migration__from_snapshot",
-        "migration__to_snapshot",
-        "escalated_from",
-    ).get(pk=notice.pk)
-    if notice.channel == Channel.WEBHOOK:
-        urls = _webhook_fan_out(notice)
-        return (NoticeStatus.SENT if urls else NoticeStatus.SKIPPED), urls
-    recipients = notice_recipients(notice=notice)
-    if not recipients:
-        return NoticeStatus.SKIPPED, []
-    context = emails.notice_context(notice)
-    # Recipients an earlier, interrupted attempt reached are not written to again: progress is kept
-    # per message, so a server that vanishes after the first of three messages costs no duplicate.
-    reached = set(notice.sent_to or [])
-    messages = emails.build_messages(notice, [r for r in recipients if r not in reached], context)
-    with get_connection(fail_silently=False) as connection:
-        for message in messages:
-            connection.send_messages([message])
-            reached.update(message.to)
-            Notice.objects.filter(pk=notice.pk, claim_token=claim_token, status=NoticeStatus.SENDING).update(
-                sent_to=sorted(reached)
-            )
-    return NoticeStatus.SENT, recipients
+    """Hand one claimed notice to its channel. Returns (final status, who/what it went to)."""
+    (outcome,) = notices_deliver(notices=[notice])
+    if outcome.status not in (NoticeStatus.SENT, NoticeStatus.SKIPPED):
+        raise RuntimeError(outcome.error)
+    return outcome.status, outcome.sent_to
+
+
+def notices_record(*, outcomes: list[Outcome], at: dt.datetime | None = None) -> int:
+    """Record every outcome in one transaction (a locking read and one bulk UPDATE), each only if
+    the claim that produced it still holds its notice. Returns how many were recorded."""
+    if not outcomes:
+        return 0
+    at = at or timezone.now()
+    with transaction.atomic():
+        held = set(
+            Notice.objects.select_for_update()
+            .filter(pk__in=[o.notice.pk for o in outcomes], status=NoticeStatus.SENDING)
+            .values_list("pk", "claim_token")
+        )
+        rows = []
+        for outcome in outcomes:
+            notice = outcome.notice
+            if (notice.pk, notice.claim_token) not in held:
+                continue
+            notice.status = outcome.status
+            notice.lease_until = None
+            notice.last_error = outcome.error[:2000]
+            if outcome.status in (NoticeStatus.SENT, NoticeStatus.SKIPPED):
+                notice.sent_at = at
+                notice.sent_to = outcome.sent_to
+            elif outcome.retry_in is not None:
+                notice.due_at = at + outcome.retry_in
+            rows.append(notice)
+        _write_outcomes(rows)
+    return len(rows)
+
+
+_OUTCOME_FIELDS = ["status", "lease_until", "last_error", "sent_at", "sent_to", "due_at"]
+
+
+def _write_outcomes(rows: list[Notice]) -> None:
+    """One UPDATE for the whole batch. On PostgreSQL the new values travel as one JSON parameter
+    (`jsonb_to_recordset`), which costs a fraction of the CASE expressions bulk_update builds."""
+    if not rows:
+        return
+    if db_connection.vendor != "postgresql":
+        Notice.objects.bulk_update(rows, _OUTCOME_FIELDS, batch_size=500)
+        return
+    values = [
+        {
+            "id": n.pk,
+            "status": n.status,
+            "lease_until": None,
+            "last_error": n.last_error,
+            "sent_at": n.sent_at.isoformat() if n.sent_at else None,
+            "sent_to": n.sent_to,
+            "due_at": n.due_at.isoformat(),
+        }
+        for n in rows
+    ]
+    table = Notice._meta.db_table
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} AS n SET status = v.status, lease_until = v.lease_until,
+                last_error = v.last_error, sent_at = v.sent_at, sent_to = v.sent_to, due_at = v.due_at
+            FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, status text, lease_until timestamptz,
+                last_error text, sent_at timestamptz, sent_to jsonb, due_at timestamptz)
+            WHERE n.id = v.id
+            """,
+            [json.dumps(values)],
+        )
 
 
 def notice_mark_done(*, notice: Notice, status: str, sent_to: list[str]) -> bool:
     """Record the outcome, only if this claim still holds the notice."""
-    updated = Notice.objects.filter(
-        pk=notice.pk, claim_token=notice.claim_token, status=NoticeStatus.SENDING
-    ).update(status=status, sent_at=timezone.now(), sent_to=sent_to, lease_until=None, last_error="")
-    return bool(updated)
+    return bool(notices_record(outcomes=[Outcome(notice, status, sent_to)]))
 
 
 def notice_release(*, notice: Notice, error: str, retry_in: dt.timedelta | None) -> None:
     """Give the claim back after a failed attempt: pending again later, or failed for good."""
-    fields: dict[str, Any] = {"lease_until": None, "last_error": error[:2000]}
-    if retry_in is None:
-        fields["status"] = NoticeStatus.FAILED
-    else:
-        fields["status"] = NoticeStatus.PENDING
-        fields["due_at"] = timezone.now() + retry_in
-    Notice.objects.filter(pk=notice.pk, claim_token=notice.claim_token, status=NoticeStatus.SENDING).update(
-        **fields
-    )
+    status = NoticeStatus.FAILED if retry_in is None else NoticeStatus.PENDING
+    notices_record(outcomes=[Outcome(notice, status, error=error, retry_in=retry_in)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,17 +614,24 @@ def _notice_payload(notice: Notice, event: str) -> dict[str, Any]:
     return {"type": event, "timestamp": notice.due_at.isoformat(), "data": data}
 
 
-def _webhook_fan_out(notice: Notice) -> list[str]:
+def _endpoints_by_org(org_ids: set[int]) -> dict[int, list[WebhookEndpoint]]:
+    found: dict[int, list[WebhookEndpoint]] = defaultdict(list)
+    if org_ids:
+        for endpoint in WebhookEndpoint.objects.filter(organization_id__in=org_ids, active=True).order_by(
+            "pk"
+        ):
+            found[endpoint.organization_id].append(endpoint)
+    return found
+
+
+def _webhook_fan_out(notice: Notice, endpoints: list[WebhookEndpoint]) -> tuple[list[str], list[int]]:
+    """One delivery per subscribed endpoint (created once); returns (their URLs, deliveries to attempt)."""
     event = notice.kind if notice.milestone == Milestone.ADHOC else MILESTONE_EVENTS[notice.milestone]
-    endpoints = [
-        e
-        for e in WebhookEndpoint.objects.filter(organization_id=notice.organization_id, active=True)
-        if event in e.events
-    ]
+    subscribed = [e for e in endpoints if event in e.events]
     payload = _notice_payload(notice, event)
     created: list[int] = []
     with transaction.atomic():
-        for endpoint in endpoints:
+        for endpoint in subscribed:
             delivery, made = WebhookDelivery.objects.get_or_create(
                 notice=notice,
                 endpoint=endpoint,
@@ -447,8 +639,7 @@ def _webhook_fan_out(notice: Notice) -> list[str]:
             )
             if made or delivery.status == DeliveryStatus.PENDING:
                 created.append(delivery.pk)
-        transaction.on_commit(lambda: _enqueue_deliveries(created))
-    return [e.url for e in endpoints]
+    return [e.url for e in subscribed], created
 
 
 def _enqueue_deliveries(ids: list[int]) -> None:

@@ -1,6 +1,8 @@
 """Celery tasks of the outbox. Due dates live in the database; beat runs `plan_notices` every few
-minutes, which inserts what is due and enqueues one `send_notice` per due row. Nothing is ever
-scheduled as a far-future ETA (a Redis broker would redeliver it after the visibility timeout).
+minutes, which inserts what is due and enqueues one `send_notices` per batch of due rows
+(NOTICE_BATCH_SIZE). Nothing is ever scheduled as a far-future ETA (a Redis broker would redeliver
+it after the visibility timeout): a notice that failed is pending again with a later due date, and
+the next dispatch picks it up.
 
 Timing relation (asserted in tests/notifications/test_tasks.py):
     task time limit  <  NOTICE_LEASE_SECONDS  <  broker visibility timeout
@@ -9,16 +11,16 @@ Timing relation (asserted in tests/notifications/test_tasks.py):
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import socket
 import time
+from collections import Counter
 
 from celery import shared_task
 from django.conf import settings
 
-from notifications.models import DeliveryStatus
+from notifications.models import DeliveryStatus, NoticeStatus
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +49,59 @@ def plan_notices() -> dict[str, int]:
     return {"planned": planned, "escalated": escalated, "enqueued": enqueued}
 
 
-def dispatch_due() -> int:
-    ids = _services().notices_dispatch_claim()
-    for notice_id in ids:
-        send_notice.delay(notice_id)
+def enqueue_batches(ids: list[int]) -> int:
+    """One `send_notices` task per NOTICE_BATCH_SIZE ids, published over one broker connection."""
+    size = max(int(getattr(settings, "NOTICE_BATCH_SIZE", 200)), 1)
+    batches = [ids[start : start + size] for start in range(0, len(ids), size)]
+    if send_notices.app.conf.task_always_eager:
+        for batch in batches:
+            send_notices.delay(batch)
+        return len(ids)
+    with send_notices.app.producer_or_acquire() as producer:
+        for batch in batches:
+            send_notices.apply_async(args=[batch], producer=producer)
     return len(ids)
+
+
+def dispatch_due() -> int:
+    return enqueue_batches(_services().notices_dispatch_claim())
 
 
 @shared_task(time_limit=PLAN_TIME_LIMIT, soft_time_limit=PLAN_TIME_LIMIT - 30)
 def dispatch_notices() -> int:
     """Enqueue every due notice, including claims whose lease ran out (a crashed worker's)."""
     return dispatch_due()
+
+
+def _send(notice_ids: list[int]) -> list:
+    notices = _services().notices_claim(notice_ids=notice_ids, worker=_worker_name())
+    if not notices:
+        return []
+    _block_after_claim()
+    outcomes = _services().notices_deliver(notices=notices)
+    _services().notices_record(outcomes=outcomes)
+    for outcome in outcomes:
+        if outcome.error:
+            log.warning(
+                "notice %s attempt %s: %s (%s)",
+                outcome.notice.pk,
+                outcome.notice.attempts,
+                outcome.error,
+                "failed for good" if outcome.status == NoticeStatus.FAILED else "retried later",
+            )
+    return outcomes
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    time_limit=SEND_TIME_LIMIT,
+    soft_time_limit=SEND_TIME_LIMIT - 20,
+)
+def send_notices(notice_ids: list[int]) -> dict[str, int]:
+    """Claim a batch, deliver it over one connection, record every outcome in one transaction.
+    Notices another copy of this task (or another worker) holds are left to it."""
+    return dict(Counter(outcome.status for outcome in _send(notice_ids)))
 
 
 @shared_task(
@@ -69,26 +113,16 @@ def dispatch_notices() -> int:
     soft_time_limit=SEND_TIME_LIMIT - 20,
 )
 def send_notice(self, notice_id: int) -> str:
-    """Claim, deliver, mark. A second copy of this task finds the claim taken and does nothing."""
-    notice = _services().notice_claim(notice_id=notice_id, worker=_worker_name())
-    if notice is None:
+    """One notice (a batch of one). A second copy of this task finds the claim taken and does nothing."""
+    outcomes = _send([notice_id])
+    if not outcomes:
         return "not-claimed"
-    _block_after_claim()
-    try:
-        status, sent_to = _services().notice_deliver(notice=notice)
-    except Exception as exc:
-        max_attempts = getattr(settings, "NOTICE_MAX_ATTEMPTS", 8)
-        if notice.attempts >= max_attempts:
-            _services().notice_release(notice=notice, error=repr(exc), retry_in=None)
-            log.warning("notice %s failed for good after %s attempts: %r", notice_id, notice.attempts, exc)
-            return "failed"
-        countdown = _services().retry_countdown(attempt=notice.attempts - 1)
-        _services().notice_release(notice=notice, error=repr(exc), retry_in=dt.timedelta(seconds=countdown))
+    (outcome,) = outcomes
+    if outcome.status == NoticeStatus.PENDING:
         if getattr(self.request, "is_eager", False):
             return "retry-scheduled"
-        raise self.retry(exc=exc, countdown=countdown) from exc
-    _services().notice_mark_done(notice=notice, status=status, sent_to=sent_to)
-    return status
+        raise self.retry(countdown=int(outcome.retry_in.total_seconds()))
+    return outcome.status
 
 
 @shared_task(

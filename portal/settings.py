@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.SecurityHeadersMiddleware",
     "portal.middleware.ApiErrorEnvelopeMiddleware",
+    # ETag on every non-streamed GET 200, 304 for a matching If-None-Match (docs/scale.md).
+    "django.middleware.http.ConditionalGetMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -334,6 +336,8 @@ EXPORT_RETENTION_HOURS = env.int("EXPORT_RETENTION_HOURS", default=72)
 # the database. Send task time limit (120 s) < claim lease < visibility timeout; retry countdowns are
 # capped below the visibility timeout (asserted in tests/notifications/test_tasks.py).
 NOTICE_LEASE_SECONDS = env.int("NOTICE_LEASE_SECONDS", default=300)
+# Notices claimed, sent over one SMTP connection and recorded together by one task.
+NOTICE_BATCH_SIZE = env.int("NOTICE_BATCH_SIZE", default=200)
 NOTICE_CATCH_UP_DAYS = env.int("NOTICE_CATCH_UP_DAYS", default=30)
 # Signed links in notice e-mails expire: acknowledgement links after ACK_TOKEN_MAX_AGE_DAYS,
 # unsubscribe links (RFC 8058, kept working for a long while) after UNSUBSCRIBE_TOKEN_MAX_AGE_DAYS.

@@ -9,8 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from contracts.catalog import selectors
-from contracts.http import errors
+from contracts.http import CONDITIONAL, NOT_MODIFIED, errors
 from contracts.models import SnapshotStatus
+from contracts.pagination import LINK_HEADER, PageSerializer, page_params, paged_response
 
 
 class SnapshotOutputSerializer(serializers.Serializer):
@@ -27,7 +28,7 @@ class SnapshotOutputSerializer(serializers.Serializer):
 
 
 class SnapshotListApi(APIView):
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(PageSerializer):
         class Meta:
             ref_name = "SnapshotFilter"
 
@@ -36,19 +37,28 @@ class SnapshotListApi(APIView):
 
     @extend_schema(
         operation_id="snapshots_list",
-        parameters=[FilterSerializer],
-        responses={200: SnapshotOutputSerializer(many=True), **errors(400, 401)},
+        parameters=[FilterSerializer, *CONDITIONAL, LINK_HEADER],
+        responses={200: SnapshotOutputSerializer(many=True), **NOT_MODIFIED, **errors(400, 401)},
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        snapshots = selectors.snapshot_list(**filters.validated_data)
-        return Response(SnapshotOutputSerializer(snapshots, many=True).data)
+        params = page_params(self.FilterSerializer, request)
+        snapshots = selectors.snapshot_list(family=params.get("family"), status=params.get("status"))
+        return paged_response(
+            request,
+            snapshots,
+            name="snapshots",
+            org_id=None,
+            params=params,
+            order=("family__slug", "released_at", "id"),
+            serializer_class=SnapshotOutputSerializer,
+        )
 
 
 class SnapshotDetailApi(APIView):
     @extend_schema(
-        operation_id="snapshots_retrieve", responses={200: SnapshotOutputSerializer, **errors(401, 404)}
+        operation_id="snapshots_retrieve",
+        parameters=CONDITIONAL,
+        responses={200: SnapshotOutputSerializer, **NOT_MODIFIED, **errors(401, 404)},
     )
     def get(self, request: Request, snapshot_id: str) -> Response:
         snapshot = selectors.snapshot_get(name=snapshot_id)
@@ -66,11 +76,22 @@ class SnapshotChangelogApi(APIView):
         published_at = serializers.DateTimeField()
 
     @extend_schema(
-        operation_id="snapshots_changelog", responses={200: OutputSerializer(many=True), **errors(401, 404)}
+        operation_id="snapshots_changelog",
+        parameters=[PageSerializer, LINK_HEADER],
+        responses={200: OutputSerializer(many=True), **errors(400, 401, 404)},
     )
     def get(self, request: Request, snapshot_id: str) -> Response:
+        params = page_params(PageSerializer, request)
         snapshot = selectors.snapshot_get(name=snapshot_id)
-        return Response(self.OutputSerializer(snapshot.changelog.all(), many=True).data)
+        return paged_response(
+            request,
+            snapshot.changelog.all(),
+            name=f"changelog:{snapshot.pk}",
+            org_id=None,
+            params=params,
+            order=("-published_at", "-id"),
+            serializer_class=self.OutputSerializer,
+        )
 
 
 class AliasHistoryApi(APIView):
@@ -95,16 +116,25 @@ class AliasHistoryApi(APIView):
                     "moves": MoveSerializer(many=True),
                 },
             ),
-            **errors(401, 404),
+            **errors(400, 401, 404),
         },
+        parameters=[PageSerializer, LINK_HEADER],
     )
     def get(self, request: Request, name: str) -> Response:
-        alias, moves = selectors.alias_history(name=name)
-        return Response(
-            {
+        params = page_params(PageSerializer, request)
+        alias = selectors.alias_get(name=name)
+        return paged_response(
+            request,
+            selectors.alias_moves(alias=alias),
+            name=f"alias-history:{alias.pk}",
+            org_id=None,
+            params=params,
+            order=("moved_at", "id"),
+            serializer_class=self.MoveSerializer,
+            body=lambda moves, _next: {
                 "alias": alias.name,
                 "family": alias.family.slug,
                 "target": alias.target.name,
-                "moves": self.MoveSerializer(moves, many=True).data,
-            }
+                "moves": moves,
+            },
         )

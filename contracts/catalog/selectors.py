@@ -16,22 +16,50 @@ from contracts.models import (
     Organization,
     Pin,
     Snapshot,
+    SnapshotStatus,
 )
 
 
-def snapshot_list(*, family: str | None = None, status: str | None = None) -> list[Snapshot]:
+def snapshot_status_q(status: str, *, at: dt.datetime, prefix: str = "") -> Q:
+    """The database's reading of Snapshot.status_at(at) == status (`prefix` reaches a related
+    snapshot, e.g. "snapshot__"), so lists filter by status in SQL and paginate."""
+
+    def f(name: str, lookup: str = "") -> str:
+        return f"{prefix}{name}{'__' + lookup if lookup else ''}"
+
+    def reached(name: str) -> Q:
+        return Q(**{f(name, "lte"): at})
+
+    def not_reached(name: str) -> Q:
+        return Q(**{f(name, "isnull"): True}) | Q(**{f(name, "gt"): at})
+
+    published = Q(**{f("published_at", "isnull"): False})
+    if status == SnapshotStatus.DRAFT:
+        return ~published
+    if status == SnapshotStatus.PURGED:
+        return published & reached("retention_until")
+    if status == SnapshotStatus.RETIRED:
+        return published & not_reached("retention_until") & reached("retires_at")
+    live = published & not_reached("retention_until") & not_reached("retires_at")
+    if status == SnapshotStatus.DEPRECATED:
+        return live & reached("deprecated_at")
+    live &= not_reached("deprecated_at")
+    if status == SnapshotStatus.PREVIEW:
+        return live & Q(**{f("released_at", "gt"): at})
+    return live & Q(**{f("released_at", "lte"): at})
+
+
+def snapshot_list(*, family: str | None = None, status: str | None = None) -> QuerySet[Snapshot]:
     qs = (
         Snapshot.objects.filter(published_at__isnull=False)
         .select_related("family", "replacement")
-        .order_by("family__slug", "released_at")
+        .order_by("family__slug", "released_at", "id")
     )
     if family:
         qs = qs.filter(family__slug=family)
-    snapshots = list(qs)
     if status:
-        now = timezone.now()
-        snapshots = [s for s in snapshots if s.status_at(now) == status]
-    return snapshots
+        qs = qs.filter(snapshot_status_q(status, at=timezone.now()))
+    return qs
 
 
 def snapshot_get(*, name: str) -> Snapshot:
@@ -52,14 +80,17 @@ def alias_get(*, name: str) -> Alias:
     return alias
 
 
-def alias_history(*, name: str) -> tuple[Alias, list[AliasMove]]:
-    alias = alias_get(name=name)
-    moves = list(
+def alias_moves(*, alias: Alias) -> QuerySet[AliasMove]:
+    return (
         AliasMove.objects.filter(alias=alias)
         .select_related("from_snapshot", "to_snapshot")
         .order_by("moved_at", "id")
     )
-    return alias, moves
+
+
+def alias_history(*, name: str) -> tuple[Alias, list[AliasMove]]:
+    alias = alias_get(name=name)
+    return alias, list(alias_moves(alias=alias))
 
 
 def alias_moves_involving(*, snapshot: Snapshot) -> list[AliasMove]:

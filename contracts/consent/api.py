@@ -15,9 +15,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from contracts.consent import selectors, services
-from contracts.http import ERRORS, ErrorSerializer, InstantField, errors
+from contracts.http import CONDITIONAL, ERRORS, NOT_MODIFIED, ErrorSerializer, InstantField, errors
 from contracts.ledger.verify import ledger_verify
 from contracts.models import ConsentRecord, LedgerAction, Migration, MigrationState
+from contracts.pagination import LINK_HEADER, PageSerializer, page_params, paged_response
 from contracts.tenancy.auth import KeyPrincipal, client_ip, request_organization, request_role
 from contracts.tenancy.roles import Permission, role_may
 
@@ -114,7 +115,7 @@ def decision_response(record: ConsentRecord, org) -> Response:
 
 
 class MigrationListApi(APIView):
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(PageSerializer):
         class Meta:
             ref_name = "MigrationFilter"
 
@@ -122,15 +123,21 @@ class MigrationListApi(APIView):
 
     @extend_schema(
         operation_id="migrations_list",
-        parameters=[FilterSerializer],
-        responses={200: MigrationOutputSerializer(many=True), **errors(400, 401, 404)},
+        parameters=[FilterSerializer, *CONDITIONAL, LINK_HEADER],
+        responses={200: MigrationOutputSerializer(many=True), **NOT_MODIFIED, **errors(400, 401, 404)},
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        params = page_params(self.FilterSerializer, request)
         org = request_organization(request)
-        migrations = selectors.migration_list(org=org, **filters.validated_data)
-        return Response(MigrationOutputSerializer(migrations, many=True).data)
+        return paged_response(
+            request,
+            selectors.migration_list(org=org, state=params.get("state")),
+            name="migrations",
+            org_id=org.pk,
+            params=params,
+            order=("-proposed_at", "-id"),
+            serializer_class=MigrationOutputSerializer,
+        )
 
 
 class MigrationDetailApi(APIView):
@@ -262,15 +269,20 @@ class MigrationRollbackApi(APIView):
 
 
 class ConsentListApi(APIView):
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(PageSerializer):
         class Meta:
             ref_name = "ConsentFilter"
 
         action = serializers.ChoiceField(choices=LedgerAction.choices, required=False)
         # "from" is a Python keyword: declared below under its public name.
         to = InstantField(required=False, help_text="Records created at or before this instant.")
-        limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
-        offset = serializers.IntegerField(required=False, min_value=0, max_value=10**9, default=0)
+        offset = serializers.IntegerField(
+            required=False,
+            min_value=0,
+            max_value=10**9,
+            default=0,
+            help_text="Deprecated (use `cursor`): skip this many records before the first page.",
+        )
 
     FilterSerializer._declared_fields["from"] = InstantField(
         required=False, help_text="Records created at or after this instant."
@@ -280,28 +292,40 @@ class ConsentListApi(APIView):
         class Meta:
             ref_name = "ConsentPage"
 
-        count = serializers.IntegerField()
+        count = serializers.IntegerField(help_text="Records matching the filters, on every page.")
+        next = serializers.URLField(allow_null=True, help_text="The next page, or null on the last.")
         results = ConsentRecordOutputSerializer(many=True)
 
     @extend_schema(
         operation_id="consents_list",
-        parameters=[FilterSerializer],
+        parameters=[FilterSerializer, LINK_HEADER],
         responses={200: OutputSerializer, **errors(400, 401, 404)},
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        params = filters.validated_data
+        params = page_params(self.FilterSerializer, request)
         org = request_organization(request)
         qs = selectors.consent_list(
             org=org, action=params.get("action"), since=params.get("from"), until=params.get("to")
         )
-        offset, limit = params["offset"], params["limit"]
         show_client = role_may(request_role(request), Permission.EXPORT_LEDGER)
-        page = ConsentRecordOutputSerializer(
-            qs[offset : offset + limit], many=True, context={"show_client": show_client}
+        count = qs.count()
+        page = qs
+        offset = params.pop("offset", 0)
+        if offset and not params.get("cursor"):
+            # The deprecated offset becomes a keyset bound: the seq of the record just before.
+            before = list(qs.values_list("seq", flat=True)[offset - 1 : offset])
+            page = qs.filter(seq__lt=before[0]) if before else qs.none()
+        return paged_response(
+            request,
+            page,
+            name="consents",
+            org_id=org.pk,
+            params=params,
+            order=("-seq",),
+            serializer_class=ConsentRecordOutputSerializer,
+            context={"show_client": show_client},
+            body=lambda results, next_url: {"count": count, "next": next_url, "results": results},
         )
-        return Response({"count": qs.count(), "results": page.data})
 
 
 class ConsentVerifyApi(APIView):

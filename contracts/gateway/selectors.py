@@ -471,6 +471,25 @@ def usage_recent_requests(
     return row["requests"] or 0, row["last"]
 
 
+def usage_hours_many(
+    *, pairs: set[tuple[int, int]], since: dt.datetime
+) -> dict[tuple[int, int], list[tuple[dt.datetime, int]]]:
+    """(organisation id, snapshot id) -> its usage hours since `since` as (hour, requests), for many
+    pairs in one query (the batched notice sender computes each notice's recent use from these)."""
+    found: dict[tuple[int, int], list[tuple[dt.datetime, int]]] = defaultdict(list)
+    if not pairs:
+        return found
+    rows = UsageHour.objects.filter(
+        organization_id__in={org_id for org_id, _ in pairs},
+        snapshot_id__in={snapshot_id for _, snapshot_id in pairs},
+        hour__gte=since,
+    ).values_list("organization_id", "snapshot_id", "hour", "requests")
+    for org_id, snapshot_id, hour, requests in rows:
+        if (org_id, snapshot_id) in pairs:
+            found[(org_id, snapshot_id)].append((hour, requests))
+    return found
+
+
 def pin_map_forget() -> None:
     """Drop this process's copies of built maps (tests; after restoring the database from a backup,
     restart the processes and clear the cache: revisions then repeat)."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Max, Q, QuerySet
 from django.template.loader import render_to_string
@@ -326,15 +327,36 @@ def _pg_where(org: Organization | None, filters: ExportFilters) -> tuple[str, li
     return " AND ".join(where), params
 
 
+def _copy_safe_key(org: Organization) -> str:
+    return f"export:copy-safe-through-seq:{org.pk}"
+
+
 def pg_copy_usable(org: Organization | None, filters: ExportFilters) -> bool:
-    """PostgreSQL, and no record in range holds a number that the server would print differently."""
+    """PostgreSQL, and no record in range holds a number that the server would print differently.
+
+    The ledger is append-only (the database refuses any UPDATE), so for one organisation the answer
+    for its records up to a sequence number never changes: it is remembered in the cache, and the
+    next export tests only the records appended since, instead of scanning the whole ledger again.
+    """
     if connection.vendor != "postgresql":
         return False
-    where, params = _pg_where(org, filters)
+    risky = "r.details <> '{}'::jsonb AND jsonb_path_exists(r.details, %s)"
     with connection.cursor() as cursor:
+        if org is not None:
+            through = cache.get(_copy_safe_key(org), 0)
+            cursor.execute(
+                "SELECT (SELECT max(seq) FROM contracts_consentrecord WHERE organization_id = %s), "
+                f"EXISTS (SELECT 1 FROM contracts_consentrecord r WHERE r.organization_id = %s AND r.seq > %s AND {risky})",
+                [org.pk, org.pk, through, RISKY_NUMBER_PATH],
+            )
+            last, found = cursor.fetchone()
+            if not found:
+                if last is not None and last > through:
+                    cache.set(_copy_safe_key(org), last, None)
+                return True
+        where, params = _pg_where(org, filters)
         cursor.execute(
-            f"SELECT EXISTS (SELECT 1 FROM contracts_consentrecord r WHERE {where} AND r.details <> '{{}}'::jsonb "
-            "AND jsonb_path_exists(r.details, %s))",
+            f"SELECT EXISTS (SELECT 1 FROM contracts_consentrecord r WHERE {where} AND {risky})",
             [*params, RISKY_NUMBER_PATH],
         )
         return not cursor.fetchone()[0]

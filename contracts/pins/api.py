@@ -9,8 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contracts.http import errors
+from contracts.http import CONDITIONAL, NOT_MODIFIED, errors
 from contracts.instants import parse_instant
+from contracts.models import SnapshotStatus, UpgradePolicy
+from contracts.pagination import LINK_HEADER, PageSerializer, page_params, paged_response
 from contracts.pins import hotpath, selectors
 from contracts.pins.headers import lifecycle_headers
 from contracts.tenancy.auth import request_organization
@@ -30,10 +32,37 @@ class PinListApi(APIView):
         open_migrations = serializers.IntegerField()
         updated_at = serializers.DateTimeField()
 
-    @extend_schema(operation_id="pins_list", responses={200: OutputSerializer(many=True), **errors(401)})
+    class FilterSerializer(PageSerializer):
+        """The dashboard's filters."""
+
+        class Meta:
+            ref_name = "PinFilter"
+
+        status = serializers.ChoiceField(choices=SnapshotStatus.choices, required=False)
+        family = serializers.SlugField(required=False, max_length=64)
+        policy = serializers.ChoiceField(choices=UpgradePolicy.choices, required=False)
+        q = serializers.CharField(
+            required=False, max_length=100, help_text="In alias, snapshot or family name."
+        )
+
+    @extend_schema(
+        operation_id="pins_list",
+        parameters=[FilterSerializer, *CONDITIONAL, LINK_HEADER],
+        responses={200: OutputSerializer(many=True), **NOT_MODIFIED, **errors(400, 401)},
+    )
     def get(self, request: Request) -> Response:
+        params = page_params(self.FilterSerializer, request)
         org = request_organization(request)
-        return Response(self.OutputSerializer(selectors.pin_list(org=org), many=True).data)
+        filters = {k: params.get(k) for k in ("status", "family", "policy", "q")}
+        return paged_response(
+            request,
+            selectors.pin_list(org=org, **filters),
+            name="pins",
+            org_id=org.pk,
+            params=params,
+            order=("alias__name", "id"),
+            serializer_class=self.OutputSerializer,
+        )
 
 
 class ResolveApi(APIView):
@@ -80,9 +109,10 @@ class ResolveApi(APIView):
                 "at",
                 OpenApiTypes.DATETIME,
                 description="Resolve as of this instant (ISO 8601 with time zone) instead of now.",
-            )
+            ),
+            *CONDITIONAL,
         ],
-        responses={200: OutputSerializer, **errors(400, 401, 404)},
+        responses={200: OutputSerializer, **NOT_MODIFIED, **errors(400, 401, 404)},
     )
     def get(self, request: Request, alias: str) -> Response:
         org = request_organization(request)

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -47,7 +48,7 @@ def _zones() -> tuple[str, ...]:
 
 def _list_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     return {
-        "reports": selectors.bug_report_list(org=request.org),
+        "page": Paginator(selectors.bug_report_list(org=request.org), 25).get_page(request.GET.get("page")),
         "aliases": Alias.objects.order_by("name").values_list("name", flat=True),
         "zones": _zones(),
         "can_file": may(request, Permission.FILE_BUG_REPORTS),

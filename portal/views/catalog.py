@@ -271,7 +271,7 @@ def _milestones(snapshot: Snapshot, notice_days: int, scale: Scale) -> list[Mile
 
 
 def build_timelines(*, org, now: dt.datetime) -> tuple[list[FamilyTimeline], int, Scale | None]:
-    snapshots = catalog_selectors.snapshot_list()
+    snapshots = list(catalog_selectors.snapshot_list())
     pins = list(pins_selectors.pin_list(org=org))
     notice_days = organization_terms_notice_days(org=org)
     pinned: dict[int, list[str]] = {}

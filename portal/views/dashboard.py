@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,6 +21,7 @@ from portal.access import may, org_view
 
 STATUS_CHOICES = [(value, label) for value, label in SnapshotStatus.choices if value != SnapshotStatus.DRAFT]
 SOON_DAYS = 90
+PAGE_SIZE = 25
 
 
 @require_GET
@@ -56,20 +58,6 @@ class DashboardFilters:
     def active(self) -> bool:
         return bool(self.status or self.family or self.policy or self.q)
 
-    def matches(self, pin: Pin) -> bool:
-        if self.status and pin.status_now != self.status:
-            return False
-        if self.family and pin.alias.family.slug != self.family:
-            return False
-        if self.policy and pin.policy != self.policy:
-            return False
-        if self.q:
-            needle = self.q.lower()
-            haystack = (pin.alias.name, pin.snapshot.name, pin.alias.family.name)
-            if not any(needle in text.lower() for text in haystack):
-                return False
-        return True
-
 
 def annotate_pin(pin: Pin, now: dt.datetime) -> Pin:
     """Attach what the row shows: the status now and whole days until retirement."""
@@ -84,30 +72,36 @@ def annotate_pin(pin: Pin, now: dt.datetime) -> Pin:
 @require_GET
 @org_view()
 def dashboard(request: HttpRequest) -> HttpResponse:
+    """One page of the organisation's pins, filtered and paginated in SQL: the server's time and
+    its number of queries stay the same for 5 pins or 5,000. The counts at the top are exact."""
     now = timezone.now()
     filters = DashboardFilters.from_query(request.GET)
-    pins = [annotate_pin(pin, now) for pin in selectors.pin_list(org=request.org)]
-    last_seen = usage_last_seen(org=request.org)
+    shown = selectors.pin_list(
+        org=request.org,
+        status=filters.status or None,
+        family=filters.family or None,
+        policy=filters.policy or None,
+        q=filters.q or None,
+        at=now,
+    )
+    page = Paginator(shown, PAGE_SIZE).get_page(request.GET.get("page"))
+    summary = selectors.pin_summary(org=request.org, at=now, soon=dt.timedelta(days=SOON_DAYS))
+    pins = [annotate_pin(pin, now) for pin in page.object_list]
+    last_seen = usage_last_seen(org=request.org)  # one aggregate query, whatever the page
     for pin in pins:
         pin.last_used = last_seen.get((pin.alias_id, pin.snapshot_id))
-    shown = [pin for pin in pins if filters.matches(pin)]
-    families = sorted({(pin.alias.family.slug, pin.alias.family.name) for pin in pins})
     context = {
-        "pins": shown,
-        "total": len(pins),
+        "pins": pins,
+        "page": page,
+        "total": summary["pins"],
         "filters": filters,
-        "families": families,
+        "families": selectors.pin_families(org=request.org),
         "status_choices": STATUS_CHOICES,
         "policy_choices": UpgradePolicy.choices,
-        "summary": {
-            "pins": len(pins),
-            "deprecated": sum(pin.status_now == SnapshotStatus.DEPRECATED for pin in pins),
-            "retiring_soon": sum(pin.retiring_soon for pin in pins),
-            "open_migrations": sum(pin.open_migrations for pin in pins),
-        },
+        "summary": summary,
         "soon_days": SOON_DAYS,
         "now": now,
-        # Built once: 500 rows of {% url %} and {% include %} cost more than the queries.
+        # Built once: a row of {% url %} and {% include %} per pin costs more than the queries.
         "snapshot_base": f"/o/{request.org.slug}/snapshots/",
         "settings_url": reverse("portal:settings", kwargs={"org": request.org.slug}),
         "migrations_url": f"/o/{request.org.slug}/migrations/",

@@ -11,6 +11,8 @@ import datetime as dt
 from collections.abc import Callable
 
 from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Case, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,11 +22,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from contracts.consent import selectors, services
 from contracts.errors import ApplicationError
 from contracts.instants import parse_instant
-from contracts.models import LedgerAction, Migration, MigrationState
+from contracts.models import OPEN_MIGRATION_STATES, LedgerAction, Migration, MigrationState
 from contracts.renewal import selectors as renewal_selectors
 from contracts.tenancy.auth import client_ip
 from contracts.tenancy.roles import Permission
 from portal.access import may, org_view
+
+PAGE_SIZE = 25
 
 ACTIONS = {
     "consent": ("Consent", "The pin moves now, or on the date you choose (before the deadline)."),
@@ -87,7 +91,12 @@ def _available_actions(migration: Migration, *, terms, now: dt.datetime) -> list
 @org_view()
 def migration_list(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("state") or ""
-    migrations = list(selectors.migration_list(org=request.org, state=state or None))
+    # Open migrations first, then the decided ones; a page of PAGE_SIZE of them at a time.
+    ordered = selectors.migration_list(org=request.org, state=state or None).order_by(
+        Case(When(state__in=OPEN_MIGRATION_STATES, then=0), default=1), "-proposed_at", "-id"
+    )
+    page = Paginator(ordered, PAGE_SIZE).get_page(request.GET.get("page"))
+    migrations = list(page.object_list)
     open_migrations = [m for m in migrations if m.is_open]
     closed = [m for m in migrations if not m.is_open]
     terms = selectors.terms_in_force(org=request.org)
@@ -106,6 +115,7 @@ def migration_list(request: HttpRequest) -> HttpResponse:
         {
             "open_rows": rows[: len(open_migrations)],
             "closed_rows": rows[len(open_migrations) :],
+            "page": page,
             "states": MigrationState.choices,
             "state": state,
             "terms": terms,
@@ -233,11 +243,12 @@ def consent_history(request: HttpRequest) -> HttpResponse:
         )
     since = _parse_date(request.GET.get("from", ""), field="from")
     until = _parse_date(request.GET.get("to", ""), field="to", end_of_day=True)
-    records = list(
-        selectors.consent_list(org=request.org, action=action or None, since=since, until=until)[:500]
-    )
+    page = Paginator(
+        selectors.consent_list(org=request.org, action=action or None, since=since, until=until), PAGE_SIZE
+    ).get_page(request.GET.get("page"))
     context = {
-        "records": records,
+        "records": page.object_list,
+        "page": page,
         # IP addresses and User-Agents only for the roles that may export them.
         "show_client": may(request, Permission.EXPORT_LEDGER),
         "actions": LedgerAction.choices,

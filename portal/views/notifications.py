@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -46,7 +47,7 @@ def _page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpRespo
         "role_recipients": services.role_recipients(org_id=org.pk),
         "endpoints": selectors.webhook_endpoint_list(org=org),
         "deliveries": selectors.webhook_delivery_log(org=org),
-        "notices": selectors.notice_list(org=org, limit=100),
+        "notices": Paginator(selectors.notice_list(org=org), 25).get_page(request.GET.get("page")),
         "calendar_url": calendar_url,
         "events": WebhookEvent.choices,
         "is_admin": request.membership.role == "admin",

@@ -8,7 +8,8 @@ Prints, from one run:
 Rows are inserted with COPY FROM STDIN, bypassing ledger_append but with a valid hash chain.
 Run: TEST_DB_NAME=test_exports DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
      .venv/bin/python -m pytest tests/bench/test_export_scale.py -s
-Sizes: BENCH_EXPORT_RECORDS (default 1000000), BENCH_PDF_RECORDS (default 10000).
+Sizes: BENCH_EXPORT_RECORDS (default 1000000), BENCH_PDF_RECORDS (default 10000); the CSV ratio is
+the median of BENCH_EXPORT_ROUNDS (default 5) interleaved rounds of COPY and export.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -34,6 +36,7 @@ pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
 N = int(os.environ.get("BENCH_EXPORT_RECORDS", "1000000"))
 N_PDF = int(os.environ.get("BENCH_PDF_RECORDS", "10000"))
+ROUNDS = int(os.environ.get("BENCH_EXPORT_ROUNDS", "5"))
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 COLUMNS = (
     "organization_id, seq, action, actor_email, migration_id, from_snapshot, to_snapshot, terms_version, "
@@ -139,18 +142,30 @@ def test_export_scale(tmp_path):
     insert_chain(small, N_PDF)
     print(f"\ninserted {N:,} chained records with COPY in {insert_seconds:.1f} s")
 
-    copy_seconds, copy_bytes = copy_csv(big)
-    stream = run_child("csv", big.slug)
-    copy_seconds_2, _ = copy_csv(big)  # again after the export: the cache is warm for both
-    copy_best = min(copy_seconds, copy_seconds_2)
+    copy_csv(big)  # warm the cache for both
+    copies, streams = [], []
+    for _ in range(ROUNDS):  # interleaved, so a burst of load on the machine hits both alike
+        copies.append(copy_csv(big))
+        streams.append(run_child("csv", big.slug))
+    copy_bytes = copies[0][1]
+    copy_median = statistics.median(seconds for seconds, _ in copies)
+    stream_median = statistics.median(s["seconds"] for s in streams)
+    ratios = sorted(
+        copy_seconds / stream["seconds"] for (copy_seconds, _), stream in zip(copies, streams, strict=True)
+    )
+    stream = max(streams, key=lambda s: s["peak_mb"])
     print(
-        f"COPY TO STDOUT CSV : {N / copy_best:12,.0f} rows/s  {copy_bytes / copy_best / 1e6:7.1f} MB/s  ({copy_best:.2f} s)"
+        f"COPY TO STDOUT CSV : {N / copy_median:12,.0f} rows/s  {copy_bytes / copy_median / 1e6:7.1f} MB/s  "
+        f"(median of {ROUNDS}: {copy_median:.2f} s)"
     )
     print(
-        f"streamed CSV export: {N / stream['seconds']:12,.0f} rows/s  {stream['bytes'] / stream['seconds'] / 1e6:7.1f} MB/s"
-        f"  ({stream['seconds']:.2f} s, {stream['bytes'] / 1e6:.0f} MB)"
+        f"streamed CSV export: {N / stream_median:12,.0f} rows/s  {stream['bytes'] / stream_median / 1e6:7.1f} MB/s"
+        f"  (median of {ROUNDS}: {stream_median:.2f} s, {stream['bytes'] / 1e6:.0f} MB)"
     )
-    print(f"ratio streamed/COPY (rows/s): {copy_best / stream['seconds']:.2f}  (target >= 0.5)")
+    print(
+        f"ratio streamed/COPY (rows/s): median {copy_median / stream_median:.2f}, per round "
+        f"{', '.join(f'{r:.2f}' for r in ratios)}  (target >= 0.5 in every round)"
+    )
     print(
         f"exporting process RSS: {stream['base_mb']:.0f} MB after start-up, peak {stream['peak_mb']:.0f} MB (target < 150)"
     )

@@ -1,5 +1,6 @@
 """Outbox throughput: plan and send 10,000 notices for 2,000 organisations through a real Celery
-worker to a local SMTP sink, beside 10,000 no-op Celery tasks on the same worker in the same run.
+worker to an SMTP sink running in its own process, beside 10,000 no-op Celery tasks on the same
+worker in the same run (target: notices at >= 0.5x the no-op rate).
 
 Run with Redis (and preferably PostgreSQL):
   TEST_DB_NAME=test_notices DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
@@ -19,8 +22,8 @@ from contracts.models import Membership, Organization, Pin, Role
 from notifications import services
 from notifications.models import Notice, NoticeStatus
 from tests import factories as f
-from tests.notifications.conftest import deprecate, smtp_sink  # noqa: F401 (smtp_sink: fixture)
-from tests.notifications.test_worker_redis import queue_idle, wait_until, workers  # noqa: F401 (workers: fixture)
+from tests.notifications.conftest import deprecate
+from tests.notifications.test_worker_redis import queue_idle, wait_until
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("CELERY_BROKER_URL", "").startswith("redis"),
@@ -64,26 +67,44 @@ def build_world() -> None:
     )
 
 
-def test_notice_throughput_against_noop_tasks(workers):  # noqa: F811 (the imported fixture)
-    from notifications.tasks import noop, send_notice
+def received(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
+
+
+def test_notice_throughput_against_noop_tasks(bench_workers):
+    from notifications.tasks import enqueue_batches, noop
+
+    workers = bench_workers
 
     build_world()
-    workers.start("bench", concurrency=2, CONN_MAX_AGE="600", LOG_LEVEL="WARNING")
     total = ORGS * SNAPSHOTS_PER_ORG
-
-    # Warm-up: the worker is up and connected before the clock starts.
-    noop.apply_async(queue=workers.queue)
-    wait_until(
-        lambda: queue_idle(workers.queue), timeout=120, what="worker start", workers=workers, every=0.1
-    )
-
     from portal.celery import app
 
+    # Anchor: 10,000 no-op tasks, queued before the worker starts, so what is timed is the worker
+    # taking them (from the first taken to the queue drained), not one producer publishing them.
     started = time.perf_counter()
     with app.producer_or_acquire() as producer:  # one connection for all publishes, as a dispatcher task does
         for _ in range(total):
             noop.apply_async(queue=workers.queue, producer=producer)
     enqueued_noop = time.perf_counter() - started
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        assert client.llen(workers.queue) == total
+        workers.start(
+            "bench",
+            concurrency=2,
+            CONN_MAX_AGE="600",
+            LOG_LEVEL="WARNING",
+            EMAIL_BACKEND="notifications.mail.SmtpEmailBackend",
+        )
+        wait_until(
+            lambda: client.llen(workers.queue) < total,
+            timeout=300,
+            what="worker start",
+            workers=workers,
+            every=0.01,
+        )
+    started = time.perf_counter()
     wait_until(
         lambda: queue_idle(workers.queue), timeout=1800, what="no-op tasks", workers=workers, every=0.05
     )
@@ -93,9 +114,8 @@ def test_notice_throughput_against_noop_tasks(workers):  # noqa: F811 (the impor
     planned = services.notices_plan()
     plan_seconds = time.perf_counter() - started
     assert planned == total
-    with app.producer_or_acquire() as producer:
-        for notice_id in services.notices_dispatch_claim(limit=total):
-            send_notice.apply_async(args=[notice_id], queue=workers.queue, producer=producer)
+    app.conf.task_default_queue = workers.queue  # enqueue_batches publishes to the default queue
+    enqueue_batches(services.notices_dispatch_claim(limit=total))
     enqueued_notices = time.perf_counter() - started
     wait_until(
         lambda: Notice.objects.filter(status=NoticeStatus.SENT).count() == total,
@@ -105,12 +125,19 @@ def test_notice_throughput_against_noop_tasks(workers):  # noqa: F811 (the impor
         every=0.5,
     )
     notice_seconds = time.perf_counter() - started
+    send_seconds = notice_seconds - plan_seconds
 
-    assert len(workers.sink.messages) == total
-    assert len({str(m["Message-ID"]) for m in workers.sink.messages}) == total
+    ids = received(workers.received)
+    assert len(ids) == total and len(set(ids)) == total  # every notice once, none twice
+    assert set(Notice.objects.values_list("attempts", flat=True)) == {1}
+    batch = settings.NOTICE_BATCH_SIZE
     print(
-        f"\n[bench] {total} no-op tasks: {noop_seconds:.1f} s ({total / noop_seconds:.0f}/s; enqueue {enqueued_noop:.1f} s)"
-        f"\n[bench] {total} notices for {ORGS} organisations, planned + sent over SMTP: {notice_seconds:.1f} s"
-        f" ({total / notice_seconds:.0f}/s; planning {plan_seconds:.1f} s, planning + enqueue {enqueued_notices:.1f} s)"
-        f"\n[bench] ratio notices / no-op: {notice_seconds / noop_seconds:.1f}x"
+        f"\n[bench] worker: 2 processes, prefetch 1; SMTP sink in its own process; NOTICE_BATCH_SIZE={batch}"
+        f"\n[bench] {total} no-op tasks, queued first ({enqueued_noop:.1f} s), taken by the worker in"
+        f" {noop_seconds:.1f} s ({total / noop_seconds:.0f}/s)"
+        f"\n[bench] {total} notices for {ORGS} organisations: planned {plan_seconds:.1f} s, claimed + enqueued"
+        f" {enqueued_notices - plan_seconds:.1f} s, sent over SMTP and recorded: {send_seconds:.1f} s"
+        f" ({total / send_seconds:.0f}/s; {total / notice_seconds:.0f}/s with planning)"
+        f"\n[bench] rate notices / no-op: {noop_seconds / send_seconds:.2f}x sending"
+        f" ({noop_seconds / notice_seconds:.2f}x with planning; target >= 0.5x)"
     )

@@ -4,6 +4,7 @@ filters and search that work as plain GET and as htmx partials; a query count in
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.db import connection
@@ -12,6 +13,8 @@ from django.utils import timezone
 
 from contracts import models
 from contracts.catalog import services
+from contracts.models import Pin
+from portal.views.dashboard import PAGE_SIZE
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -163,23 +166,31 @@ def count_queries(client, url: str) -> tuple[int, str]:
     return len(queries), response.content.decode()
 
 
-def test_dashboard_with_500_pins_uses_as_many_queries_as_with_5(client):
+def test_dashboard_with_5000_pins_shows_a_page_with_exact_counts_in_as_many_queries_as_with_5(client):
     small = f.OrganizationFactory(slug="small")
     large = f.OrganizationFactory(slug="large")
     user = f.UserFactory(username="both")
     f.MembershipFactory(user=user, organization=small)
     f.MembershipFactory(user=user, organization=large)
     make_pins(small, 5, prefix="s")
-    make_pins(large, 500, prefix="l")
+    make_pins(large, 5000, prefix="l")
     client.force_login(user)
     client.get("/o/small/")  # warm the session and the content types
     small_count, small_html = count_queries(client, "/o/small/")
     large_count, large_html = count_queries(client, "/o/large/")
     assert small_html.count('class="pin-row') == 5
-    assert large_html.count('class="pin-row') == 500
+    assert large_html.count('class="pin-row') == PAGE_SIZE
+    assert "5000 pins" in large_html and "Page 1 of 200" in large_html
+    # One snapshot in three is deprecated and retires within 90 days: exact over all 5,000 pins.
+    deprecated = Pin.objects.filter(organization=large, snapshot__deprecated_at__isnull=False).count()
+    assert re.search(rf'stat-value">{deprecated}</span><span class="stat-label">on a deprecated', large_html)
     assert large_count == small_count, (small_count, large_count)
-    filtered_count, _ = count_queries(client, "/o/large/?status=deprecated&q=alias")
+    last_count, last_html = count_queries(client, "/o/large/?page=200")
+    assert last_count == small_count and last_html.count('class="pin-row') == PAGE_SIZE
+    filtered_count, filtered_html = count_queries(client, "/o/large/?status=deprecated&q=alias")
     assert filtered_count == small_count
+    assert f"Showing <strong>{deprecated}</strong> of 5000 pins" in filtered_html
+    assert filtered_html.count("badge-deprecated") == PAGE_SIZE
 
 
 def test_pin_status_follows_the_clock(world, client):

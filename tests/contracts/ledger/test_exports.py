@@ -9,6 +9,7 @@ import io
 import json
 
 import pytest
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from hypothesis import given, settings
@@ -18,7 +19,7 @@ from contracts.errors import ApplicationError
 from contracts.ledger import exports
 from contracts.ledger.chain import GENESIS_HASH, compute_hash, record_body
 from contracts.ledger.verify_bundle_standalone import cell
-from contracts.models import ConsentExport, ExportStatus
+from contracts.models import ConsentExport, ConsentRecord, ExportStatus
 from tests.conftest import requires_postgres
 from tests.contracts.export_helpers import T0, seed_ledger
 
@@ -228,3 +229,20 @@ def test_postgres_falls_back_to_python_for_numbers_it_would_print_differently(wo
     _export, data = stream(world, "csv")
     row = next(iter(csv.DictReader(io.StringIO(data.decode(), newline=""))))
     assert row["details"] == '{"tiny":1.5e-07}'
+
+
+@requires_postgres
+def test_the_copy_check_remembers_what_it_read_and_still_sees_a_record_appended_later(world):
+    from contracts.ledger.chain import ledger_append
+
+    ledger_append(org=world.org, action="consent", details={"n": 1})
+    assert exports.pg_copy_usable(world.org, exports.ExportFilters())
+    last = ConsentRecord.objects.filter(organization=world.org).order_by("-seq").first().seq
+    assert cache.get(exports._copy_safe_key(world.org)) == last  # later checks start after it
+    ledger_append(org=world.org, action="consent", details={"tiny": 1.5e-7})
+    assert not exports.pg_copy_usable(world.org, exports.ExportFilters())
+    # A filter that leaves the risky record out can still use COPY.
+    only_first = exports.ExportFilters(
+        date_to=ConsentRecord.objects.get(organization=world.org, seq=last).created_at
+    )
+    assert exports.pg_copy_usable(world.org, only_first)

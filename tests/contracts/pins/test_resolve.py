@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pytest
 from django.db import connection
@@ -205,3 +206,30 @@ def test_malformed_org_parameter_is_refused_naming_the_field(world, client, org)
     response = client.get("/api/v1/pins/", {"org": org})
     assert response.status_code == 400
     assert "org" in response.json()["error"]["fields"]
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(
+    not os.environ.get("REDIS_URL"), reason="needs Redis: set REDIS_URL=redis://… (CI services run)"
+)
+def test_a_warm_resolve_on_redis_costs_one_redis_command_and_still_sees_a_pin_change(world, api, monkeypatch):
+    """The generation check and the shared throttle counter travel in one EVALSHA; a regression to
+    two round trips (the cache proxy hid the Redis backend from the check) cut resolve's rate."""
+    import redis.connection
+
+    commands = []
+    real = redis.connection.AbstractConnection.send_command
+
+    def spy(self, *args, **kwargs):
+        commands.append(args[0])
+        return real(self, *args, **kwargs)
+
+    url = "/api/v1/resolve/v1-chat/"
+    for _ in range(2):
+        assert api.get(url, key=world.key).status_code == 200  # warm this process's copies
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", spy)
+    assert api.get(url, key=world.key).json()["snapshot"]["id"] == world.old.name
+    assert commands == ["EVALSHA"]
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", real)
+    pins_services.pin_set(org=world.org, alias=world.alias, snapshot=world.current, acting_user=world.admin)
+    assert api.get(url, key=world.key).json()["snapshot"]["id"] == world.current.name
