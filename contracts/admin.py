@@ -697,3 +697,22 @@ class EvalRunAdmin(ReadOnlyAdmin):
 class AuditPackAdmin(ReadOnlyAdmin):
     list_display = ("id", "organization", "status", "progress", "created_at", "finished_at")
     list_filter = ("status",)
+
+
+@admin.register(models.AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """Customers' audit logs and the vendor-side log (no organisation: staff actions in /admin/)."""
+
+    list_display = (
+        "created_at",
+        "organization",
+        "actor_label",
+        "action",
+        "target_type",
+        "target_label",
+        "ip",
+    )
+    list_filter = ("action", "actor_kind", ("organization", admin.EmptyFieldListFilter))
+    search_fields = ("actor_label", "target_label", "target_id")
+    date_hierarchy = "created_at"
+    list_select_related = ("organization",)

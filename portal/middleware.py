@@ -18,8 +18,10 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from rest_framework.exceptions import ParseError
 
+from contracts.audit.origin import origin_bind, origin_reset
 from contracts.errors import ApplicationError
 from contracts.http import json_body_parse
+from contracts.tenancy.auth import client_ip
 from contracts.tenancy.selectors import user_time_zone
 from contracts.text import control_character_fields
 from portal.exceptions import DATABASE_UNAVAILABLE, envelope, error_envelope
@@ -238,3 +240,17 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+class AuditOriginMiddleware:
+    """Binds the caller's address and user agent for the audit log (contracts.audit.origin)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = origin_bind(ip=client_ip(request), user_agent=request.headers.get("User-Agent", ""))
+        try:
+            return self.get_response(request)
+        finally:
+            origin_reset(token)

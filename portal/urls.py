@@ -10,6 +10,7 @@ from portal.views import bugs as bug_views
 from portal.views import dashboard as views
 from portal.views import diffs as diff_views
 from portal.views import exports as export_views
+from portal.views import identity as identity_views
 from portal.views import migrations as migration_views
 from portal.views import notifications as notification_views
 from portal.views import renewal as renewal_views
@@ -76,6 +77,7 @@ portal_patterns = (
         path("o/<slug:org>/settings/", settings_pages.settings_home, name="settings"),
         path("o/<slug:org>/pins/<int:pin_id>/policy/", settings_pages.pin_policy, name="pin_policy"),
         path("o/<slug:org>/settings/keys/", settings_pages.api_keys, name="api_keys"),
+        path("o/<slug:org>/settings/audit/", identity_views.audit_log, name="audit"),
         path("o/<slug:org>/billing/", billing_views.billing_page, name="billing"),
         path("o/<slug:org>/billing/portal/", billing_views.billing_portal, name="billing_portal"),
         path(

@@ -1,5 +1,6 @@
 """The models of every area, one module per area; import them from here."""
 
+from contracts.models.audit import ActorKind, AuditAction, AuditEntry
 from contracts.models.base import AppendOnlyError, AppendOnlyModel, AppendOnlyQuerySet
 from contracts.models.billing import ExtendedSupport, StripeEvent
 from contracts.models.bugs import BugReport, BugReportEvent, BugStatus
@@ -50,6 +51,7 @@ from contracts.models.tenancy import ApiKey, ApiKeyScope, Membership, Organizati
 __all__ = [
     "OPEN_MIGRATION_STATES",
     "OPEN_RUN_STATES",
+    "ActorKind",
     "Alias",
     "AliasMove",
     "ApiKey",
@@ -57,6 +59,8 @@ __all__ = [
     "AppendOnlyError",
     "AppendOnlyModel",
     "AppendOnlyQuerySet",
+    "AuditAction",
+    "AuditEntry",
     "AuditPack",
     "BugReport",
     "BugReportEvent",
