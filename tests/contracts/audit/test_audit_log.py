@@ -135,9 +135,12 @@ def test_entries_refuse_update_and_delete_in_the_model(world):
 def test_the_database_refuses_rewriting_entries(world):
     audit_services.audit_record(org=world.org, action=AuditAction.CONTACT_ADD, target_type="contact")
     for sql in ("UPDATE contracts_auditentry SET target_label = 'x'", "DELETE FROM contracts_auditentry"):
-        with pytest.raises((IntegrityError, InternalError), match="append-only"):
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(sql)
+        with (
+            pytest.raises((IntegrityError, InternalError), match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql)
 
 
 # -- the page --------------------------------------------------------------------------------
@@ -265,4 +268,4 @@ def test_staff_actions_in_admin_go_to_the_vendor_log_not_the_customers(client, w
 
     client.force_login(world.admin)
     page = client.get(f"/o/{world.org.slug}/settings/audit/").content
-    assert b"data-action=\"api-key.create\"" in page and b"data-action=\"admin." not in page
+    assert b'data-action="api-key.create"' in page and b'data-action="admin.' not in page
