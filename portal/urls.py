@@ -78,6 +78,26 @@ portal_patterns = (
         path("o/<slug:org>/pins/<int:pin_id>/policy/", settings_pages.pin_policy, name="pin_policy"),
         path("o/<slug:org>/settings/keys/", settings_pages.api_keys, name="api_keys"),
         path("o/<slug:org>/settings/audit/", identity_views.audit_log, name="audit"),
+        path("o/<slug:org>/settings/members/", identity_views.members, name="members"),
+        path("o/<slug:org>/settings/members/invite/", identity_views.member_invite, name="member_invite"),
+        path(
+            "o/<slug:org>/settings/members/<int:membership_id>/role/",
+            identity_views.member_role,
+            name="member_role",
+        ),
+        path(
+            "o/<slug:org>/settings/members/<int:membership_id>/remove/",
+            identity_views.member_remove,
+            name="member_remove",
+        ),
+        path(
+            "o/<slug:org>/settings/invitations/<int:invitation_id>/revoke/",
+            identity_views.invitation_revoke,
+            name="invitation_revoke",
+        ),
+        path("invitations/<str:token>/", identity_views.invitation, name="invitation"),
+        path("invitations/<str:token>/accept/", identity_views.invitation_accept, name="invitation_accept"),
+        path("invitations/<str:token>/signup/", identity_views.invitation_signup, name="invitation_signup"),
         path("o/<slug:org>/billing/", billing_views.billing_page, name="billing"),
         path("o/<slug:org>/billing/portal/", billing_views.billing_portal, name="billing_portal"),
         path(

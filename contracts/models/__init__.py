@@ -29,6 +29,7 @@ from contracts.models.gateway import (
     UsageBatch,
     UsageHour,
 )
+from contracts.models.identity import Invitation, token_hash
 from contracts.models.ledger import (
     ConsentExport,
     ConsentRecord,
@@ -80,6 +81,7 @@ __all__ = [
     "Gateway",
     "GatewayReceiptKey",
     "GoldenSample",
+    "Invitation",
     "LedgerAction",
     "LedgerCheckpoint",
     "LedgerHead",
@@ -103,4 +105,5 @@ __all__ = [
     "UsageBatch",
     "UsageHour",
     "UserPreference",
+    "token_hash",
 ]

@@ -1,18 +1,26 @@
-"""Identity and accountability pages of an organisation: the audit log."""
+"""Identity and accountability pages of an organisation: the audit log, members and invitations."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth import login as auth_login
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 
 from contracts.audit import selectors as audit_selectors
 from contracts.audit.csv import audit_csv_rows
-from contracts.models import AuditAction
+from contracts.errors import ApplicationError
+from contracts.identity import selectors as identity_selectors
+from contracts.identity import services as identity_services
+from contracts.models import AuditAction, Role
 from contracts.tenancy.roles import Permission, permission_require
 from portal.access import org_view
 
@@ -72,3 +80,140 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "target_types": audit_selectors.audit_target_types(org=request.org),
     }
     return render(request, "portal/identity/audit.html", context, status=200 if valid else 400)
+
+
+# -- members and invitations -------------------------------------------------------------------
+
+
+def _members_page(request: HttpRequest, *, status: int = 200, **extra) -> HttpResponse:
+    context = {
+        "members": identity_selectors.member_list(org=request.org),
+        "invitations": identity_selectors.invitation_list_open(org=request.org),
+        "roles": Role.choices,
+        "now": timezone.now(),
+        **extra,
+    }
+    return render(request, "portal/identity/members.html", context, status=status)
+
+
+@require_GET
+@org_view()
+def members(request: HttpRequest) -> HttpResponse:
+    permission_require(request.membership.role, Permission.MANAGE_MEMBERS)
+    return _members_page(request)
+
+
+@require_POST
+@org_view()
+def member_invite(request: HttpRequest) -> HttpResponse:
+    permission_require(request.membership.role, Permission.MANAGE_MEMBERS)
+    email, role = request.POST.get("email", ""), request.POST.get("role", Role.MEMBER)
+    try:
+        invitation, _raw = identity_services.invitation_create(
+            org=request.org, email=email, role=role, acting_user=request.user
+        )
+    except ApplicationError as error:
+        return _members_page(
+            request, status=error.status_code, error=error, typed={"email": email, "role": role}
+        )
+    messages.success(request, f"Invitation sent to {invitation.email}; the link works once, for 7 days.")
+    return redirect("portal:members", org=request.org.slug)
+
+
+@require_POST
+@org_view()
+def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    permission_require(request.membership.role, Permission.MANAGE_MEMBERS)
+    invitation = identity_selectors.invitation_get(org=request.org, invitation_id=invitation_id)
+    identity_services.invitation_revoke(invitation=invitation, acting_user=request.user)
+    messages.success(request, f"The invitation to {invitation.email} is revoked; its link no longer works.")
+    return redirect("portal:members", org=request.org.slug)
+
+
+@require_POST
+@org_view()
+def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
+    permission_require(request.membership.role, Permission.MANAGE_MEMBERS)
+    membership = identity_selectors.member_get(org=request.org, membership_id=membership_id)
+    try:
+        membership = identity_services.member_role_change(
+            membership=membership, role=request.POST.get("role", ""), acting_user=request.user
+        )
+    except ApplicationError as error:
+        return _members_page(request, status=error.status_code, error=error)
+    messages.success(
+        request, f"{membership.user.get_username()} is now {membership.get_role_display().lower()}."
+    )
+    if membership.user_id == request.user.pk and membership.role != Role.ADMIN:
+        return redirect("portal:dashboard", org=request.org.slug)
+    return redirect("portal:members", org=request.org.slug)
+
+
+@require_POST
+@org_view()
+def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
+    permission_require(request.membership.role, Permission.MANAGE_MEMBERS)
+    membership = identity_selectors.member_get(org=request.org, membership_id=membership_id)
+    try:
+        identity_services.member_remove(membership=membership, acting_user=request.user)
+    except ApplicationError as error:
+        return _members_page(request, status=error.status_code, error=error)
+    messages.success(
+        request, f"{membership.user.get_username()} is no longer a member of {request.org.name}."
+    )
+    if membership.user_id == request.user.pk:
+        return redirect("portal:home")
+    return redirect("portal:members", org=request.org.slug)
+
+
+def _invitation_page(request: HttpRequest, token: str, *, status: int = 200, **extra) -> HttpResponse:
+    try:
+        invitation = identity_services.invitation_check(raw_token=token)
+    except ApplicationError as error:
+        return render(
+            request, "portal/identity/invitation.html", {"refusal": error}, status=error.status_code
+        )
+    user = request.user
+    context = {
+        "invitation": invitation,
+        "token": token,
+        "address_matches": user.is_authenticated and (user.email or "").lower() == invitation.email,
+        "has_account": get_user_model().objects.filter(email__iexact=invitation.email).exists(),
+        **extra,
+    }
+    return render(request, "portal/identity/invitation.html", context, status=status)
+
+
+@require_GET
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    response = _invitation_page(request, token)
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@require_POST
+@login_required
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        membership = identity_services.invitation_accept(raw_token=token, acting_user=request.user)
+    except ApplicationError as error:
+        return _invitation_page(request, token, status=error.status_code, error=error)
+    messages.success(request, f"Welcome to {membership.organization.name}.")
+    return redirect("portal:dashboard", org=membership.organization.slug)
+
+
+@require_POST
+def invitation_signup(request: HttpRequest, token: str) -> HttpResponse:
+    username = request.POST.get("username", "")
+    try:
+        membership = identity_services.invitation_signup(
+            raw_token=token, username=username, password=request.POST.get("password", "")
+        )
+    except ApplicationError as error:
+        return _invitation_page(
+            request, token, status=error.status_code, error=error, typed={"username": username}
+        )
+    auth_login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+    messages.success(request, f"Welcome to {membership.organization.name}.")
+    return redirect("portal:dashboard", org=membership.organization.slug)

@@ -60,6 +60,18 @@ def _victim_bug_report(w):
     return bug_report_file(org=w.org, reporter=w.admin, alias=w.alias.name, observed_at=days(-5))
 
 
+def _victim_invitation(w):
+    from contracts.identity.services import invitation_create
+
+    invitation = w.org.invitations.first()
+    return (
+        invitation
+        or invitation_create(
+            org=w.org, email="victim-invitee@acme.example", role="admin", acting_user=w.admin
+        )[0]
+    )
+
+
 # URL kwarg -> function(world, victim objects) giving a value that names an object of the victim
 # organisation (world.org). Register every new kwarg here, creating the victim's object if needed.
 def _victim_eval_result(w):
@@ -114,6 +126,8 @@ VICTIM_VALUES: dict[str, Callable] = {
     "export_id": lambda w: str(_victim_export(w).pk),
     "run_id": lambda w: str(_victim_eval_run(w).pk),
     "pack_id": lambda w: str(_victim_audit_pack(w).pk),
+    "membership_id": lambda w: str(w.org.memberships.order_by("pk").first().pk),
+    "invitation_id": lambda w: str(_victim_invitation(w).pk),
     "uidb64": lambda w: "MQ",
     "token": lambda w: "set-password",
 }
