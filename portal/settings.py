@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.humanize",  # allauth's second-factor pages
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
@@ -55,6 +56,11 @@ INSTALLED_APPS = [
     "axes",
     "django_prometheus",
     "django_structlog",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
     "contracts",
     "notifications",
     "portal",
@@ -77,10 +83,12 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "axes.middleware.AxesMiddleware",
     # A request id bound to every log line of the request and carried into the tasks it queues.
     "portal.middleware.RequestIdMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
+    "portal.middleware.IdentityPolicyMiddleware",
     "portal.middleware.ApplicationErrorMiddleware",
     "portal.middleware.ControlCharacterMiddleware",
     "portal.middleware.ApiBodyMiddleware",
@@ -168,6 +176,7 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -179,6 +188,37 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+# The sign-in form names its field "username" (a username or an e-mail address); allauth hands axes
+# either username= or email= credentials, so name the attempt by what was typed.
+AXES_USERNAME_CALLABLE = "portal.auth.axes_username"
+
+# django-allauth (docs/identity.md): sign-in flows, per-organisation OpenID Connect, second factors.
+# /accounts/login/ stays the portal's own e-mail-first page (portal.views.auth), which routes an
+# address at an organisation's verified domain to its provider and runs passwords through allauth's
+# flow, so that a second factor is always asked for.
+ACCOUNT_ADAPTER = "portal.auth.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "portal.auth.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_UNIQUE_EMAIL = True  # required by e-mail sign-in; applies to allauth's address book
+ACCOUNT_LOGOUT_REDIRECT_URL = LOGOUT_REDIRECT_URL
+ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
+# Failed sign-ins are counted and locked out by django-axes (above), not twice.
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
+ACCOUNT_SESSION_REMEMBER = True  # as before allauth: the session outlives the browser (2 weeks)
+SOCIALACCOUNT_AUTO_SIGNUP = True  # first SSO sign-in creates the account, no form
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True  # an existing account with the (domain-verified) address
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"OAUTH_PKCE_ENABLED": True}}
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="Version Contract Portal")
+# fido2 checks the browser's origin against https://<rp id>; plain-HTTP demos and tests on
+# http://localhost need this. Never in production.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = env.bool("MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN", default=DEBUG)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from portal.views import account, catalog, operations, settings_pages
+from portal.views import auth as auth_views
 from portal.views import billing as billing_views
 from portal.views import bugs as bug_views
 from portal.views import dashboard as views
@@ -94,6 +95,15 @@ portal_patterns = (
             "o/<slug:org>/settings/invitations/<int:invitation_id>/revoke/",
             identity_views.invitation_revoke,
             name="invitation_revoke",
+        ),
+        path("o/<slug:org>/settings/sso/", identity_views.sso_settings, name="sso"),
+        path("o/<slug:org>/settings/sso/provider/", identity_views.sso_provider, name="sso_provider"),
+        path("o/<slug:org>/settings/sso/policy/", identity_views.sso_policy, name="sso_policy"),
+        path("o/<slug:org>/settings/sso/domains/", identity_views.sso_domain_add, name="sso_domain_add"),
+        path(
+            "o/<slug:org>/settings/sso/domains/<int:domain_id>/remove/",
+            identity_views.sso_domain_remove,
+            name="sso_domain_remove",
         ),
         path("invitations/<str:token>/", identity_views.invitation, name="invitation"),
         path("invitations/<str:token>/accept/", identity_views.invitation_accept, name="invitation_accept"),
@@ -195,7 +205,12 @@ portal_patterns = (
 urlpatterns = [
     path("", include(portal_patterns)),
     path("accounts/password_reset/", account.RateLimitedPasswordResetView.as_view(), name="password_reset"),
+    # The portal's e-mail-first sign-in keeps /accounts/login/ (and the names "login" and allauth's
+    # "account_login"); django.contrib.auth serves logout and password reset, allauth the SSO
+    # callbacks (/accounts/oidc/<provider>/login/callback/) and second factors (/accounts/2fa/).
+    path("accounts/login/", auth_views.login_view, name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("portal.allauth_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("contracts.urls")),
     path("api/v1/", include("notifications.api_urls")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from contracts.errors import NotFound
-from contracts.models import Invitation, Membership, Organization
+from contracts.models import IdentitySettings, Invitation, Membership, Organization, OrgDomain, Role
 
 
 def member_list(*, org: Organization) -> QuerySet[Membership]:
@@ -38,3 +38,78 @@ def invitation_get(*, org: Organization, invitation_id: int) -> Invitation:
     if invitation is None:
         raise NotFound("No such invitation in this organisation.")
     return invitation
+
+
+def identity_get(*, org: Organization) -> IdentitySettings:
+    """The organisation's identity settings (defaults, unsaved, when never configured)."""
+    return IdentitySettings.objects.filter(organization=org).first() or IdentitySettings(organization=org)
+
+
+def domain_list(*, org: Organization) -> QuerySet[OrgDomain]:
+    return OrgDomain.objects.filter(organization=org).order_by("domain")
+
+
+def domain_get(*, org: Organization, domain_id: int) -> OrgDomain:
+    domain = OrgDomain.objects.select_related("organization").filter(organization=org, pk=domain_id).first()
+    if domain is None:
+        raise NotFound("No such domain in this organisation.")
+    return domain
+
+
+def email_domain(email: str) -> str:
+    return (email or "").rpartition("@")[2].strip().lower() if "@" in (email or "") else ""
+
+
+def sso_identity_for_email(email: str) -> IdentitySettings | None:
+    """The SSO settings that govern an address: its domain is verified for an organisation with a provider."""
+    domain = email_domain(email)
+    if not domain:
+        return None
+    return (
+        IdentitySettings.objects.select_related("organization")
+        .filter(
+            organization__domains__domain=domain,
+            organization__domains__verified_at__isnull=False,
+            sso_provider_id__isnull=False,
+        )
+        .exclude(sso_issuer="")
+        .first()
+    )
+
+
+def sso_identity_for_provider(provider_id: str) -> IdentitySettings | None:
+    return IdentitySettings.objects.select_related("organization").filter(sso_provider_id=provider_id).first()
+
+
+def verified_domains(*, org: Organization) -> set[str]:
+    return set(
+        OrgDomain.objects.filter(organization=org, verified_at__isnull=False).values_list("domain", flat=True)
+    )
+
+
+def sso_required_for(*, user) -> bool:
+    """A non-staff member of an organisation that requires single sign-on."""
+    if user.is_staff:
+        return False
+    return IdentitySettings.objects.filter(organization__memberships__user=user, require_sso=True).exists()
+
+
+def mfa_required_for(*, user) -> bool:
+    """An admin of an organisation that requires a second factor of its admins."""
+    return IdentitySettings.objects.filter(
+        organization__memberships__user=user,
+        organization__memberships__role=Role.ADMIN,
+        require_mfa_for_admins=True,
+    ).exists()
+
+
+def sign_in_policy_for(*, user) -> tuple[bool, bool]:
+    """(SSO required, second factor required) for a user, from their memberships: one query."""
+    rows = Membership.objects.filter(user=user, organization__identity__isnull=False).values_list(
+        "role", "organization__identity__require_sso", "organization__identity__require_mfa_for_admins"
+    )
+    sso = mfa = False
+    for role, require_sso, require_mfa in rows:
+        sso = sso or (require_sso and not user.is_staff)
+        mfa = mfa or (require_mfa and role == Role.ADMIN)
+    return sso, mfa

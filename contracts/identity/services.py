@@ -8,9 +8,12 @@ locked (SELECT … FOR UPDATE) before a demotion or removal is counted.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
+from allauth.socialaccount.models import SocialApp
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -24,7 +27,16 @@ from django.utils import timezone
 
 from contracts.audit.services import audit_record
 from contracts.errors import ApplicationError, Conflict, NotFound
-from contracts.models import AuditAction, Invitation, Membership, Organization, Role, token_hash
+from contracts.models import (
+    AuditAction,
+    IdentitySettings,
+    Invitation,
+    Membership,
+    Organization,
+    OrgDomain,
+    Role,
+    token_hash,
+)
 from contracts.outbox import organization_mail_send
 
 INVITATION_DAYS = 7
@@ -320,3 +332,295 @@ def invitation_signup(*, raw_token: str, username: str, password: str) -> Member
     """Create the invited address's account and accept the invitation with it, or neither."""
     user = user_create_for_invitation(raw_token=raw_token, username=username, password=password)
     return invitation_accept(raw_token=raw_token, acting_user=user)
+
+
+# -- single sign-on ------------------------------------------------------------------------------
+
+DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def sso_provider_id(org: Organization) -> str:
+    return f"org-{org.slug}"
+
+
+def _issuer_clean(issuer: str) -> str:
+    issuer = (issuer or "").strip().rstrip("/")
+    if len(issuer) > 300:
+        raise ApplicationError(
+            "The issuer URL is too long (at most 300 characters).",
+            fields={"issuer": "at most 300 characters"},
+        )
+    try:
+        parts = urlsplit(issuer)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ApplicationError(
+            "The issuer must be the provider's https URL, e.g. https://login.example.com.",
+            fields={"issuer": "an https URL"},
+        )
+    if parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS and not settings.DEBUG:
+        raise ApplicationError("The issuer must use https.", fields={"issuer": "must use https"})
+    if parts.query or parts.fragment or parts.username:
+        raise ApplicationError(
+            "The issuer URL carries no query, fragment or credentials.", fields={"issuer": "plain URL only"}
+        )
+    return issuer
+
+
+def domain_clean(domain: str) -> str:
+    domain = (domain or "").strip().lower().lstrip("@").rstrip(".")
+    if not DOMAIN_RE.match(domain):
+        raise ApplicationError(
+            f"{domain or 'An empty value'} is not an e-mail domain such as example.com.",
+            fields={"domain": "a domain such as example.com"},
+        )
+    return domain
+
+
+def _identity_locked(org: Organization) -> IdentitySettings:
+    IdentitySettings.objects.get_or_create(organization=org)
+    return IdentitySettings.objects.select_for_update().get(organization=org)
+
+
+def _domains_add(org: Organization, domains: list[str], *, verified: bool, at: dt.datetime) -> list[str]:
+    added = []
+    for domain in domains:
+        owner = OrgDomain.objects.filter(domain=domain).exclude(organization=org).exists()
+        if owner:
+            raise Conflict(
+                f"{domain} belongs to another organisation.", fields={"domain": "claimed elsewhere"}
+            )
+        row, created = OrgDomain.objects.get_or_create(
+            domain=domain,
+            defaults={"organization": org, "created_at": at, "verified_at": at if verified else None},
+        )
+        if verified and row.verified_at is None:
+            row.verified_at = at
+            row.save(update_fields=["verified_at"])
+        if created:
+            added.append(domain)
+    return added
+
+
+@transaction.atomic
+def sso_configure(
+    *,
+    org: Organization,
+    issuer: str,
+    client_id: str,
+    client_secret: str | None,
+    domains: list[str] | None = None,
+    default_role: str | None = None,
+    domains_verified: bool = False,
+    acting_user: Any = None,
+    at: dt.datetime | None = None,
+) -> IdentitySettings:
+    """Point the organisation at its OpenID Connect provider (an allauth SocialApp `org-<slug>`).
+
+    `client_secret` None keeps the stored one. `domains` are added; staff (the management command)
+    pass `domains_verified`, an organisation admin's domains wait for staff verification.
+    """
+    at = at or timezone.now()
+    issuer = _issuer_clean(issuer)
+    client_id = (client_id or "").strip()
+    if not client_id or len(client_id) > 191:
+        raise ApplicationError(
+            "A client id of 1 to 191 characters is needed.", fields={"client_id": "1 to 191 characters"}
+        )
+    if client_secret is not None and len(client_secret) > 191:
+        raise ApplicationError(
+            "The client secret is too long (at most 191 characters).",
+            fields={"client_secret": "at most 191 characters"},
+        )
+    role = _role_clean(default_role) if default_role else None
+    cleaned = sorted({domain_clean(d) for d in (domains or [])})
+    identity = _identity_locked(org)
+    provider_id = sso_provider_id(org)
+    app = SocialApp.objects.filter(provider="openid_connect", provider_id=provider_id).first()
+    if app is None and not client_secret:
+        raise ApplicationError(
+            "A client secret is needed the first time.", fields={"client_secret": "required"}
+        )
+    before = {
+        "issuer": identity.sso_issuer,
+        "client_id": identity.sso_client_id,
+        "default_role": identity.sso_default_role,
+        "domains": sorted(org.domains.values_list("domain", flat=True)),
+    }
+    app = app or SocialApp(provider="openid_connect", provider_id=provider_id)
+    app.name = "Single sign-on"  # shown on public pages: no organisation name
+    app.client_id = client_id
+    if client_secret:
+        app.secret = client_secret
+    app.settings = {"server_url": issuer, "oauth_pkce_enabled": True}
+    app.save()
+    identity.sso_issuer = issuer
+    identity.sso_client_id = client_id
+    identity.sso_provider_id = provider_id
+    if role:
+        identity.sso_default_role = role
+    identity.updated_at = at
+    identity.save()
+    _domains_add(org, cleaned, verified=domains_verified, at=at)
+    audit_record(
+        org=org,
+        action=AuditAction.SSO_CONFIGURE,
+        target_type="sso",
+        target_id=provider_id,
+        target_label=issuer,
+        before=before,
+        after={
+            "issuer": issuer,
+            "client_id": client_id,
+            "client_secret_changed": bool(client_secret),
+            "default_role": identity.sso_default_role,
+            "domains": sorted(org.domains.values_list("domain", flat=True)),
+        },
+        acting_user=acting_user,
+        at=at,
+    )
+    return identity
+
+
+@transaction.atomic
+def sso_policy_set(
+    *,
+    org: Organization,
+    require_sso: bool,
+    require_mfa_for_admins: bool,
+    default_role: str,
+    acting_user: Any,
+    at: dt.datetime | None = None,
+) -> IdentitySettings:
+    at = at or timezone.now()
+    role = _role_clean(default_role)
+    identity = _identity_locked(org)
+    if require_sso and not identity.sso_configured:
+        raise ApplicationError(
+            "Configure the identity provider before requiring single sign-on.",
+            fields={"require_sso": "no provider"},
+        )
+    if require_sso and not org.domains.filter(verified_at__isnull=False).exists():
+        raise ApplicationError(
+            "Requiring single sign-on needs at least one verified domain.",
+            fields={"require_sso": "no verified domain"},
+        )
+    fields = ("require_sso", "require_mfa_for_admins", "sso_default_role")
+    before = {name: getattr(identity, name) for name in fields}
+    identity.require_sso, identity.require_mfa_for_admins, identity.sso_default_role = (
+        require_sso,
+        require_mfa_for_admins,
+        role,
+    )
+    after = {name: getattr(identity, name) for name in fields}
+    if before == after:
+        return identity
+    identity.updated_at = at
+    identity.save(update_fields=[*fields, "updated_at"])
+    audit_record(
+        org=org,
+        action=AuditAction.SSO_POLICY,
+        target_type="sso",
+        target_id=identity.sso_provider_id or "",
+        target_label="sign-in policy",
+        before=before,
+        after=after,
+        acting_user=acting_user,
+        at=at,
+    )
+    return identity
+
+
+@transaction.atomic
+def org_domain_add(
+    *, org: Organization, domain: str, acting_user: Any, at: dt.datetime | None = None
+) -> OrgDomain:
+    """An admin claims a domain; it routes sign-ins only once vendor staff verify it."""
+    at = at or timezone.now()
+    domain = domain_clean(domain)
+    if OrgDomain.objects.filter(organization=org, domain=domain).exists():
+        raise Conflict(f"{domain} is already listed.", fields={"domain": "already listed"})
+    _domains_add(org, [domain], verified=False, at=at)
+    audit_record(
+        org=org,
+        action=AuditAction.SSO_CONFIGURE,
+        target_type="sso-domain",
+        target_id=domain,
+        target_label=domain,
+        after={"domain": domain, "verified": False},
+        acting_user=acting_user,
+        at=at,
+    )
+    return OrgDomain.objects.get(domain=domain)
+
+
+@transaction.atomic
+def org_domain_verify(*, domain: OrgDomain, acting_user: Any, at: dt.datetime | None = None) -> OrgDomain:
+    """Vendor staff confirm the organisation owns the domain (e.g. after a DNS TXT check)."""
+    at = at or timezone.now()
+    domain = OrgDomain.objects.select_for_update().get(pk=domain.pk)
+    if domain.verified_at is None:
+        domain.verified_at = at
+        domain.save(update_fields=["verified_at"])
+        audit_record(
+            org=domain.organization,
+            action=AuditAction.SSO_CONFIGURE,
+            target_type="sso-domain",
+            target_id=domain.domain,
+            target_label=domain.domain,
+            before={"verified": False},
+            after={"verified": True},
+            acting_user=acting_user,
+            at=at,
+        )
+    return domain
+
+
+@transaction.atomic
+def org_domain_remove(*, domain: OrgDomain, acting_user: Any, at: dt.datetime | None = None) -> None:
+    org = domain.organization
+    identity = _identity_locked(org)
+    remaining = org.domains.filter(verified_at__isnull=False).exclude(pk=domain.pk).exists()
+    if identity.require_sso and domain.verified_at and not remaining:
+        raise Conflict(
+            "Single sign-on is required: keep at least one verified domain, or stop requiring it first.",
+            fields={"domain": "last verified domain"},
+        )
+    audit_record(
+        org=org,
+        action=AuditAction.SSO_CONFIGURE,
+        target_type="sso-domain",
+        target_id=domain.domain,
+        target_label=domain.domain,
+        before={"domain": domain.domain, "verified": bool(domain.verified_at)},
+        acting_user=acting_user,
+        at=at,
+    )
+    domain.delete()
+
+
+@transaction.atomic
+def sso_member_join(
+    *, org: Organization, user: AbstractBaseUser, at: dt.datetime | None = None
+) -> Membership:
+    """A person the organisation's provider signed in becomes a member (default role) if not one yet."""
+    at = at or timezone.now()
+    identity = IdentitySettings.objects.filter(organization=org).first()
+    role = identity.sso_default_role if identity else Role.MEMBER
+    membership, created = Membership.objects.get_or_create(
+        user=user, organization=org, defaults={"role": role, "created_at": at}
+    )
+    if created:
+        audit_record(
+            org=org,
+            action=AuditAction.MEMBER_JOIN_SSO,
+            target_type="membership",
+            target_id=membership.pk,
+            target_label=user.email or user.get_username(),
+            after={"role": role},
+            acting_user=user,
+            at=at,
+        )
+    return membership

@@ -81,5 +81,35 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(condition=models.Q(('accepted_at__isnull', True), ('revoked_at__isnull', True)), fields=('organization', 'email'), name='one_open_invitation_per_org_and_email'), models.CheckConstraint(condition=models.Q(('expires_at__gt', models.F('created_at'))), name='invitation_expires_later')],
             },
         ),
+        migrations.CreateModel(
+            name='IdentitySettings',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('sso_issuer', models.URLField(blank=True, max_length=300)),
+                ('sso_client_id', models.CharField(blank=True, max_length=191)),
+                ('sso_provider_id', models.SlugField(blank=True, max_length=80, null=True, unique=True)),
+                ('sso_default_role', models.CharField(choices=[('admin', 'Admin'), ('member', 'Member'), ('legal', 'Legal')], default='member', max_length=16)),
+                ('require_sso', models.BooleanField(default=False, help_text='Members (vendor staff excepted) may sign in only through the provider.')),
+                ('require_mfa_for_admins', models.BooleanField(default=False, help_text='Admins must enrol and use a second factor (TOTP or a passkey).')),
+                ('updated_at', models.DateTimeField(blank=True, null=True)),
+                ('organization', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='identity', to='contracts.organization')),
+            ],
+            options={
+                'verbose_name_plural': 'identity settings',
+            },
+        ),
+        migrations.CreateModel(
+            name='OrgDomain',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('domain', models.CharField(max_length=253, unique=True)),
+                ('created_at', models.DateTimeField()),
+                ('verified_at', models.DateTimeField(blank=True, null=True)),
+                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='domains', to='contracts.organization')),
+            ],
+            options={
+                'ordering': ['domain'],
+            },
+        ),
         migrations.RunPython(guards_forward, guards_backward),
     ]

@@ -29,7 +29,7 @@ from contracts.models.gateway import (
     UsageBatch,
     UsageHour,
 )
-from contracts.models.identity import Invitation, token_hash
+from contracts.models.identity import IdentitySettings, Invitation, OrgDomain, token_hash
 from contracts.models.ledger import (
     ConsentExport,
     ConsentRecord,
@@ -81,6 +81,7 @@ __all__ = [
     "Gateway",
     "GatewayReceiptKey",
     "GoldenSample",
+    "IdentitySettings",
     "Invitation",
     "LedgerAction",
     "LedgerCheckpoint",
@@ -91,6 +92,7 @@ __all__ = [
     "MigrationOrigin",
     "MigrationState",
     "ModelFamily",
+    "OrgDomain",
     "Organization",
     "Pin",
     "PinChange",

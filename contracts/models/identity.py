@@ -48,3 +48,54 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} → {self.organization} ({self.role})"
+
+
+class IdentitySettings(models.Model):
+    """How an organisation's people sign in: its OpenID Connect provider and its policies.
+
+    The provider's client secret lives only in django-allauth's SocialApp (provider_id
+    `org-<slug>`), which the sso_configure service keeps in step with this row.
+    """
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="identity")
+    sso_issuer = models.URLField(max_length=300, blank=True)
+    sso_client_id = models.CharField(max_length=191, blank=True)
+    sso_provider_id = models.SlugField(max_length=80, unique=True, null=True, blank=True)
+    sso_default_role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    require_sso = models.BooleanField(
+        default=False, help_text="Members (vendor staff excepted) may sign in only through the provider."
+    )
+    require_mfa_for_admins = models.BooleanField(
+        default=False, help_text="Admins must enrol and use a second factor (TOTP or a passkey)."
+    )
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "identity settings"
+
+    def __str__(self) -> str:
+        return f"identity of {self.organization}"
+
+    @property
+    def sso_configured(self) -> bool:
+        return bool(self.sso_provider_id and self.sso_issuer)
+
+
+class OrgDomain(models.Model):
+    """An e-mail domain an organisation owns: addresses there sign in through its provider.
+
+    Domains named by vendor staff (`manage.py sso_configure`) are verified at once; domains an
+    organisation admin adds wait for staff to verify them, because a verified domain lets the
+    organisation's provider speak for every address at it.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="domains")
+    domain = models.CharField(max_length=253, unique=True)
+    created_at = models.DateTimeField()
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain

@@ -217,3 +217,95 @@ def invitation_signup(request: HttpRequest, token: str) -> HttpResponse:
     auth_login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
     messages.success(request, f"Welcome to {membership.organization.name}.")
     return redirect("portal:dashboard", org=membership.organization.slug)
+
+
+# -- single sign-on ------------------------------------------------------------------------------
+
+
+def _sso_page(request: HttpRequest, *, status: int = 200, **extra) -> HttpResponse:
+    identity = identity_selectors.identity_get(org=request.org)
+    provider_id = identity.sso_provider_id or identity_services.sso_provider_id(request.org)
+    context = {
+        "identity": identity,
+        "domains": identity_selectors.domain_list(org=request.org),
+        "roles": Role.choices,
+        "callback_url": request.build_absolute_uri(f"/accounts/oidc/{provider_id}/login/callback/"),
+        **extra,
+    }
+    return render(request, "portal/identity/sso.html", context, status=status)
+
+
+@require_GET
+@org_view()
+def sso_settings(request: HttpRequest) -> HttpResponse:
+    permission_require(request.membership.role, Permission.MANAGE_IDENTITY)
+    return _sso_page(request)
+
+
+@require_POST
+@org_view()
+def sso_provider(request: HttpRequest) -> HttpResponse:
+    permission_require(request.membership.role, Permission.MANAGE_IDENTITY)
+    typed = {
+        "issuer": request.POST.get("issuer", ""),
+        "client_id": request.POST.get("client_id", ""),
+        "default_role": request.POST.get("default_role", Role.MEMBER),
+    }
+    try:
+        identity_services.sso_configure(
+            org=request.org,
+            issuer=typed["issuer"],
+            client_id=typed["client_id"],
+            client_secret=request.POST.get("client_secret") or None,
+            default_role=typed["default_role"],
+            acting_user=request.user,
+        )
+    except ApplicationError as error:
+        return _sso_page(request, status=error.status_code, provider_error=error, typed=typed)
+    messages.success(request, "Identity provider saved.")
+    return redirect("portal:sso", org=request.org.slug)
+
+
+@require_POST
+@org_view()
+def sso_policy(request: HttpRequest) -> HttpResponse:
+    permission_require(request.membership.role, Permission.MANAGE_IDENTITY)
+    identity = identity_selectors.identity_get(org=request.org)
+    try:
+        identity_services.sso_policy_set(
+            org=request.org,
+            require_sso=request.POST.get("require_sso") == "on",
+            require_mfa_for_admins=request.POST.get("require_mfa_for_admins") == "on",
+            default_role=request.POST.get("default_role", identity.sso_default_role),
+            acting_user=request.user,
+        )
+    except ApplicationError as error:
+        return _sso_page(request, status=error.status_code, policy_error=error)
+    messages.success(request, "Sign-in policy saved; it applies within a minute.")
+    return redirect("portal:sso", org=request.org.slug)
+
+
+@require_POST
+@org_view()
+def sso_domain_add(request: HttpRequest) -> HttpResponse:
+    permission_require(request.membership.role, Permission.MANAGE_IDENTITY)
+    typed = request.POST.get("domain", "")
+    try:
+        domain = identity_services.org_domain_add(org=request.org, domain=typed, acting_user=request.user)
+    except ApplicationError as error:
+        return _sso_page(request, status=error.status_code, domain_error=error, typed_domain=typed)
+    messages.success(request, f"{domain.domain} added; it routes sign-ins once the vendor has verified it.")
+    return redirect("portal:sso", org=request.org.slug)
+
+
+@require_POST
+@org_view()
+def sso_domain_remove(request: HttpRequest, domain_id: int) -> HttpResponse:
+    permission_require(request.membership.role, Permission.MANAGE_IDENTITY)
+    domain = identity_selectors.domain_get(org=request.org, domain_id=domain_id)
+    try:
+        identity_services.org_domain_remove(domain=domain, acting_user=request.user)
+    except ApplicationError as error:
+        return _sso_page(request, status=error.status_code, domain_error=error)
+    messages.success(request, f"{domain.domain} removed.")
+    return redirect("portal:sso", org=request.org.slug)

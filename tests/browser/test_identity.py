@@ -1,0 +1,61 @@
+"""Single sign-on end to end in Chromium against a real OpenID Connect provider in its own process:
+the e-mail on the sign-in page, the provider's page, back in the portal as a member."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from contracts.identity import services as identity_services
+from contracts.models import AuditAction, AuditEntry, Membership, Role
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def acme_sso(world, live_server, oidc_provider):
+    client_id, secret = oidc_provider.register_client(
+        f"{live_server.url}/accounts/oidc/org-acme/login/callback/"
+    )
+    identity_services.sso_configure(
+        org=world.org,
+        issuer=oidc_provider.issuer,
+        client_id=client_id,
+        client_secret=secret,
+        domains=["acme.test"],
+        domains_verified=True,
+        default_role=Role.LEGAL,
+    )
+    return oidc_provider
+
+
+def _sign_in_at_provider(page, email: str, sub: str) -> None:
+    page.goto("/accounts/login/")
+    page.fill("#id_username", email)
+    page.click("#continue")
+    page.wait_for_url(lambda url: "/oauth2/authorize" in url)
+    assert "login_hint=" in page.url and "code_challenge=" in page.url  # PKCE
+    page.fill("input[name=sub]", sub)
+    page.click("button:has-text('Authorize')")
+    page.wait_for_load_state("networkidle")
+
+
+def test_sso_sign_in_lands_a_new_person_in_the_organisation(loopback_page, world, acme_sso, live_server):
+    acme_sso.set_user("alice-sub", email="alice@acme.test", email_verified=True, preferred_username="alice")
+    _sign_in_at_provider(loopback_page, "alice@acme.test", "alice-sub")
+
+    assert loopback_page.url == f"{live_server.url}/o/acme/"
+    assert "Pins of Acme" in loopback_page.content()
+    user = get_user_model().objects.get(email="alice@acme.test")
+    assert Membership.objects.get(user=user, organization=world.org).role == Role.LEGAL
+    assert AuditEntry.objects.filter(organization=world.org, action=AuditAction.MEMBER_JOIN_SSO).exists()
+
+
+def test_an_address_outside_the_organisations_domains_is_refused(loopback_page, world, acme_sso, live_server):
+    acme_sso.set_user("mallory-sub", email="ceo@globex.example", email_verified=True)
+    _sign_in_at_provider(loopback_page, "anyone@acme.test", "mallory-sub")
+
+    assert loopback_page.url.startswith(f"{live_server.url}/accounts/login/")
+    assert "may not sign in that e-mail address" in loopback_page.content()
+    assert not get_user_model().objects.filter(email="ceo@globex.example").exists()
+    assert not Membership.objects.filter(organization=world.org, user__email="ceo@globex.example").exists()
