@@ -743,3 +743,21 @@ class OrgDomainAdmin(ServiceAdmin):
 @admin.register(models.IdentitySettings)
 class IdentitySettingsAdmin(ReadOnlyAdmin):
     list_display = ("organization", "sso_issuer", "sso_provider_id", "require_sso", "require_mfa_for_admins")
+
+
+@admin.register(models.ScimToken)
+class ScimTokenAdmin(ReadOnlyAdmin):
+    list_display = ("organization", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_select_related = ("organization",)
+
+
+@admin.register(models.ScimUser)
+class ScimUserAdmin(ReadOnlyAdmin):
+    list_display = ("organization", "user", "external_id", "active", "updated_at")
+    list_select_related = ("organization", "user")
+
+
+@admin.register(models.ScimGroup)
+class ScimGroupAdmin(ReadOnlyAdmin):
+    list_display = ("organization", "display_name", "role", "updated_at")
+    list_select_related = ("organization",)

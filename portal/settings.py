@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount",
     "allauth.socialaccount.providers.openid_connect",
     "allauth.mfa",
+    "django_scim",
     "contracts",
     "notifications",
     "portal",
@@ -79,6 +80,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "portal.middleware.TimeZoneMiddleware",
+    "portal.scim.auth.ScimTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -204,6 +206,33 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_UNIQUE_EMAIL = True  # required by e-mail sign-in; applies to allauth's address book
 ACCOUNT_LOGOUT_REDIRECT_URL = LOGOUT_REDIRECT_URL
 ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
+# SCIM 2.0 provisioning at /scim/v2/ (django-scim2; portal/scim/): a per-organisation bearer token,
+# the SCIM User is a contracts.ScimUser, the Group a contracts.ScimGroup.
+SCIM_SERVICE_PROVIDER = {
+    "NETLOC": "localhost",  # unused: locations come from the request (BASE_LOCATION_GETTER)
+    "BASE_LOCATION_GETTER": "portal.scim.auth.base_location",
+    "USER_MODEL_GETTER": "portal.scim.auth.scim_user_model",
+    "USER_ADAPTER": "portal.scim.adapters.ScimUserAdapter",
+    "GROUP_MODEL": "contracts.models.ScimGroup",
+    "GROUP_ADAPTER": "portal.scim.adapters.ScimGroupAdapter",
+    "USER_FILTER_PARSER": "portal.scim.auth.ScimUserFilterQuery",
+    "GROUP_FILTER_PARSER": "portal.scim.auth.ScimGroupFilterQuery",
+    "GET_EXTRA_MODEL_FILTER_KWARGS_GETTER": "portal.scim.auth.org_filter_kwargs_getter",
+    "GET_IS_AUTHENTICATED_PREDICATE": "portal.scim.auth.is_scim_principal",
+    "SERVICE_PROVIDER_CONFIG_MODEL": "portal.scim.auth.ServiceProviderConfig",
+    "SCHEMAS_GETTER": "portal.scim.auth.schemas_getter",
+    "AUTHENTICATION_SCHEMES": [
+        {
+            "type": "oauthbearertoken",
+            "name": "OAuth Bearer Token",
+            "description": "The organisation's SCIM token: Authorization: Bearer <token>",
+            "primary": True,
+        }
+    ],
+    "WWW_AUTHENTICATE_HEADER": 'Bearer realm="scim"',
+    "EXPOSE_SCIM_EXCEPTIONS": False,
+}
+
 # Failed sign-ins are counted and locked out by django-axes (above), not twice.
 ACCOUNT_RATE_LIMITS = {"login_failed": None}
 ACCOUNT_SESSION_REMEMBER = True  # as before allauth: the session outlives the browser (2 weeks)

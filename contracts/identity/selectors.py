@@ -5,7 +5,17 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from contracts.errors import NotFound
-from contracts.models import IdentitySettings, Invitation, Membership, Organization, OrgDomain, Role
+from contracts.models import (
+    IdentitySettings,
+    Invitation,
+    Membership,
+    Organization,
+    OrgDomain,
+    Role,
+    ScimGroup,
+    ScimToken,
+    token_hash,
+)
 
 
 def member_list(*, org: Organization) -> QuerySet[Membership]:
@@ -113,3 +123,37 @@ def sign_in_policy_for(*, user) -> tuple[bool, bool]:
         sso = sso or (require_sso and not user.is_staff)
         mfa = mfa or (require_mfa and role == Role.ADMIN)
     return sso, mfa
+
+
+def scim_token_for_raw(raw: str) -> ScimToken | None:
+    return (
+        ScimToken.objects.select_related("organization")
+        .filter(token_hash=token_hash(raw), revoked_at__isnull=True)
+        .first()
+    )
+
+
+def scim_token_list(*, org: Organization) -> QuerySet[ScimToken]:
+    return (
+        ScimToken.objects.filter(organization=org)
+        .select_related("created_by")
+        .order_by("revoked_at", "-created_at")
+    )
+
+
+def scim_token_get(*, org: Organization, token_id: int) -> ScimToken:
+    token = ScimToken.objects.select_related("organization").filter(organization=org, pk=token_id).first()
+    if token is None:
+        raise NotFound("No such SCIM token in this organisation.")
+    return token
+
+
+def scim_group_list(*, org: Organization) -> QuerySet[ScimGroup]:
+    return ScimGroup.objects.filter(organization=org).order_by("display_name")
+
+
+def scim_group_get(*, org: Organization, group_id: int) -> ScimGroup:
+    group = ScimGroup.objects.select_related("organization").filter(organization=org, pk=group_id).first()
+    if group is None:
+        raise NotFound("No such group in this organisation.")
+    return group

@@ -111,5 +111,63 @@ class Migration(migrations.Migration):
                 'ordering': ['domain'],
             },
         ),
+        migrations.CreateModel(
+            name='ScimToken',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=100)),
+                ('prefix', models.CharField(max_length=16, unique=True)),
+                ('token_hash', models.CharField(max_length=64, unique=True)),
+                ('created_at', models.DateTimeField()),
+                ('last_used_at', models.DateTimeField(blank=True, null=True)),
+                ('revoked_at', models.DateTimeField(blank=True, null=True)),
+                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='scim_tokens', to='contracts.organization')),
+            ],
+            options={
+                'ordering': ['-created_at'],
+            },
+        ),
+        migrations.CreateModel(
+            name='ScimUser',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('scim_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ('external_id', models.CharField(blank=True, max_length=254)),
+                ('active', models.BooleanField(default=True)),
+                ('created_at', models.DateTimeField()),
+                ('updated_at', models.DateTimeField()),
+                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='scim_users', to='contracts.organization')),
+                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='scim_identities', to=settings.AUTH_USER_MODEL)),
+            ],
+            options={
+                'ordering': ['created_at', 'pk'],
+            },
+        ),
+        migrations.CreateModel(
+            name='ScimGroup',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('scim_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ('external_id', models.CharField(blank=True, max_length=254)),
+                ('display_name', models.CharField(max_length=200)),
+                ('role', models.CharField(blank=True, choices=[('admin', 'Admin'), ('member', 'Member'), ('legal', 'Legal')], help_text='Role its members get; empty: none.', max_length=16)),
+                ('created_at', models.DateTimeField()),
+                ('updated_at', models.DateTimeField()),
+                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='scim_groups', to='contracts.organization')),
+                ('members', models.ManyToManyField(blank=True, related_name='groups', to='contracts.scimuser')),
+            ],
+            options={
+                'ordering': ['display_name'],
+            },
+        ),
+        migrations.AddConstraint(
+            model_name='scimuser',
+            constraint=models.UniqueConstraint(fields=('organization', 'user'), name='one_scim_user_per_org'),
+        ),
+        migrations.AddConstraint(
+            model_name='scimgroup',
+            constraint=models.UniqueConstraint(fields=('organization', 'display_name'), name='one_scim_group_name_per_org'),
+        ),
         migrations.RunPython(guards_forward, guards_backward),
     ]

@@ -29,7 +29,15 @@ from contracts.models.gateway import (
     UsageBatch,
     UsageHour,
 )
-from contracts.models.identity import IdentitySettings, Invitation, OrgDomain, token_hash
+from contracts.models.identity import (
+    IdentitySettings,
+    Invitation,
+    OrgDomain,
+    ScimGroup,
+    ScimToken,
+    ScimUser,
+    token_hash,
+)
 from contracts.models.ledger import (
     ConsentExport,
     ConsentRecord,
@@ -100,6 +108,9 @@ __all__ = [
     "PinMapChangeKind",
     "ProcurementBaseline",
     "Role",
+    "ScimGroup",
+    "ScimToken",
+    "ScimUser",
     "Snapshot",
     "SnapshotStatus",
     "StripeEvent",

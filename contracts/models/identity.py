@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 from django.conf import settings
 from django.db import models
@@ -99,3 +100,75 @@ class OrgDomain(models.Model):
 
     def __str__(self) -> str:
         return self.domain
+
+
+class ScimToken(models.Model):
+    """A bearer token the organisation's identity provider provisions with: shown once, stored as sha256."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="scim_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class ScimUser(models.Model):
+    """A person the organisation's identity provider provisioned (the SCIM User resource).
+
+    Active: the person is a member (a Membership exists). Deprovisioned (`active` false): the
+    membership is gone and their sessions ended; the row, the account and every ledger record stay.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="scim_users")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="scim_identities"
+    )
+    scim_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    external_id = models.CharField(max_length=254, blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["organization", "user"], name="one_scim_user_per_org")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} (SCIM)"
+
+
+class ScimGroup(models.Model):
+    """A group the identity provider pushes; its role (if any) is the role its members get."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="scim_groups")
+    scim_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    external_id = models.CharField(max_length=254, blank=True)
+    display_name = models.CharField(max_length=200)
+    role = models.CharField(
+        max_length=16, choices=Role.choices, blank=True, help_text="Role its members get; empty: none."
+    )
+    members = models.ManyToManyField(ScimUser, related_name="groups", blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["display_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "display_name"], name="one_scim_group_name_per_org"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.organization})"

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from contracts.audit import selectors as audit_selectors
 from contracts.audit.csv import audit_csv_rows
 from contracts.errors import ApplicationError
+from contracts.identity import provisioning
 from contracts.identity import selectors as identity_selectors
 from contracts.identity import services as identity_services
 from contracts.models import AuditAction, Role
@@ -230,6 +231,9 @@ def _sso_page(request: HttpRequest, *, status: int = 200, **extra) -> HttpRespon
         "domains": identity_selectors.domain_list(org=request.org),
         "roles": Role.choices,
         "callback_url": request.build_absolute_uri(f"/accounts/oidc/{provider_id}/login/callback/"),
+        "scim_url": request.build_absolute_uri("/scim/v2/"),
+        "scim_tokens": identity_selectors.scim_token_list(org=request.org),
+        "scim_groups": identity_selectors.scim_group_list(org=request.org),
         **extra,
     }
     return render(request, "portal/identity/sso.html", context, status=status)
@@ -308,4 +312,45 @@ def sso_domain_remove(request: HttpRequest, domain_id: int) -> HttpResponse:
     except ApplicationError as error:
         return _sso_page(request, status=error.status_code, domain_error=error)
     messages.success(request, f"{domain.domain} removed.")
+    return redirect("portal:sso", org=request.org.slug)
+
+
+@require_POST
+@org_view()
+def scim_token_create(request: HttpRequest) -> HttpResponse:
+    permission_require(request.membership.role, Permission.MANAGE_IDENTITY)
+    try:
+        token, raw = provisioning.scim_token_create(
+            org=request.org, name=request.POST.get("name", ""), acting_user=request.user
+        )
+    except ApplicationError as error:
+        return _sso_page(request, status=error.status_code, scim_error=error)
+    # The secret exists only in this response.
+    response = _sso_page(request, status=201, new_scim_token=token, raw_scim_token=raw)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@org_view()
+def scim_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    permission_require(request.membership.role, Permission.MANAGE_IDENTITY)
+    token = identity_selectors.scim_token_get(org=request.org, token_id=token_id)
+    provisioning.scim_token_revoke(token=token, acting_user=request.user)
+    messages.success(request, f"SCIM token “{token.name}” is revoked; provisioning with it now fails.")
+    return redirect("portal:sso", org=request.org.slug)
+
+
+@require_POST
+@org_view()
+def scim_group_role(request: HttpRequest, group_id: int) -> HttpResponse:
+    permission_require(request.membership.role, Permission.MANAGE_IDENTITY)
+    group = identity_selectors.scim_group_get(org=request.org, group_id=group_id)
+    try:
+        provisioning.scim_group_role_set(
+            group=group, role=request.POST.get("role", ""), acting_user=request.user
+        )
+    except ApplicationError as error:
+        return _sso_page(request, status=error.status_code, scim_error=error)
+    messages.success(request, f"Members of “{group.display_name}” now get the role you chose.")
     return redirect("portal:sso", org=request.org.slug)

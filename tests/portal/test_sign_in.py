@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
 from contracts.identity import services as identity_services
-from contracts.models import OrgDomain
+from contracts.models import OrgDomain, ScimToken
 
 pytestmark = pytest.mark.django_db
 
@@ -97,3 +99,17 @@ def test_sso_page_for_admins_keeps_what_was_typed_on_errors(client, world):
     assert "Awaiting verification" in client.get("/o/acme/settings/sso/").content.decode()
     client.force_login(world.legal)
     assert client.get("/o/acme/settings/sso/").status_code == 403
+
+
+def test_scim_token_is_shown_once_on_the_sso_page_and_can_be_revoked(client, world):
+    client.force_login(world.admin)
+    response = client.post("/o/acme/settings/sso/scim-tokens/", {"name": "Okta"})
+    assert response.status_code == 201 and response["Cache-Control"] == "no-store"
+    raw = re.search(
+        r'id="new-scim-token" class="secret" readonly value="(scim_[^"]+)"', response.content.decode()
+    ).group(1)
+    assert raw not in client.get("/o/acme/settings/sso/").content.decode()
+    token = ScimToken.objects.get(organization=world.org)
+    assert client.post(f"/o/acme/settings/sso/scim-tokens/{token.pk}/revoke/").status_code == 302
+    assert client.get("/scim/v2/Users", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 401
+    assert client.post("/o/acme/settings/sso/scim-tokens/", {"name": ""}).status_code == 400

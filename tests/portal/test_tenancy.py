@@ -93,6 +93,19 @@ def _victim_passkey(w):
     return passkey
 
 
+def _victim_scim(w):
+    from contracts.identity import provisioning
+    from contracts.models import ScimGroup, ScimToken
+
+    token = (
+        ScimToken.objects.filter(organization=w.org).first() or provisioning.scim_token_create(org=w.org)[0]
+    )
+    group = ScimGroup.objects.filter(organization=w.org).first() or provisioning.scim_group_save(
+        org=w.org, group=None, display_name="Victim group", member_ids=[]
+    )
+    return token, group
+
+
 # URL kwarg -> function(world, victim objects) giving a value that names an object of the victim
 # organisation (world.org). Register every new kwarg here, creating the victim's object if needed.
 def _victim_eval_result(w):
@@ -152,6 +165,8 @@ VICTIM_VALUES: dict[str, Callable] = {
     "domain_id": lambda w: str(_victim_domain(w).pk),
     "provider_id": lambda w: f"org-{w.org.slug}",
     "pk": lambda w: str(_victim_passkey(w).pk),
+    "token_id": lambda w: str(_victim_scim(w)[0].pk),
+    "group_id": lambda w: str(_victim_scim(w)[1].pk),
     "uidb64": lambda w: "MQ",
     "token": lambda w: "set-password",
 }
@@ -167,7 +182,9 @@ PUBLIC_KWARGS |= {"pk"}
 
 # Prefixes outside tenancy: the staff-only admin (customers are sent to its login), static files,
 # and the API's self-description.
-SKIP_PREFIXES = ("admin/", "static/", "media/", "api/schema/", "api/docs/", "__debug__/")
+# SCIM authenticates by an organisation's SCIM token only (sessions and API keys get 401): its
+# isolation, another organisation's token answering 404, is walked in tests/portal/test_scim.py.
+SKIP_PREFIXES = ("admin/", "static/", "media/", "api/schema/", "api/docs/", "__debug__/", "scim/")
 
 KWARG_RE = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
 
