@@ -12,12 +12,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.authentication import get_authentication_records
 from allauth.account.models import EmailAddress
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest
 from django.shortcuts import redirect
@@ -45,6 +48,21 @@ class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         # Accounts come from invitations, SSO (first sign-in) and SCIM, never self-service sign-up.
         return False
+
+    def is_reauthentication_required(self, *, app: str, **kwargs) -> bool:
+        # People who sign in through their organisation's provider have no password to type again:
+        # a sign-in through the provider within the reauthentication window counts (e.g. to enrol a
+        # second factor right after signing in); later they sign in through the provider again.
+        request = self.request
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not user.has_usable_password():
+            window = settings.ACCOUNT_REAUTHENTICATION_TIMEOUT
+            records = get_authentication_records(request)
+            if any(
+                r.get("method") == "socialaccount" and time.time() - r.get("at", 0) < window for r in records
+            ):
+                return False
+        return super().is_reauthentication_required(app=app, **kwargs)
 
     def pre_login(self, request: HttpRequest, user, **kwargs):
         sociallogin = _sociallogin(kwargs.get("signal_kwargs"))

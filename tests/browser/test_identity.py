@@ -4,6 +4,7 @@ the e-mail on the sign-in page, the provider's page, back in the portal as a mem
 from __future__ import annotations
 
 import pytest
+from allauth.mfa.models import Authenticator
 from django.contrib.auth import get_user_model
 
 from contracts.identity import services as identity_services
@@ -59,3 +60,66 @@ def test_an_address_outside_the_organisations_domains_is_refused(loopback_page, 
     assert "may not sign in that e-mail address" in loopback_page.content()
     assert not get_user_model().objects.filter(email="ceo@globex.example").exists()
     assert not Membership.objects.filter(organization=world.org, user__email="ceo@globex.example").exists()
+
+
+# -- passkeys ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def virtual_authenticator(loopback_page):
+    """Chromium's virtual authenticator (DevTools WebAuthn domain): a platform key with a PIN."""
+    cdp = loopback_page.context.new_cdp_session(loopback_page)
+    cdp.send("WebAuthn.enable", {"enableUI": False})
+    authenticator = cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    return cdp, authenticator["authenticatorId"]
+
+
+def test_a_passkey_is_registered_and_signs_in_without_a_password(
+    loopback_page, virtual_authenticator, world, live_server, settings
+):
+    # WebAuthn needs a domain as relying party: the browser uses http://localhost, never 127.0.0.1.
+    settings.MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = True
+    assert live_server.url.startswith("http://localhost:")
+    page = loopback_page
+    cdp, authenticator_id = virtual_authenticator
+    page.goto("/accounts/login/")
+    page.fill("#id_username", "acme-admin")
+    page.fill("#id_password", "pw-for-tests-1")
+    page.click("#continue")
+    page.wait_for_load_state("networkidle")
+    assert page.url == f"{live_server.url}/o/acme/", (page.url, page.content()[:3000])
+
+    page.goto("/accounts/2fa/webauthn/add/?passwordless=1")
+    if "/accounts/reauthenticate/" in page.url:
+        page.fill("input[name=password]", "pw-for-tests-1")
+        page.click("form[action='/accounts/reauthenticate/'] button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        assert "/accounts/2fa/webauthn/add/" in page.url, (page.url, page.content()[-3000:])
+    page.fill("input[name=name]", "Laptop")
+    page.check("input[name=passwordless]")
+    page.click("#mfa_webauthn_add")
+    page.wait_for_load_state("networkidle")
+    credentials = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator_id})["credentials"]
+    assert len(credentials) == 1 and credentials[0]["isResidentCredential"]
+    assert Authenticator.objects.filter(user=world.admin, type=Authenticator.Type.WEBAUTHN).count() == 1
+
+    page.click("button:has-text('Sign out')")
+    page.wait_for_url(f"{live_server.url}/accounts/login/")
+    page.goto("/accounts/login/")
+    page.click("#passkey_login")
+    page.wait_for_url(lambda url: url.rstrip("/").endswith("/o/acme") or "/o/acme/" in url)
+    assert "Pins of Acme" in page.content()
+    records = Authenticator.objects.get(user=world.admin, type=Authenticator.Type.WEBAUTHN)
+    assert records.last_used_at is not None
