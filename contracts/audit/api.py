@@ -9,8 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from contracts.audit import selectors
-from contracts.consent.api import BoundedDateTimeField
-from contracts.http import errors
+from contracts.http import InstantField, errors
 from contracts.models import ActorKind, AuditAction
 from contracts.tenancy.auth import request_organization, request_role
 from contracts.tenancy.roles import Permission, permission_require
@@ -44,11 +43,11 @@ class AuditLogApi(APIView):
         action = serializers.ChoiceField(choices=AuditAction.choices, required=False)
         actor = serializers.CharField(required=False, max_length=254, help_text="Actor label contains.")
         target_type = serializers.CharField(required=False, max_length=40)
-        to = BoundedDateTimeField(required=False, help_text="Entries at or before this instant.")
+        to = InstantField(required=False, help_text="Entries at or before this instant.")
         limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
         offset = serializers.IntegerField(required=False, min_value=0, max_value=10**9, default=0)
 
-    FilterSerializer._declared_fields["from"] = BoundedDateTimeField(
+    FilterSerializer._declared_fields["from"] = InstantField(
         required=False, help_text="Entries at or after this instant."
     )
 
