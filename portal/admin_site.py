@@ -28,6 +28,8 @@ class AuditedModelAdmin(admin.ModelAdmin):
 
     def log_addition(self, request: HttpRequest, obj, message):
         entry = super().log_addition(request, obj, message)
+        if entry is None:  # the admin logged nothing (e.g. a service refused the addition)
+            return entry
         audit_record(
             org=None,
             action=AuditAction.ADMIN_ADD,
@@ -39,6 +41,8 @@ class AuditedModelAdmin(admin.ModelAdmin):
 
     def log_change(self, request: HttpRequest, obj, message):
         entry = super().log_change(request, obj, message)
+        if entry is None:
+            return entry
         audit_record(
             org=None,
             action=AuditAction.ADMIN_CHANGE,

@@ -62,6 +62,20 @@ def test_an_address_outside_the_organisations_domains_is_refused(loopback_page, 
     assert not Membership.objects.filter(organization=world.org, user__email="ceo@globex.example").exists()
 
 
+def test_an_existing_account_signs_in_as_itself_and_keeps_its_password(
+    loopback_page, world, acme_sso, live_server
+):
+    user = get_user_model().objects.create_user("carol", "carol@acme.test", "carols-own-pass-1")
+    acme_sso.set_user("carol-sub", email="carol@acme.test", email_verified=True)
+    _sign_in_at_provider(loopback_page, "carol@acme.test", "carol-sub")
+
+    assert loopback_page.url == f"{live_server.url}/o/acme/"
+    assert get_user_model().objects.filter(email="carol@acme.test").count() == 1
+    user.refresh_from_db()
+    assert user.check_password("carols-own-pass-1")  # allauth did not wipe it: the domain is verified
+    assert Membership.objects.get(user=user, organization=world.org).role == Role.LEGAL
+
+
 # -- passkeys ----------------------------------------------------------------------------------
 
 
