@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.utils import timezone
 
 from contracts.audit.origin import origin_current
@@ -30,7 +29,6 @@ def actor_describe(acting_user: Any) -> tuple[str, Any, str]:
     return ActorKind.USER, acting_user, label
 
 
-@transaction.atomic
 def audit_record(
     *,
     org: Organization | None,
@@ -43,7 +41,8 @@ def audit_record(
     acting_user: Any = None,
     at: dt.datetime | None = None,
 ) -> AuditEntry:
-    """Append one entry. `org` None writes to the vendor-side log (staff actions in /admin/)."""
+    """Append one entry, inside the caller's transaction (one INSERT: the change and its entry are
+    committed or rolled back together). `org` None writes to the vendor-side log (/admin/)."""
     kind, user, label = actor_describe(acting_user)
     origin = origin_current()
     return AuditEntry.objects.create(
