@@ -394,8 +394,8 @@ def pg_csv_chunks(
 def export_create(
     *, org: Organization | None, fmt: str, filters: ExportFilters, requested_by=None
 ) -> ConsentExport:
-    """Log an export before it runs (a streamed one is finished by export_stream)."""
-    with transaction.atomic():
+    """Log an export before it runs (a streamed one is finished by export_stream), with its audit entry."""
+    with transaction.atomic(savepoint=False):
         export = ConsentExport.objects.create(
             organization=org,
             requested_by=requested_by if getattr(requested_by, "pk", None) else None,
