@@ -124,7 +124,7 @@ def test_a_passkey_is_registered_and_signs_in_without_a_password(
     page.fill("input[name=name]", "Laptop")
     page.check("input[name=passwordless]")
     page.click("#mfa_webauthn_add")
-    page.wait_for_load_state("networkidle")
+    page.wait_for_url(lambda url: "/accounts/2fa/webauthn/add/" not in url)  # saved, then redirected
     credentials = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator_id})["credentials"]
     assert len(credentials) == 1 and credentials[0]["isResidentCredential"]
     assert Authenticator.objects.filter(user=world.admin, type=Authenticator.Type.WEBAUTHN).count() == 1
