@@ -299,13 +299,15 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-# Permissions-Policy (portal.middleware.SecurityHeadersMiddleware): no page needs a powerful feature.
+# Permissions-Policy (portal.middleware.SecurityHeadersMiddleware): no page needs a powerful feature,
+# except passkeys (WebAuthn get/create), allowed for the portal's own origin only (docs/identity.md).
 PERMISSIONS_POLICY = env.str(
     "PERMISSIONS_POLICY",
     default=(
         "accelerometer=(), autoplay=(), camera=(), display-capture=(), encrypted-media=(), "
         "fullscreen=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), midi=(), "
-        "payment=(), publickey-credentials-get=(), screen-wake-lock=(), serial=(), usb=(), "
+        "payment=(), publickey-credentials-get=(self), publickey-credentials-create=(self), "
+        "screen-wake-lock=(), serial=(), usb=(), "
         "xr-spatial-tracking=(), browsing-topics=()"
     ),
 )
