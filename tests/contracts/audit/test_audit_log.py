@@ -8,6 +8,7 @@ import io
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, InternalError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from contracts.audit import services as audit_services
 from contracts.audit.origin import origin_bind, origin_reset
@@ -192,14 +193,19 @@ def test_audit_page_is_for_admins_and_legal_only(client, world):
     assert client.get(f"/o/{world.org.slug}/settings/audit/").status_code == 404
 
 
-def test_audit_page_query_count_does_not_grow_with_entries(client, world, django_assert_max_num_queries):
+def test_audit_page_query_count_does_not_grow_with_entries(client, world):
+    client.force_login(world.admin)
+    url = f"/o/{world.org.slug}/settings/audit/"
+    client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url).status_code == 200
     for n in range(60):
         audit_services.audit_record(
             org=world.org, action=AuditAction.CONTACT_ADD, target_type="contact", target_label=f"c{n}"
         )
-    client.force_login(world.admin)
-    with django_assert_max_num_queries(12):
-        assert client.get(f"/o/{world.org.slug}/settings/audit/").status_code == 200
+    with CaptureQueriesContext(connection) as many:
+        assert client.get(url).status_code == 200
+    assert len(many) == len(few) <= 15
 
 
 # -- the API ---------------------------------------------------------------------------------
