@@ -15,6 +15,7 @@ from contracts.consent.services import migration_propose, terms_create
 from contracts.errors import ApplicationError
 from contracts.evals import services as eval_services
 from contracts.gateway import services as gateway_services
+from contracts.identity import services as identity_services
 from contracts.pins import services as pins_services
 from contracts.renewal import services as renewal_services
 from contracts.tenancy import services as tenancy_services
@@ -697,3 +698,66 @@ class EvalRunAdmin(ReadOnlyAdmin):
 class AuditPackAdmin(ReadOnlyAdmin):
     list_display = ("id", "organization", "status", "progress", "created_at", "finished_at")
     list_filter = ("status",)
+
+
+@admin.register(models.AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """Customers' audit logs and the vendor-side log (no organisation: staff actions in /admin/)."""
+
+    list_display = (
+        "created_at",
+        "organization",
+        "actor_label",
+        "action",
+        "target_type",
+        "target_label",
+        "ip",
+    )
+    list_filter = ("action", "actor_kind", ("organization", admin.EmptyFieldListFilter))
+    search_fields = ("actor_label", "target_label", "target_id")
+    date_hierarchy = "created_at"
+    list_select_related = ("organization",)
+
+
+@admin.register(models.OrgDomain)
+class OrgDomainAdmin(ServiceAdmin):
+    """Staff verify the domains organisation admins claim (e.g. after checking a DNS TXT record)."""
+
+    list_display = ("domain", "organization", "created_at", "verified_at")
+    list_filter = (("verified_at", admin.EmptyFieldListFilter),)
+    search_fields = ("domain", "organization__slug")
+    readonly_fields = ("organization", "domain", "created_at", "verified_at")
+    actions = ["verify"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Verify the selected domains (the organisation owns them)")
+    def verify(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for domain in queryset:
+            self.run_service(
+                request, identity_services.org_domain_verify, domain=domain, acting_user=request.user
+            )
+
+
+@admin.register(models.IdentitySettings)
+class IdentitySettingsAdmin(ReadOnlyAdmin):
+    list_display = ("organization", "sso_issuer", "sso_provider_id", "require_sso", "require_mfa_for_admins")
+
+
+@admin.register(models.ScimToken)
+class ScimTokenAdmin(ReadOnlyAdmin):
+    list_display = ("organization", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_select_related = ("organization",)
+
+
+@admin.register(models.ScimUser)
+class ScimUserAdmin(ReadOnlyAdmin):
+    list_display = ("organization", "user", "external_id", "active", "updated_at")
+    list_select_related = ("organization", "user")
+
+
+@admin.register(models.ScimGroup)
+class ScimGroupAdmin(ReadOnlyAdmin):
+    list_display = ("organization", "display_name", "role", "updated_at")
+    list_select_related = ("organization",)

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from contracts.audit import api as audit_api
 from contracts.billing import api as billing_api
 from contracts.bugs import api as bug_api
 from contracts.catalog import api as catalog_api
@@ -16,6 +17,7 @@ from contracts.renewal import api as renewal_api
 app_name = "api"
 
 urlpatterns = [
+    path("audit-log/", audit_api.AuditLogApi.as_view(), name="audit-log"),
     path("snapshots/", catalog_api.SnapshotListApi.as_view(), name="snapshot-list"),
     path("snapshots/<slug:snapshot_id>/", catalog_api.SnapshotDetailApi.as_view(), name="snapshot-detail"),
     path(

@@ -134,7 +134,9 @@ class WebhookListApi(APIView):
         _require_admin(request)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        endpoint = services.webhook_endpoint_create(org=request_organization(request), **data.validated_data)
+        endpoint = services.webhook_endpoint_create(
+            org=request_organization(request), acting_user=request.user, **data.validated_data
+        )
         return Response(self.CreatedSerializer(endpoint).data, status=201)
 
 

@@ -29,9 +29,10 @@ from django.db import connection as db_connection
 from django.db.models import F, Q
 from django.utils import timezone
 
+from contracts.audit.services import audit_record
 from contracts.errors import ApplicationError, Conflict, NotFound
 from contracts.gateway.selectors import usage_hours_many
-from contracts.models import Membership, Migration, Organization, Pin, Role, UsageHour
+from contracts.models import AuditAction, Membership, Migration, Organization, Pin, Role, UsageHour
 from contracts.outbox import organization_mail_sender_set, organization_notices_reader_set
 from notifications import emails, milestones, webhooks
 from notifications.models import (
@@ -718,8 +719,9 @@ def _check_events(events: list[str]) -> list[str]:
     return sorted(set(events))
 
 
+@transaction.atomic
 def webhook_endpoint_create(
-    *, org: Organization, url: str, events: list[str], description: str = ""
+    *, org: Organization, url: str, events: list[str], description: str = "", acting_user: Any = None
 ) -> WebhookEndpoint:
     """Register an endpoint. The returned object's `secret` is the only time it is shown."""
     if len(url) > 500:
@@ -733,17 +735,29 @@ def webhook_endpoint_create(
             f"At most {MAX_ENDPOINTS} webhook endpoints.",
             fields={"url": f"at most {MAX_ENDPOINTS} endpoints"},
         )
-    return WebhookEndpoint.objects.create(
+    endpoint = WebhookEndpoint.objects.create(
         organization=org,
         url=url,
         events=events,
         description=description[:200],
         secret=webhooks.secret_generate(),
     )
+    audit_record(
+        org=org,
+        action=AuditAction.WEBHOOK_CREATE,
+        target_type="webhook",
+        target_id=endpoint.pk,
+        target_label=url,
+        after={"url": url, "events": events, "description": endpoint.description},
+        acting_user=acting_user,
+    )
+    return endpoint
 
 
 @transaction.atomic
-def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint, overlap_hours: int = 24) -> WebhookEndpoint:
+def webhook_endpoint_rotate_secret(
+    *, endpoint: WebhookEndpoint, overlap_hours: int = 24, acting_user: Any = None
+) -> WebhookEndpoint:
     """New secret; the old one keeps signing alongside for `overlap_hours` so receivers can switch."""
     now = timezone.now()
     endpoint.previous_secret = endpoint.secret
@@ -751,13 +765,32 @@ def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint, overlap_hours: 
     endpoint.secret = webhooks.secret_generate()
     endpoint.secret_rotated_at = now
     endpoint.save(update_fields=["previous_secret", "previous_secret_until", "secret", "secret_rotated_at"])
+    audit_record(
+        org=endpoint.organization,
+        action=AuditAction.WEBHOOK_ROTATE,
+        target_type="webhook",
+        target_id=endpoint.pk,
+        target_label=endpoint.url,
+        after={"previous_secret_until": endpoint.previous_secret_until},
+        acting_user=acting_user,
+    )
     return endpoint
 
 
 @transaction.atomic
-def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, acting_user: Any = None) -> None:
     endpoint.active = False
     endpoint.save(update_fields=["active"])
+    audit_record(
+        org=endpoint.organization,
+        action=AuditAction.WEBHOOK_DELETE,
+        target_type="webhook",
+        target_id=endpoint.pk,
+        target_label=endpoint.url,
+        before={"url": endpoint.url, "events": endpoint.events, "active": True},
+        after={"active": False},
+        acting_user=acting_user,
+    )
 
 
 def webhook_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
@@ -781,7 +814,7 @@ def webhook_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
 # --------------------------------------------------------------------------------------------
 
 
-def contact_add(*, org: Organization, email: str, name: str = "") -> Contact:
+def contact_add(*, org: Organization, email: str, name: str = "", acting_user: Any = None) -> Contact:
     (address,) = _clean_addresses([email], field="email")
     if len(name) > 200:
         raise ApplicationError(
@@ -793,13 +826,32 @@ def contact_add(*, org: Organization, email: str, name: str = "") -> Contact:
         )
     try:
         with transaction.atomic():
-            return Contact.objects.create(organization=org, email=address, name=name.strip())
+            contact = Contact.objects.create(organization=org, email=address, name=name.strip())
+            audit_record(
+                org=org,
+                action=AuditAction.CONTACT_ADD,
+                target_type="contact",
+                target_id=contact.pk,
+                target_label=address,
+                after={"email": address, "name": contact.name},
+                acting_user=acting_user,
+            )
+            return contact
     except IntegrityError as exc:
         raise Conflict(f"{address} is already a contact.", fields={"email": "already a contact"}) from exc
 
 
 @transaction.atomic
-def contact_remove(*, contact: Contact) -> None:
+def contact_remove(*, contact: Contact, acting_user: Any = None) -> None:
+    audit_record(
+        org=contact.organization,
+        action=AuditAction.CONTACT_REMOVE,
+        target_type="contact",
+        target_id=contact.pk,
+        target_label=contact.email,
+        before={"email": contact.email, "name": contact.name},
+        acting_user=acting_user,
+    )
     contact.delete()
 
 
@@ -911,17 +963,41 @@ def notices_escalate(*, at: dt.datetime | None = None) -> int:
 
 
 @transaction.atomic
-def calendar_token_regenerate(*, org: Organization) -> CalendarToken:
+def calendar_token_regenerate(*, org: Organization, acting_user: Any = None) -> CalendarToken:
     """Revoke every current token of the organisation and issue a new one."""
-    calendar_token_revoke(org=org)
-    return CalendarToken.objects.create(organization=org, token=secrets.token_urlsafe(32))
+    _calendar_tokens_revoke(org)
+    token = CalendarToken.objects.create(organization=org, token=secrets.token_urlsafe(32))
+    audit_record(
+        org=org,
+        action=AuditAction.CALENDAR_REGENERATE,
+        target_type="calendar-feed",
+        target_id=token.pk,
+        target_label="calendar feed link",
+        acting_user=acting_user,
+    )
+    return token
 
 
-@transaction.atomic
-def calendar_token_revoke(*, org: Organization) -> int:
+def _calendar_tokens_revoke(org: Organization) -> int:
     return CalendarToken.objects.filter(organization=org, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+
+
+@transaction.atomic
+def calendar_token_revoke(*, org: Organization, acting_user: Any = None) -> int:
+    revoked = _calendar_tokens_revoke(org)
+    if revoked:
+        audit_record(
+            org=org,
+            action=AuditAction.CALENDAR_REVOKE,
+            target_type="calendar-feed",
+            target_label="calendar feed link",
+            before={"active_links": revoked},
+            after={"active_links": 0},
+            acting_user=acting_user,
+        )
+    return revoked
 
 
 def retry_countdown(*, attempt: int) -> int:

@@ -10,6 +10,7 @@ from contracts.catalog.demo import seed_catalog
 from contracts.consent.demo import seed_terms_and_migrations
 from contracts.evals.demo import seed_evals
 from contracts.gateway.demo import seed_gateway
+from contracts.identity.demo import seed_scim_tokens
 from contracts.ledger.demo import seed_checkpoints
 from contracts.pins.demo import seed_pins
 from contracts.renewal.demo import seed_eval_runner
@@ -21,6 +22,7 @@ SEEDERS = [
     seed_organizations,
     seed_pins,
     seed_api_keys,
+    seed_scim_tokens,
     seed_terms_and_migrations,
     seed_evals,
     seed_billing,

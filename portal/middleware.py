@@ -1,7 +1,7 @@
 """Request/response handling shared by every page and endpoint: domain errors as responses, the API's
 error envelope for whatever Django itself answers under /api/, a lost database as a 503, refusal of
 control characters in form fields, the Permissions-Policy header, the reader's time zone for every
-page, and the request id."""
+page, the request id, the audit log's origin, and the organisations' sign-in policies."""
 
 from __future__ import annotations
 
@@ -11,15 +11,24 @@ import re
 import uuid
 import zoneinfo
 
+from allauth.account.authentication import get_authentication_records
+from allauth.mfa.models import Authenticator
 from django import db
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from rest_framework.exceptions import ParseError
 
+from contracts.audit.origin import origin_bind, origin_reset
 from contracts.errors import ApplicationError
 from contracts.http import json_body_parse
+from contracts.identity import selectors as identity_selectors
+from contracts.tenancy.auth import client_ip
 from contracts.tenancy.selectors import user_time_zone
 from contracts.text import control_character_fields
 from portal.exceptions import DATABASE_UNAVAILABLE, envelope, error_envelope
@@ -238,3 +247,76 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+class AuditOriginMiddleware:
+    """Binds the caller's address and user agent for the audit log (contracts.audit.origin)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = origin_bind(ip=client_ip(request), user_agent=request.headers.get("User-Agent", ""))
+        try:
+            return self.get_response(request)
+        finally:
+            origin_reset(token)
+
+
+IDENTITY_POLICY_EXEMPT = (
+    "/accounts/",
+    "/static/",
+    "/scim/",
+    "/api/",
+    "/healthz",
+    "/invitations/",
+    "/outbox/",
+)
+IDENTITY_POLICY_CACHE_SECONDS = 60
+
+
+def _signed_in_through_sso(request: HttpRequest) -> bool:
+    return any(r.get("method") == "socialaccount" for r in get_authentication_records(request))
+
+
+class IdentityPolicyMiddleware:
+    """The organisations' sign-in policies, on every page of a signed-in person:
+
+    - require SSO: a session that did not come from the organisation's provider (one that existed
+      before the policy was switched on) is ended; the person signs in again through SSO;
+    - require a second factor of admins: an admin without TOTP or a passkey is sent to enrol one.
+
+    The policy of a user is cached for IDENTITY_POLICY_CACHE_SECONDS, so a change takes effect
+    within a minute and pages pay no query for it when warm.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated or request.path.startswith(IDENTITY_POLICY_EXEMPT):
+            return self.get_response(request)
+        key = f"identity-policy:{user.pk}"
+        policy = cache.get(key)
+        if policy is None:
+            policy = identity_selectors.sign_in_policy_for(user=user)
+            cache.set(key, policy, IDENTITY_POLICY_CACHE_SECONDS)
+        require_sso, require_mfa = policy
+        if require_sso and not _signed_in_through_sso(request):
+            logout(request)
+            messages.error(
+                request, "Your organisation requires single sign-on: continue with your e-mail address."
+            )
+            return redirect(f"{settings.LOGIN_URL}?next={request.path}")
+        if (
+            require_mfa
+            and not Authenticator.objects.filter(
+                user=user, type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
+            ).exists()
+        ):
+            messages.warning(
+                request, "Your organisation requires admins to use a second factor: add one to continue."
+            )
+            return redirect("mfa_index")
+        return self.get_response(request)

@@ -39,11 +39,12 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portal.apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.humanize",  # allauth's second-factor pages
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
@@ -55,6 +56,12 @@ INSTALLED_APPS = [
     "axes",
     "django_prometheus",
     "django_structlog",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
+    "django_scim",
     "contracts",
     "notifications",
     "portal",
@@ -68,20 +75,24 @@ MIDDLEWARE = [
     "portal.middleware.ApiErrorEnvelopeMiddleware",
     # ETag on every non-streamed GET 200, 304 for a matching If-None-Match (docs/scale.md).
     "django.middleware.http.ConditionalGetMiddleware",
+    "portal.middleware.AuditOriginMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "portal.middleware.TimeZoneMiddleware",
+    "portal.scim.auth.ScimTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "axes.middleware.AxesMiddleware",
     # A request id bound to every log line of the request and carried into the tasks it queues.
     "portal.middleware.RequestIdMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
+    "portal.middleware.IdentityPolicyMiddleware",
     "portal.middleware.ApplicationErrorMiddleware",
     "portal.middleware.ControlCharacterMiddleware",
     "portal.middleware.ApiBodyMiddleware",
@@ -169,6 +180,7 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -180,6 +192,64 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+# The sign-in form names its field "username" (a username or an e-mail address); allauth hands axes
+# either username= or email= credentials, so name the attempt by what was typed.
+AXES_USERNAME_CALLABLE = "portal.auth.axes_username"
+
+# django-allauth (docs/identity.md): sign-in flows, per-organisation OpenID Connect, second factors.
+# /accounts/login/ stays the portal's own e-mail-first page (portal.views.auth), which routes an
+# address at an organisation's verified domain to its provider and runs passwords through allauth's
+# flow, so that a second factor is always asked for.
+ACCOUNT_ADAPTER = "portal.auth.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "portal.auth.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_UNIQUE_EMAIL = True  # required by e-mail sign-in; applies to allauth's address book
+ACCOUNT_LOGOUT_REDIRECT_URL = LOGOUT_REDIRECT_URL
+ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
+# SCIM 2.0 provisioning at /scim/v2/ (django-scim2; portal/scim/): a per-organisation bearer token,
+# the SCIM User is a contracts.ScimUser, the Group a contracts.ScimGroup.
+SCIM_SERVICE_PROVIDER = {
+    "NETLOC": "localhost",  # unused: locations come from the request (BASE_LOCATION_GETTER)
+    "BASE_LOCATION_GETTER": "portal.scim.auth.base_location",
+    "USER_MODEL_GETTER": "portal.scim.auth.scim_user_model",
+    "USER_ADAPTER": "portal.scim.adapters.ScimUserAdapter",
+    "GROUP_MODEL": "contracts.models.ScimGroup",
+    "GROUP_ADAPTER": "portal.scim.adapters.ScimGroupAdapter",
+    "USER_FILTER_PARSER": "portal.scim.auth.ScimUserFilterQuery",
+    "GROUP_FILTER_PARSER": "portal.scim.auth.ScimGroupFilterQuery",
+    "GET_EXTRA_MODEL_FILTER_KWARGS_GETTER": "portal.scim.auth.org_filter_kwargs_getter",
+    "GET_IS_AUTHENTICATED_PREDICATE": "portal.scim.auth.is_scim_principal",
+    "SERVICE_PROVIDER_CONFIG_MODEL": "portal.scim.auth.ServiceProviderConfig",
+    "SCHEMAS_GETTER": "portal.scim.auth.schemas_getter",
+    "AUTHENTICATION_SCHEMES": [
+        {
+            "type": "oauthbearertoken",
+            "name": "OAuth Bearer Token",
+            "description": "The organisation's SCIM token: Authorization: Bearer <token>",
+            "primary": True,
+        }
+    ],
+    "WWW_AUTHENTICATE_HEADER": 'Bearer realm="scim"',
+    "EXPOSE_SCIM_EXCEPTIONS": False,
+}
+
+# Failed sign-ins are counted and locked out by django-axes (above), not twice.
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
+ACCOUNT_SESSION_REMEMBER = True  # as before allauth: the session outlives the browser (2 weeks)
+SOCIALACCOUNT_AUTO_SIGNUP = True  # first SSO sign-in creates the account, no form
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True  # an existing account with the (domain-verified) address
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"OAUTH_PKCE_ENABLED": True}}
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="Version Contract Portal")
+# fido2 checks the browser's origin against https://<rp id>; plain-HTTP demos and tests on
+# http://localhost need this. Never in production.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = env.bool("MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN", default=DEBUG)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -231,13 +301,15 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-# Permissions-Policy (portal.middleware.SecurityHeadersMiddleware): no page needs a powerful feature.
+# Permissions-Policy (portal.middleware.SecurityHeadersMiddleware): no page needs a powerful feature,
+# except passkeys (WebAuthn get/create), allowed for the portal's own origin only (docs/identity.md).
 PERMISSIONS_POLICY = env.str(
     "PERMISSIONS_POLICY",
     default=(
         "accelerometer=(), autoplay=(), camera=(), display-capture=(), encrypted-media=(), "
         "fullscreen=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), midi=(), "
-        "payment=(), publickey-credentials-get=(), screen-wake-lock=(), serial=(), usb=(), "
+        "payment=(), publickey-credentials-get=(self), publickey-credentials-create=(self), "
+        "screen-wake-lock=(), serial=(), usb=(), "
         "xr-spatial-tracking=(), browsing-topics=()"
     ),
 )

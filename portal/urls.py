@@ -5,11 +5,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from portal.views import account, catalog, operations, settings_pages
+from portal.views import auth as auth_views
 from portal.views import billing as billing_views
 from portal.views import bugs as bug_views
 from portal.views import dashboard as views
 from portal.views import diffs as diff_views
 from portal.views import exports as export_views
+from portal.views import identity as identity_views
 from portal.views import migrations as migration_views
 from portal.views import notifications as notification_views
 from portal.views import renewal as renewal_views
@@ -76,6 +78,51 @@ portal_patterns = (
         path("o/<slug:org>/settings/", settings_pages.settings_home, name="settings"),
         path("o/<slug:org>/pins/<int:pin_id>/policy/", settings_pages.pin_policy, name="pin_policy"),
         path("o/<slug:org>/settings/keys/", settings_pages.api_keys, name="api_keys"),
+        path("o/<slug:org>/settings/audit/", identity_views.audit_log, name="audit"),
+        path("o/<slug:org>/settings/members/", identity_views.members, name="members"),
+        path("o/<slug:org>/settings/members/invite/", identity_views.member_invite, name="member_invite"),
+        path(
+            "o/<slug:org>/settings/members/<int:membership_id>/role/",
+            identity_views.member_role,
+            name="member_role",
+        ),
+        path(
+            "o/<slug:org>/settings/members/<int:membership_id>/remove/",
+            identity_views.member_remove,
+            name="member_remove",
+        ),
+        path(
+            "o/<slug:org>/settings/invitations/<int:invitation_id>/revoke/",
+            identity_views.invitation_revoke,
+            name="invitation_revoke",
+        ),
+        path("o/<slug:org>/settings/sso/", identity_views.sso_settings, name="sso"),
+        path("o/<slug:org>/settings/sso/provider/", identity_views.sso_provider, name="sso_provider"),
+        path("o/<slug:org>/settings/sso/policy/", identity_views.sso_policy, name="sso_policy"),
+        path("o/<slug:org>/settings/sso/domains/", identity_views.sso_domain_add, name="sso_domain_add"),
+        path(
+            "o/<slug:org>/settings/sso/domains/<int:domain_id>/remove/",
+            identity_views.sso_domain_remove,
+            name="sso_domain_remove",
+        ),
+        path(
+            "o/<slug:org>/settings/sso/scim-tokens/",
+            identity_views.scim_token_create,
+            name="scim_token_create",
+        ),
+        path(
+            "o/<slug:org>/settings/sso/scim-tokens/<int:token_id>/revoke/",
+            identity_views.scim_token_revoke,
+            name="scim_token_revoke",
+        ),
+        path(
+            "o/<slug:org>/settings/sso/scim-groups/<int:group_id>/role/",
+            identity_views.scim_group_role,
+            name="scim_group_role",
+        ),
+        path("invitations/<str:token>/", identity_views.invitation, name="invitation"),
+        path("invitations/<str:token>/accept/", identity_views.invitation_accept, name="invitation_accept"),
+        path("invitations/<str:token>/signup/", identity_views.invitation_signup, name="invitation_signup"),
         path("o/<slug:org>/billing/", billing_views.billing_page, name="billing"),
         path("o/<slug:org>/billing/portal/", billing_views.billing_portal, name="billing_portal"),
         path(
@@ -173,8 +220,14 @@ portal_patterns = (
 urlpatterns = [
     path("", include(portal_patterns)),
     path("accounts/password_reset/", account.RateLimitedPasswordResetView.as_view(), name="password_reset"),
+    # The portal's e-mail-first sign-in keeps /accounts/login/ (and the names "login" and allauth's
+    # "account_login"); django.contrib.auth serves logout and password reset, allauth the SSO
+    # callbacks (/accounts/oidc/<provider>/login/callback/) and second factors (/accounts/2fa/).
+    path("accounts/login/", auth_views.login_view, name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("portal.allauth_urls")),
     path("admin/", admin.site.urls),
+    path("scim/v2/", include("portal.scim.urls")),
     path("api/v1/", include("contracts.urls")),
     path("api/v1/", include("notifications.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -184,3 +184,62 @@ def renewal(world) -> Renewal:
     """Issue 19: a procurement baseline, a consented and a forced move, two eval runners (see
     tests/contracts/renewal/support.py)."""
     return make_renewal(world)
+
+
+class OidcProvider:
+    """A real OpenID Connect provider (oidc-provider-mock) in its own process on 127.0.0.1."""
+
+    def __init__(self, issuer: str):
+        self.issuer = issuer
+
+    def register_client(self, redirect_uri: str) -> tuple[str, str]:
+        import httpx
+
+        response = httpx.post(
+            f"{self.issuer}/oauth2/clients",
+            json={"redirect_uris": [redirect_uri], "token_endpoint_auth_method": "client_secret_post"},
+        )
+        response.raise_for_status()
+        body = response.json()
+        return body["client_id"], body["client_secret"]
+
+    def set_user(self, sub: str, **claims) -> None:
+        import httpx
+
+        httpx.put(f"{self.issuer}/users/{sub}", json=claims).raise_for_status()
+
+
+@pytest.fixture(scope="module")
+def oidc_provider():
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    executable = shutil.which("oidc-provider-mock", path=str(Path(sys.executable).parent))
+    # -r true: clients must register (an unknown client id is refused, as a real provider would).
+    process = subprocess.Popen(
+        [executable, "--host", "127.0.0.1", "--port", str(port), "-r", "true"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("oidc-provider-mock did not start") from None
+            time.sleep(0.1)  # polling for the port to open, not waiting for a result
+    try:
+        yield OidcProvider(f"http://127.0.0.1:{port}")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

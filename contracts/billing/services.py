@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from contracts.audit.services import audit_record
 from contracts.billing import tasks as billing_tasks
 from contracts.billing.selectors import PURPOSE_EXTENDED_SUPPORT, extended_support_option, tier_terms
 from contracts.billing.stripe import (
@@ -34,6 +35,7 @@ from contracts.gateway.changelog import pin_map_record
 from contracts.ledger.chain import ledger_append
 from contracts.models import (
     OPEN_MIGRATION_STATES,
+    AuditAction,
     ExtendedSupport,
     LedgerAction,
     Migration,
@@ -236,6 +238,16 @@ def extended_support_grant(
         if migration.deadline is None or migration.deadline < until:
             migration.deadline = until
             migration.save(update_fields=["deadline"])
+    audit_record(
+        org=org,
+        action=AuditAction.EXTENDED_SUPPORT_BUY,
+        target_type="snapshot",
+        target_id=snapshot.name,
+        target_label=snapshot.name,
+        after={"until": until, "grant_id": grant.pk, "simulated": simulated},
+        acting_user=acting_user,
+        at=at,
+    )
     _invalidate(org, snapshot, cause="extended-support-granted")
     return grant
 

@@ -30,6 +30,7 @@ from django.utils.safestring import mark_safe
 from pypdf import PdfReader, PdfWriter
 
 from contracts import pdfsign, signing
+from contracts.audit.services import audit_record
 from contracts.errors import ApplicationError, NotFound
 from contracts.instants import parse_instant
 from contracts.ledger.chain import HASHED_FIELDS
@@ -37,6 +38,7 @@ from contracts.ledger.checkpoints import checkpoint_as_dict
 from contracts.ledger.verify import ledger_verify
 from contracts.ledger.verify_bundle_standalone import FORMULA_START, cell, load_keys, neutral, verify_bundle
 from contracts.models import (
+    AuditAction,
     ConsentExport,
     ConsentRecord,
     ContractTerms,
@@ -414,14 +416,25 @@ def pg_csv_chunks(
 def export_create(
     *, org: Organization | None, fmt: str, filters: ExportFilters, requested_by=None
 ) -> ConsentExport:
-    """Log an export before it runs (a streamed one is finished by export_stream)."""
-    return ConsentExport.objects.create(
-        organization=org,
-        requested_by=requested_by if getattr(requested_by, "pk", None) else None,
-        format=fmt,
-        filters={**filters.as_dict(), **({} if org else {"org": "*"})},
-        status=ExportStatus.RUNNING if fmt in STREAMED_FORMATS else ExportStatus.PENDING,
-    )
+    """Log an export before it runs (a streamed one is finished by export_stream), with its audit entry."""
+    with transaction.atomic(savepoint=False):
+        export = ConsentExport.objects.create(
+            organization=org,
+            requested_by=requested_by if getattr(requested_by, "pk", None) else None,
+            format=fmt,
+            filters={**filters.as_dict(), **({} if org else {"org": "*"})},
+            status=ExportStatus.RUNNING if fmt in STREAMED_FORMATS else ExportStatus.PENDING,
+        )
+        audit_record(
+            org=org,
+            action=AuditAction.EXPORT_REQUEST,
+            target_type="consent-export",
+            target_id=export.pk,
+            target_label=f"{fmt} export",
+            after={"format": fmt, "filters": export.filters},
+            acting_user=requested_by,
+        )
+    return export
 
 
 def export_get(*, org: Organization | None, export_id: int | str) -> ConsentExport:

@@ -1,5 +1,6 @@
 """The models of every area, one module per area; import them from here."""
 
+from contracts.models.audit import ActorKind, AuditAction, AuditEntry
 from contracts.models.base import AppendOnlyError, AppendOnlyModel, AppendOnlyQuerySet
 from contracts.models.billing import ExtendedSupport, StripeEvent
 from contracts.models.bugs import BugReport, BugReportEvent, BugStatus
@@ -28,6 +29,15 @@ from contracts.models.gateway import (
     UsageBatch,
     UsageHour,
 )
+from contracts.models.identity import (
+    IdentitySettings,
+    Invitation,
+    OrgDomain,
+    ScimGroup,
+    ScimToken,
+    ScimUser,
+    token_hash,
+)
 from contracts.models.ledger import (
     ConsentExport,
     ConsentRecord,
@@ -50,6 +60,7 @@ from contracts.models.tenancy import ApiKey, ApiKeyScope, Membership, Organizati
 __all__ = [
     "OPEN_MIGRATION_STATES",
     "OPEN_RUN_STATES",
+    "ActorKind",
     "Alias",
     "AliasMove",
     "ApiKey",
@@ -57,6 +68,8 @@ __all__ = [
     "AppendOnlyError",
     "AppendOnlyModel",
     "AppendOnlyQuerySet",
+    "AuditAction",
+    "AuditEntry",
     "AuditPack",
     "BugReport",
     "BugReportEvent",
@@ -76,6 +89,8 @@ __all__ = [
     "Gateway",
     "GatewayReceiptKey",
     "GoldenSample",
+    "IdentitySettings",
+    "Invitation",
     "LedgerAction",
     "LedgerCheckpoint",
     "LedgerHead",
@@ -85,6 +100,7 @@ __all__ = [
     "MigrationOrigin",
     "MigrationState",
     "ModelFamily",
+    "OrgDomain",
     "Organization",
     "Pin",
     "PinChange",
@@ -92,6 +108,9 @@ __all__ = [
     "PinMapChangeKind",
     "ProcurementBaseline",
     "Role",
+    "ScimGroup",
+    "ScimToken",
+    "ScimUser",
     "Snapshot",
     "SnapshotStatus",
     "StripeEvent",
@@ -99,4 +118,5 @@ __all__ = [
     "UsageBatch",
     "UsageHour",
     "UserPreference",
+    "token_hash",
 ]

@@ -8,10 +8,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from contracts.audit.services import audit_record
 from contracts.errors import ApplicationError
 from contracts.gateway.changelog import pin_map_record
 from contracts.models import (
     Alias,
+    AuditAction,
     Organization,
     Pin,
     PinChange,
@@ -111,7 +113,18 @@ def pin_policy_change(
         to_policy=policy,
         changed_at=at,
         reason="policy changed",
-        actor=acting_user,
+        actor=acting_user if getattr(acting_user, "pk", None) else None,
+    )
+    audit_record(
+        org=pin.organization,
+        action=AuditAction.PIN_POLICY_CHANGE,
+        target_type="pin",
+        target_id=pin.pk,
+        target_label=pin.alias.name,
+        before={"policy": from_policy},
+        after={"policy": policy},
+        acting_user=acting_user,
+        at=at,
     )
     pin_map_record(
         kind=PinMapChangeKind.PIN,

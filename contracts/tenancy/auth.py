@@ -40,6 +40,12 @@ class KeyPrincipal:
     pk: None = None
     id: None = None
     email: str = ""
+    key_prefix: str = ""
+    audit_actor_kind: str = "api-key"
+
+    @property
+    def audit_actor_label(self) -> str:
+        return f"api-key:{self.key_prefix or self.key_id}"
 
     @property
     def is_staff(self) -> bool:
@@ -74,6 +80,7 @@ def _load_key(key_hash: str) -> dict[str, Any] | None:
         "org_id": key.organization_id,
         "org_slug": key.organization.slug if key.organization else "",
         "org_name": key.organization.name if key.organization else "",
+        "prefix": key.prefix,
     }
     cache.set(api_key_cache_key(key_hash), info, settings.API_KEY_CACHE_SECONDS)
     return info
@@ -133,6 +140,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             organization_id=info["org_id"],
             organization_slug=info["org_slug"],
             organization_name=info["org_name"],
+            key_prefix=info.get("prefix", ""),
         )
         return principal, info
 

@@ -23,6 +23,9 @@ class Permission(StrEnum):
     FILE_BUG_REPORTS = "file-bug-reports"
     REQUEST_EVAL_REFRESH = "request-eval-refresh"  # re-run a procurement suite on a served/proposed snapshot
     BUILD_AUDIT_PACK = "build-audit-pack"  # the signed audit pack (ledger records with IPs inside)
+    VIEW_AUDIT_LOG = "view-audit-log"  # the audit log of admin actions, its CSV and API
+    MANAGE_MEMBERS = "manage-members"  # invitations, roles, removals
+    MANAGE_IDENTITY = "manage-identity"  # SSO, SCIM tokens, second-factor policy
 
 
 ROLES_FOR: dict[Permission, frozenset[str]] = {
@@ -36,6 +39,9 @@ ROLES_FOR: dict[Permission, frozenset[str]] = {
     Permission.FILE_BUG_REPORTS: frozenset({Role.ADMIN, Role.MEMBER}),
     Permission.REQUEST_EVAL_REFRESH: frozenset({Role.ADMIN}),
     Permission.BUILD_AUDIT_PACK: frozenset({Role.ADMIN, Role.LEGAL}),
+    Permission.VIEW_AUDIT_LOG: frozenset({Role.ADMIN, Role.LEGAL}),
+    Permission.MANAGE_MEMBERS: frozenset({Role.ADMIN}),
+    Permission.MANAGE_IDENTITY: frozenset({Role.ADMIN}),
 }
 
 

@@ -11,10 +11,12 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from contracts.audit.services import audit_record
 from contracts.errors import ApplicationError
 from contracts.models import (
     ApiKey,
     ApiKeyScope,
+    AuditAction,
     Organization,
     UserPreference,
 )
@@ -50,7 +52,16 @@ def api_key_create(
         name=name,
         prefix=prefix,
         key_hash=ApiKey.hash_key(raw),
-        created_by=acting_user,
+        created_by=acting_user if getattr(acting_user, "pk", None) else None,
+    )
+    audit_record(
+        org=org,
+        action=AuditAction.API_KEY_CREATE,
+        target_type="api-key",
+        target_id=key.pk,
+        target_label=f"{key.name} ({key.prefix}…)",
+        after={"name": key.name, "prefix": key.prefix, "scope": key.scope},
+        acting_user=acting_user,
     )
     return key, raw
 
@@ -61,6 +72,16 @@ def api_key_revoke(*, api_key: ApiKey, acting_user: AbstractBaseUser | None = No
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+        audit_record(
+            org=api_key.organization,
+            action=AuditAction.API_KEY_REVOKE,
+            target_type="api-key",
+            target_id=api_key.pk,
+            target_label=f"{api_key.name} ({api_key.prefix}…)",
+            before={"revoked_at": None},
+            after={"revoked_at": api_key.revoked_at},
+            acting_user=acting_user,
+        )
     cache_key = api_key_cache_key(api_key.key_hash)
     cache.delete(cache_key)
     transaction.on_commit(lambda: cache.delete(cache_key))

@@ -72,7 +72,10 @@ def notifications_page(request: HttpRequest) -> HttpResponse:
 def contact_add(request: HttpRequest) -> HttpResponse:
     try:
         contact = services.contact_add(
-            org=request.org, email=request.POST.get("email", ""), name=request.POST.get("name", "")
+            org=request.org,
+            email=request.POST.get("email", ""),
+            name=request.POST.get("name", ""),
+            acting_user=request.user,
         )
     except ApplicationError as error:
         return _page(request, status=error.status_code, error=error)
@@ -84,7 +87,7 @@ def contact_add(request: HttpRequest) -> HttpResponse:
 @org_view(Permission.MANAGE_SETTINGS)
 def contact_remove(request: HttpRequest, contact_id: int) -> HttpResponse:
     contact = selectors.contact_get(org=request.org, contact_id=contact_id)
-    services.contact_remove(contact=contact)
+    services.contact_remove(contact=contact, acting_user=request.user)
     messages.success(request, f"{contact.email} no longer receives notices.")
     return _back(request)
 
@@ -98,6 +101,7 @@ def webhook_add(request: HttpRequest) -> HttpResponse:
             url=request.POST.get("url", "").strip(),
             events=request.POST.getlist("events"),
             description=request.POST.get("description", ""),
+            acting_user=request.user,
         )
     except ApplicationError as error:
         return _page(request, status=error.status_code, error=error)
@@ -108,7 +112,7 @@ def webhook_add(request: HttpRequest) -> HttpResponse:
 @org_view(Permission.MANAGE_SETTINGS)
 def webhook_rotate(request: HttpRequest, webhook_id: int) -> HttpResponse:
     endpoint = selectors.webhook_endpoint_get(org=request.org, webhook_id=webhook_id)
-    endpoint = services.webhook_endpoint_rotate_secret(endpoint=endpoint)
+    endpoint = services.webhook_endpoint_rotate_secret(endpoint=endpoint, acting_user=request.user)
     return _page(request, new_secret=endpoint.secret, new_secret_endpoint=endpoint)
 
 
@@ -125,7 +129,7 @@ def webhook_test(request: HttpRequest, webhook_id: int) -> HttpResponse:
 @org_view(Permission.MANAGE_SETTINGS)
 def webhook_delete(request: HttpRequest, webhook_id: int) -> HttpResponse:
     endpoint = selectors.webhook_endpoint_get(org=request.org, webhook_id=webhook_id)
-    services.webhook_endpoint_delete(endpoint=endpoint)
+    services.webhook_endpoint_delete(endpoint=endpoint, acting_user=request.user)
     messages.success(request, f"Removed {endpoint.url}.")
     return _back(request)
 
@@ -133,7 +137,7 @@ def webhook_delete(request: HttpRequest, webhook_id: int) -> HttpResponse:
 @require_POST
 @org_view(Permission.MANAGE_SETTINGS)
 def calendar_regenerate(request: HttpRequest) -> HttpResponse:
-    services.calendar_token_regenerate(org=request.org)
+    services.calendar_token_regenerate(org=request.org, acting_user=request.user)
     messages.success(request, "New calendar link issued; the previous link no longer works.")
     return _back(request)
 
@@ -141,7 +145,7 @@ def calendar_regenerate(request: HttpRequest) -> HttpResponse:
 @require_POST
 @org_view(Permission.MANAGE_SETTINGS)
 def calendar_revoke(request: HttpRequest) -> HttpResponse:
-    services.calendar_token_revoke(org=request.org)
+    services.calendar_token_revoke(org=request.org, acting_user=request.user)
     messages.success(request, "Calendar link revoked.")
     return _back(request)
 

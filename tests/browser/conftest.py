@@ -6,6 +6,7 @@ Every page a test opens is watched for console errors and failed requests (see `
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -95,3 +96,26 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+LOOPBACK_ONLY = re.compile(r"^https?://(?!(127\.0\.0\.1|localhost)[:/]).*")
+
+
+@pytest.fixture
+def loopback_page(browser, live_server, console):
+    """Like `page`, for flows that visit other local servers (an identity provider): any request
+    that is not to 127.0.0.1/localhost is aborted (the provider's pages link a public CDN), and
+    console errors count only on the portal's own pages."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.route(LOOPBACK_ONLY, lambda route: route.abort())
+    page = context.new_page()
+
+    def on_console(msg):
+        if msg.type == "error" and page.url.startswith(live_server.url):
+            console.errors.append(msg.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: console.errors.append(str(exc)))
+    yield page
+    context.close()
+    console.assert_clean()

@@ -60,6 +60,52 @@ def _victim_bug_report(w):
     return bug_report_file(org=w.org, reporter=w.admin, alias=w.alias.name, observed_at=days(-5))
 
 
+def _victim_invitation(w):
+    from contracts.identity.services import invitation_create
+
+    invitation = w.org.invitations.first()
+    return (
+        invitation
+        or invitation_create(
+            org=w.org, email="victim-invitee@acme.example", role="admin", acting_user=w.admin
+        )[0]
+    )
+
+
+def _victim_domain(w):
+    from contracts.models import OrgDomain
+    from tests.factories import days
+
+    domain, _ = OrgDomain.objects.get_or_create(
+        domain="victim.acme.example", defaults={"organization": w.org, "created_at": days(-1)}
+    )
+    return domain
+
+
+def _victim_passkey(w):
+    from allauth.mfa.models import Authenticator
+
+    passkey, _ = Authenticator.objects.get_or_create(
+        user=w.admin,
+        type=Authenticator.Type.WEBAUTHN,
+        defaults={"data": {"name": "victim key", "credential": {}}},
+    )
+    return passkey
+
+
+def _victim_scim(w):
+    from contracts.identity import provisioning
+    from contracts.models import ScimGroup, ScimToken
+
+    token = (
+        ScimToken.objects.filter(organization=w.org).first() or provisioning.scim_token_create(org=w.org)[0]
+    )
+    group = ScimGroup.objects.filter(organization=w.org).first() or provisioning.scim_group_save(
+        org=w.org, group=None, display_name="Victim group", member_ids=[]
+    )
+    return token, group
+
+
 # URL kwarg -> function(world, victim objects) giving a value that names an object of the victim
 # organisation (world.org). Register every new kwarg here, creating the victim's object if needed.
 def _victim_eval_result(w):
@@ -114,16 +160,31 @@ VICTIM_VALUES: dict[str, Callable] = {
     "export_id": lambda w: str(_victim_export(w).pk),
     "run_id": lambda w: str(_victim_eval_run(w).pk),
     "pack_id": lambda w: str(_victim_audit_pack(w).pk),
+    "membership_id": lambda w: str(w.org.memberships.order_by("pk").first().pk),
+    "invitation_id": lambda w: str(_victim_invitation(w).pk),
+    "domain_id": lambda w: str(_victim_domain(w).pk),
+    "provider_id": lambda w: f"org-{w.org.slug}",
+    "pk": lambda w: str(_victim_passkey(w).pk),
+    "token_id": lambda w: str(_victim_scim(w)[0].pk),
+    "group_id": lambda w: str(_victim_scim(w)[1].pk),
     "uidb64": lambda w: "MQ",
     "token": lambda w: "set-password",
 }
 
 # Kwargs that name public vendor catalog objects (the same for every customer), not tenant data.
 PUBLIC_KWARGS = {"snapshot_id", "name", "alias", "a", "b", "token", "uidb64"}
+# The start and callback of an organisation's single sign-on are public by nature (people who are
+# not signed in use them); they must still show nothing of the organisation.
+PUBLIC_KWARGS |= {"provider_id"}
+# allauth's passkey ids belong to a user, not an organisation; allauth asks for reauthentication first
+# and then answers 404 for another user's key (tests/portal/test_second_factor.py).
+PUBLIC_KWARGS |= {"pk"}
 
 # Prefixes outside tenancy: the staff-only admin (customers are sent to its login), static files,
 # and the API's self-description.
-SKIP_PREFIXES = ("admin/", "static/", "media/", "api/schema/", "api/docs/", "__debug__/")
+# SCIM authenticates by an organisation's SCIM token only (sessions and API keys get 401): its
+# isolation, another organisation's token answering 404, is walked in tests/portal/test_scim.py.
+SKIP_PREFIXES = ("admin/", "static/", "media/", "api/schema/", "api/docs/", "__debug__/", "scim/")
 
 KWARG_RE = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
 

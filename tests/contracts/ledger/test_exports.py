@@ -138,7 +138,7 @@ def test_streaming_reads_in_chunks_with_a_constant_number_of_queries(world, monk
         ledger_append(org=world.org, action="consent")
     with CaptureQueriesContext(connection) as many:
         stream(world, "csv")
-    assert len(many) == len(few) <= 8
+    assert len(many) == len(few) <= 9  # 9: the export request's audit entry is one INSERT
 
 
 @pytest.mark.parametrize(
