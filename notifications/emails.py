@@ -3,6 +3,7 @@ unsubscribe link), HTML and plain text from templates/notifications/email/."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from typing import Any
 
@@ -11,8 +12,11 @@ from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 
 from contracts.gateway.selectors import usage_recent_requests
+from contracts.instants import instant_words
+from contracts.pins.selectors import effective_retirement
 from notifications.models import CalendarToken, Milestone, Notice
 
 ACK_SALT = "notifications.ack"
@@ -36,17 +40,17 @@ def absolute(path: str) -> str:
 HEADLINES = {
     Milestone.DEPRECATION_ANNOUNCED: "{snapshot} is deprecated",
     Milestone.NOTICE_DATE: "Contractual notice: {snapshot} retires on {retires}",
-    Milestone.T_90: "{snapshot} retires in 90 days ({retires})",
-    Milestone.T_30: "{snapshot} retires in 30 days ({retires})",
-    Milestone.T_7: "{snapshot} retires in 7 days ({retires})",
-    Milestone.T_1: "{snapshot} retires tomorrow ({retires})",
     Milestone.RETIREMENT_DAY: "{snapshot} retires today",
     Milestone.FORCED_MIGRATION_APPLIED: "{snapshot} retired: your pin moved to {target}",
     Milestone.MIGRATION_APPLIED: "Migration applied: {snapshot} → {target}",
     Milestone.MIGRATION_PROPOSED: "Migration proposed: {snapshot} → {target}",
     Milestone.DEADLINE_APPROACHING: "Decision due by {deadline}: {snapshot} → {target}",
     Milestone.STILL_IN_USE: "{snapshot} retires on {retires} and you still call it",
+    Milestone.MIGRATION_ROLLED_BACK: "Migration rolled back: your pin is on {snapshot} again",
+    Milestone.MIGRATION_DECLINED: "Migration declined: your pin stays on {snapshot}",
+    Milestone.MIGRATION_DEFERRED: "Migration deferred until {deferred}: {snapshot} → {target}",
 }
+COUNTDOWN = (Milestone.T_90, Milestone.T_30, Milestone.T_7, Milestone.T_1)
 
 # Notices about a snapshot's retirement tell the organisation how much it still calls it.
 USAGE_MILESTONES = frozenset(
@@ -63,7 +67,54 @@ USAGE_MILESTONES = frozenset(
 )
 
 
-def notice_context(notice: Notice) -> dict[str, Any]:
+def _time_left(retires: dt.datetime, now: dt.datetime) -> str:
+    """Time to retirement in words, from the moment the notice is sent (never from when it was due)."""
+    days = round((retires - now).total_seconds() / 86400)
+    if retires <= now:
+        return f"retired on {instant_words(retires, with_time=False)}"
+    if days <= 0:
+        return f"retires today ({instant_words(retires)})"
+    if days == 1:
+        return f"retires tomorrow ({instant_words(retires)})"
+    return f"retires in {days} days ({instant_words(retires, with_time=False)})"
+
+
+def headline_for(
+    notice: Notice,
+    *,
+    snapshot,
+    target,
+    migration,
+    retires: dt.datetime | None,
+    now: dt.datetime,
+    late: bool,
+) -> str:
+    """The notice's headline, true at `now`: countdowns count from now, a late notice says so."""
+    name = snapshot.name if snapshot else ""
+    if (notice.milestone in COUNTDOWN and retires is not None) or (
+        notice.milestone == Milestone.RETIREMENT_DAY
+        and retires is not None
+        and retires <= now - dt.timedelta(days=1)
+    ):
+        headline = f"{name} {_time_left(retires, now)}"
+    elif notice.milestone in HEADLINES:
+        headline = HEADLINES[notice.milestone].format(
+            snapshot=name,
+            target=target.name if target else "",
+            retires=instant_words(retires, with_time=False) if retires else "",
+            deadline=instant_words(migration.deadline, with_time=False)
+            if migration and migration.deadline
+            else "",
+            deferred=instant_words(migration.deferred_until, with_time=False)
+            if migration and migration.deferred_until
+            else "",
+        )
+    else:
+        headline = notice.get_milestone_display()
+    return f"Late notice: {headline}" if late else headline
+
+
+def notice_context(notice: Notice, *, truth=None) -> dict[str, Any]:
     org = notice.organization
     # An escalation speaks about the notice it escalates.
     about = notice.escalated_from or notice
@@ -82,13 +133,19 @@ def notice_context(notice: Notice) -> dict[str, Any]:
         if token
         else absolute(f"/o/{org.slug}/notifications/")
     )
+    if migration is not None and migration.state == "rolled-back":
+        # After a rollback the pin is back on the snapshot the migration left.
+        target = migration.to_snapshot
+    retirement = truth.retirement if truth is not None else None
+    if retirement is None and snapshot is not None and notice.migration_id is None:
+        retirement = effective_retirement(org=org, snapshot=snapshot)
+    retires = retirement.effective if retirement is not None else (snapshot.retires_at if snapshot else None)
+    late = bool(truth is not None and truth.late)
+    now = timezone.now()
     headline = notice.subject
-    if not headline and notice.milestone in HEADLINES:
-        headline = HEADLINES[notice.milestone].format(
-            snapshot=snapshot.name if snapshot else "",
-            target=target.name if target else "",
-            retires=f"{snapshot.retires_at:%Y-%m-%d}" if snapshot and snapshot.retires_at else "",
-            deadline=f"{migration.deadline:%Y-%m-%d}" if migration and migration.deadline else "",
+    if not headline and notice.milestone != Milestone.ESCALATION:
+        headline = headline_for(
+            notice, snapshot=snapshot, target=target, migration=migration, retires=retires, now=now, late=late
         )
     recent_use = None
     if snapshot is not None and about.milestone in USAGE_MILESTONES:
@@ -112,6 +169,11 @@ def notice_context(notice: Notice) -> dict[str, Any]:
         "calendar_url": calendar_url,
         "recent_use": recent_use,
         "usage_url": absolute(f"/o/{org.slug}/usage/"),
+        "retirement": retirement,
+        "retires": retires,
+        "late": late,
+        "due_words": instant_words(truth.due_at) if late and truth.due_at else "",
+        "sent_words": instant_words(now),
     }
 
 

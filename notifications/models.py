@@ -33,6 +33,9 @@ class Milestone(models.TextChoices):
     MIGRATION_PROPOSED = "migration-proposed", "Migration proposed"
     DEADLINE_APPROACHING = "deadline-approaching", "Migration deadline approaching"
     STILL_IN_USE = "still-in-use", "Still in use 7 days before retirement"
+    MIGRATION_ROLLED_BACK = "migration-rolled-back", "Migration rolled back"
+    MIGRATION_DECLINED = "migration-declined", "Migration declined"
+    MIGRATION_DEFERRED = "migration-deferred", "Migration deferred"
     ESCALATION = "escalation", "Unacknowledged notice escalated"
     ADHOC = "adhoc", "Other notice"
 
@@ -57,6 +60,10 @@ class WebhookEvent(models.TextChoices):
     SNAPSHOT_RETIRED = "snapshot.retired", "snapshot.retired"
     MIGRATION_APPLIED = "migration.applied", "migration.applied"
     LEDGER_CHECKPOINT = "ledger.checkpoint", "ledger.checkpoint"
+    MIGRATION_ROLLED_BACK = "migration.rolled_back", "migration.rolled_back"
+    MIGRATION_DECLINED = "migration.declined", "migration.declined"
+    MIGRATION_DEFERRED = "migration.deferred", "migration.deferred"
+    PIN_MOVED = "pin.moved", "pin.moved"
 
 
 MILESTONE_EVENTS = {
@@ -66,6 +73,9 @@ MILESTONE_EVENTS = {
     Milestone.RETIREMENT_DAY: WebhookEvent.SNAPSHOT_RETIRED,
     Milestone.FORCED_MIGRATION_APPLIED: WebhookEvent.MIGRATION_APPLIED,
     Milestone.MIGRATION_APPLIED: WebhookEvent.MIGRATION_APPLIED,
+    Milestone.MIGRATION_ROLLED_BACK: WebhookEvent.MIGRATION_ROLLED_BACK,
+    Milestone.MIGRATION_DECLINED: WebhookEvent.MIGRATION_DECLINED,
+    Milestone.MIGRATION_DEFERRED: WebhookEvent.MIGRATION_DEFERRED,
 }
 
 
@@ -75,6 +85,7 @@ class NoticeStatus(models.TextChoices):
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped (no recipient)"
+    OBSOLETE = "obsolete", "Not sent (no longer true)"
 
 
 class Notice(models.Model):
@@ -106,6 +117,9 @@ class Notice(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     sent_to = models.JSONField(default=list, blank=True)
     last_error = models.TextField(blank=True)
+    status_reason = models.CharField(
+        max_length=300, blank=True, help_text="Why the notice was not sent or was sent late."
+    )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -14,6 +14,7 @@ import json
 import secrets
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -27,8 +28,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from contracts.errors import ApplicationError, Conflict, NotFound
-from contracts.models import Membership, Migration, Organization, Pin, Role, UsageHour
+from contracts.instants import instant_words
+from contracts.models import Membership, Migration, MigrationState, Organization, Pin, Role, UsageHour
 from contracts.outbox import organization_mail_sender_set
+from contracts.pins.selectors import Retirement, effective_retirement, extended_support_ends
 from notifications import emails, milestones, webhooks
 from notifications.models import (
     LEGAL_MILESTONES,
@@ -219,6 +222,7 @@ def notices_plan(*, at: dt.datetime | None = None) -> int:
             rows.append(Notice(channel=Channel.WEBHOOK, **common))
 
     seen: set[tuple[int, int]] = set()
+    ends = extended_support_ends(at=at)
     pins = (
         Pin.objects.filter(snapshot__deprecated_at__lte=at)
         .select_related("snapshot", "organization__accepted_terms")
@@ -235,9 +239,10 @@ def notices_plan(*, at: dt.datetime | None = None) -> int:
             continue
         seen.add((pin.organization_id, pin.snapshot_id))
         terms = pin.organization.accepted_terms
+        retirement = effective_retirement(org=pin.organization, snapshot=pin.snapshot, ends=ends)
         dates = milestones.snapshot_milestones(
             deprecated_at=pin.snapshot.deprecated_at,
-            retires_at=pin.snapshot.retires_at,
+            retires_at=retirement.effective,
             min_notice_days=terms.min_notice_days if terms else None,
         )
         for m in milestones.due(dates, now=at, catch_up=catch_up):
@@ -245,14 +250,22 @@ def notices_plan(*, at: dt.datetime | None = None) -> int:
 
     cutoff = at - catch_up
     recent = Migration.objects.filter(
-        Q(proposed_at__gte=cutoff) | Q(applied_at__gte=cutoff) | Q(state__in=["proposed", "deferred"])
-    ).only("organization_id", "proposed_at", "deadline", "state", "applied_at")
+        Q(proposed_at__gte=cutoff)
+        | Q(applied_at__gte=cutoff)
+        | Q(decided_at__gte=cutoff)
+        | Q(rolled_back_at__gte=cutoff)
+        | Q(state__in=["proposed", "deferred"])
+    ).only(
+        "organization_id", "proposed_at", "deadline", "state", "applied_at", "decided_at", "rolled_back_at"
+    )
     for migration in recent.iterator(chunk_size=2000):
         dates = milestones.migration_milestones(
             proposed_at=migration.proposed_at,
             deadline=migration.deadline,
             state=migration.state,
             applied_at=migration.applied_at,
+            decided_at=migration.decided_at,
+            rolled_back_at=migration.rolled_back_at,
         )
         for m in milestones.due(dates, now=at, catch_up=catch_up):
             add(
@@ -346,23 +359,145 @@ def notice_claim(*, notice_id: int, worker: str, at: dt.datetime | None = None) 
     return notice
 
 
+# --------------------------------------------------------------------------------------------
+# Is it still true? (checked when the notice is sent, not only when it was planned)
+# --------------------------------------------------------------------------------------------
+
+SEND = "send"
+OBSOLETE = "obsolete"
+POSTPONE = "postpone"
+
+# The migration states in which each migration notice still describes the truth.
+TRUE_IN_STATES = {
+    Milestone.MIGRATION_PROPOSED: (MigrationState.PROPOSED, MigrationState.DEFERRED),
+    Milestone.DEADLINE_APPROACHING: (MigrationState.PROPOSED, MigrationState.DEFERRED),
+    Milestone.MIGRATION_APPLIED: (MigrationState.APPLIED,),
+    Milestone.FORCED_MIGRATION_APPLIED: (MigrationState.FORCED,),
+    Milestone.MIGRATION_ROLLED_BACK: (MigrationState.ROLLED_BACK,),
+    Milestone.MIGRATION_DECLINED: (MigrationState.DECLINED,),
+    Milestone.MIGRATION_DEFERRED: (MigrationState.DEFERRED,),
+}
+
+
+@dataclass(frozen=True)
+class Truth:
+    """What the sender found when it checked the notice against the world at send time."""
+
+    verdict: str  # SEND, OBSOLETE or POSTPONE
+    reason: str = ""
+    late: bool = False
+    due_at: dt.datetime | None = None  # the milestone's date as it stands now
+    retirement: Retirement | None = None
+
+
+def notice_truth(*, notice: Notice, now: dt.datetime | None = None) -> Truth:
+    """Check, at send time, that what the notice says is still true.
+
+    A migration notice whose migration has moved on (applied then rolled back, decided, expired)
+    is obsolete. A snapshot notice is obsolete when the organisation no longer has a pin on the
+    snapshot or the deprecation was withdrawn; postponed when the (effective) retirement moved
+    later; folded into the later milestone when that one is already reached; and marked late when
+    it goes out more than NOTICE_LATE_AFTER_HOURS after its date."""
+    now = now or timezone.now()
+    late_after = dt.timedelta(hours=_setting("NOTICE_LATE_AFTER_HOURS", 24))
+    if notice.milestone in TRUE_IN_STATES and notice.migration is not None:
+        migration = notice.migration
+        if migration.state not in TRUE_IN_STATES[notice.milestone]:
+            return Truth(
+                OBSOLETE, f"Migration #{migration.pk} is now {migration.get_state_display().lower()}."
+            )
+        if (
+            notice.milestone == Milestone.DEADLINE_APPROACHING
+            and migration.deadline
+            and migration.deadline <= now
+        ):
+            return Truth(OBSOLETE, f"The deadline of migration #{migration.pk} has passed.")
+        return Truth(SEND, late=now - notice.due_at > late_after, due_at=notice.due_at)
+    snapshot = notice.snapshot
+    if (
+        snapshot is None
+        or notice.migration_id is not None
+        or notice.milestone
+        in (
+            Milestone.ESCALATION,
+            Milestone.ADHOC,
+        )
+    ):
+        return Truth(SEND, due_at=notice.due_at)
+    org = notice.organization
+    if not Pin.objects.filter(organization=org, snapshot=snapshot).exists():
+        return Truth(OBSOLETE, f"No pin of {org.name} is on {snapshot.name} any more.")
+    if snapshot.deprecated_at is None:
+        return Truth(OBSOLETE, f"The deprecation of {snapshot.name} was withdrawn.")
+    retirement = effective_retirement(org=org, snapshot=snapshot, at=now)
+    terms = org.accepted_terms
+    dates = milestones.snapshot_milestones(
+        deprecated_at=snapshot.deprecated_at,
+        retires_at=retirement.effective,
+        min_notice_days=terms.min_notice_days if terms else None,
+    )
+    current = next((m for m in dates if m.milestone == notice.milestone), None)
+    if current is None:
+        return Truth(
+            OBSOLETE, f"The retirement date of {snapshot.name} changed: this notice no longer applies."
+        )
+    if current.at > now:
+        return Truth(
+            POSTPONE,
+            f"The retirement of {snapshot.name} moved to {instant_words(retirement.effective)}: "
+            f"rescheduled for {instant_words(current.at)}.",
+            due_at=current.at,
+            retirement=retirement,
+        )
+    later = milestones.overtaken_by(notice.milestone, at=current.at, milestones=dates, now=now)
+    if later is not None:
+        return Truth(
+            OBSOLETE,
+            f"Overtaken by the later notice ({Milestone(later.milestone).label.lower()}) due "
+            f"{instant_words(later.at)}.",
+        )
+    return Truth(SEND, late=now - current.at > late_after, due_at=current.at, retirement=retirement)
+
+
+def _notice_set_aside(notice: Notice, truth: Truth) -> None:
+    """Record a notice the sender did not send: obsolete for good, or pending again at its new date."""
+    fields: dict[str, Any] = {"status_reason": truth.reason[:300], "lease_until": None}
+    if truth.verdict == POSTPONE:
+        fields.update(status=NoticeStatus.PENDING, due_at=truth.due_at, enqueued_at=None)
+    else:
+        fields.update(status=NoticeStatus.OBSOLETE, sent_at=None)
+    Notice.objects.filter(pk=notice.pk, claim_token=notice.claim_token, status=NoticeStatus.SENDING).update(
+        **fields
+    )
+
+
 def notice_deliver(*, notice: Notice) -> tuple[str, list[str]]:
-    """Hand the claimed notice to its channel. Returns (final status, who/what it went to)."""
+    """Hand the claimed notice to its channel, after checking it is still true. Returns (final
+    status, who/what it went to); a notice set aside (obsolete, postponed) is recorded here."""
     claim_token = notice.claim_token
     notice = Notice.objects.select_related(
-        "organization",
+        "organization__accepted_terms",
         "snapshot__replacement",
         "migration__from_snapshot",
         "migration__to_snapshot",
         "escalated_from",
     ).get(pk=notice.pk)
+    notice.claim_token = claim_token or notice.claim_token
+    truth = notice_truth(notice=notice)
+    if truth.verdict != SEND:
+        _notice_set_aside(notice, truth)
+        return (NoticeStatus.OBSOLETE if truth.verdict == OBSOLETE else NoticeStatus.PENDING), []
+    if truth.late:
+        Notice.objects.filter(pk=notice.pk).update(
+            status_reason=f"Sent late: it was due {instant_words(truth.due_at)}."[:300]
+        )
     if notice.channel == Channel.WEBHOOK:
-        urls = _webhook_fan_out(notice)
+        urls = _webhook_fan_out(notice, truth)
         return (NoticeStatus.SENT if urls else NoticeStatus.SKIPPED), urls
     recipients = notice_recipients(notice=notice)
     if not recipients:
         return NoticeStatus.SKIPPED, []
-    context = emails.notice_context(notice)
+    context = emails.notice_context(notice, truth=truth)
     # Recipients an earlier, interrupted attempt reached are not written to again: progress is kept
     # per message, so a server that vanishes after the first of three messages costs no duplicate.
     reached = set(notice.sent_to or [])
@@ -403,8 +538,10 @@ def notice_release(*, notice: Notice, error: str, retry_in: dt.timedelta | None)
 # --------------------------------------------------------------------------------------------
 
 
-def _notice_payload(notice: Notice, event: str) -> dict[str, Any]:
+def _notice_payload(notice: Notice, event: str, truth: Truth | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {"organization": notice.organization.slug, "milestone": notice.milestone}
+    if truth is not None and notice.milestone != Milestone.ADHOC:
+        data["late"] = truth.late
     if notice.milestone == Milestone.ADHOC:
         data.update(json.loads(notice.body or "{}"))
     snapshot = notice.snapshot
@@ -425,17 +562,20 @@ def _notice_payload(notice: Notice, event: str) -> dict[str, Any]:
             "retires_at": snapshot.retires_at.isoformat() if snapshot.retires_at else None,
             "replacement": snapshot.replacement.name if snapshot.replacement else None,
         }
+        retirement = truth.retirement if truth is not None else None
+        if retirement is not None and retirement.extended:
+            data["snapshot"]["extended_support_until"] = retirement.extended_until.isoformat()
     return {"type": event, "timestamp": notice.due_at.isoformat(), "data": data}
 
 
-def _webhook_fan_out(notice: Notice) -> list[str]:
+def _webhook_fan_out(notice: Notice, truth: Truth | None = None) -> list[str]:
     event = notice.kind if notice.milestone == Milestone.ADHOC else MILESTONE_EVENTS[notice.milestone]
     endpoints = [
         e
         for e in WebhookEndpoint.objects.filter(organization_id=notice.organization_id, active=True)
         if event in e.events
     ]
-    payload = _notice_payload(notice, event)
+    payload = _notice_payload(notice, event, truth)
     created: list[int] = []
     with transaction.atomic():
         for endpoint in endpoints:

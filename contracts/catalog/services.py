@@ -10,6 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from contracts.catalog.rules import move_target_check
 from contracts.consent.selectors import terms_in_force
 from contracts.consent.services import migrations_propose_for_alias_move, migrations_propose_for_deprecation
 from contracts.errors import ApplicationError, Conflict
@@ -18,6 +19,7 @@ from contracts.models import (
     OPEN_MIGRATION_STATES,
     Alias,
     AliasMove,
+    LedgerAction,
     Migration,
     ModelFamily,
     Organization,
@@ -158,16 +160,8 @@ def alias_move(
 ) -> AliasMove:
     """Move an alias's default. `follow` pins move with it; the others are offered a migration."""
     at = at or timezone.now()
-    alias = Alias.objects.select_for_update().get(pk=alias.pk)
-    if to_snapshot.family_id != alias.family_id:
-        raise ApplicationError(
-            f"{to_snapshot.name} is not in the {alias.family.slug} family of {alias.name}.",
-            fields={"to_snapshot": "Must be a snapshot of the alias's family."},
-        )
-    if not to_snapshot.is_published:
-        raise ApplicationError(
-            f"{to_snapshot.name} is not published.", fields={"to_snapshot": "Publish it first."}
-        )
+    alias = Alias.objects.select_for_update().select_related("family").get(pk=alias.pk)
+    move_target_check(snapshot=to_snapshot, family=alias.family, at=at, field="to_snapshot")
     if to_snapshot.pk == alias.target_id:
         raise Conflict(
             f"{alias.name} already points at {to_snapshot.name}.", fields={"to_snapshot": "Unchanged."}
@@ -191,6 +185,7 @@ def alias_move(
                 acting_user=acting_user,
                 reason=f"alias {alias.name} moved: {reason}",
                 at=at,
+                ledger_action=LedgerAction.FOLLOW,
             )
 
     migrations_propose_for_alias_move(alias=alias, to_snapshot=to_snapshot, acting_user=acting_user, at=at)

@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from contracts.consent import selectors
+from contracts.catalog.rules import move_target_check
 from contracts.errors import ApplicationError, Conflict, Forbidden
 from contracts.ledger.chain import ledger_append
 from contracts.models import (
@@ -245,11 +246,7 @@ def migration_propose(
             f"The pin is already on {to_snapshot.name}.",
             fields={"to_snapshot": "Same as the pinned snapshot."},
         )
-    if to_snapshot.family_id != from_snapshot.family_id or not to_snapshot.is_published:
-        raise ApplicationError(
-            f"{to_snapshot.name} is not a published snapshot of the pin's family.",
-            fields={"to_snapshot": "Must be a published snapshot of the same family."},
-        )
+    move_target_check(snapshot=to_snapshot, family=from_snapshot.family_id, at=at, field="to_snapshot", org=org)
     existing = Migration.objects.select_for_update().filter(pin=pin, state__in=OPEN_MIGRATION_STATES).first()
     if existing is not None:
         if existing.to_snapshot_id == to_snapshot.pk:
