@@ -91,11 +91,11 @@ def headline_for(
 ) -> str:
     """The notice's headline, true at `now`: countdowns count from now, a late notice says so."""
     name = snapshot.name if snapshot else ""
-    if (notice.milestone in COUNTDOWN and retires is not None) or (
-        notice.milestone == Milestone.RETIREMENT_DAY
-        and retires is not None
-        and retires <= now - dt.timedelta(days=1)
-    ):
+    retired_long_ago = retires is not None and retires <= now - dt.timedelta(days=1)
+    countdown = notice.milestone in COUNTDOWN or (
+        notice.milestone == Milestone.RETIREMENT_DAY and retired_long_ago
+    )
+    if countdown and retires is not None:
         headline = f"{name} {_time_left(retires, now)}"
     elif notice.milestone in HEADLINES:
         headline = HEADLINES[notice.milestone].format(

@@ -29,7 +29,9 @@ def move_target_check(
     """
     family_id = family if isinstance(family, int) else family.pk
     if snapshot.family_id != family_id:
-        family_slug = family.slug if isinstance(family, ModelFamily) else ModelFamily.objects.get(pk=family_id).slug
+        family_slug = (
+            family.slug if isinstance(family, ModelFamily) else ModelFamily.objects.get(pk=family_id).slug
+        )
         raise ApplicationError(
             f"{snapshot.name} is not a snapshot of the {family_slug} family.",
             fields={field: f"Must be a snapshot of the {family_slug} family."},

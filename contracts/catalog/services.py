@@ -194,6 +194,43 @@ def alias_move(
     return move
 
 
+def snapshot_lifecycle_check(
+    *,
+    snapshot: Snapshot,
+    retires_at: dt.datetime | None,
+    replacement: Snapshot | None = None,
+    at: dt.datetime | None = None,
+) -> None:
+    """The CONTRACT GUARD alone (writes nothing), so the staff console can show a refusal on the
+    form before saving: an earlier (or first) retirement date must leave every organisation pinned
+    to the snapshot at least the notice of its accepted terms; a replacement must be a snapshot of
+    the same family that serves."""
+
+    at = at or timezone.now()
+    if replacement is not None and replacement.pk != snapshot.replacement_id:
+        move_target_check(snapshot=replacement, family=snapshot.family_id, at=at, field="replacement")
+    if retires_at is None or (snapshot.retires_at is not None and retires_at >= snapshot.retires_at):
+        return
+    orgs = Organization.objects.filter(pins__snapshot=snapshot).distinct().order_by("slug")
+    violations, earliest_by_org = {}, {}
+    for org in orgs.select_related("accepted_terms"):
+        terms = terms_in_force(org=org, at=at)
+        earliest = at + dt.timedelta(days=terms.min_notice_days)
+        if retires_at < earliest:
+            violations[org.slug] = earliest.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+            earliest_by_org[org.slug] = earliest
+    if violations:
+        listing = "; ".join(
+            f"{slug}: not before {instant_words(when)}" for slug, when in earliest_by_org.items()
+        )
+        raise Conflict(
+            f"Retiring {snapshot.name} on {instant_words(retires_at)} gives too little notice under the "
+            f"accepted terms of {len(violations)} organisation(s): {listing}.",
+            fields={"retires_at": listing, "organizations": violations},
+            code="contract_guard",
+        )
+
+
 @transaction.atomic
 def snapshot_lifecycle_set(
     *,
@@ -215,22 +252,7 @@ def snapshot_lifecycle_set(
 
     at = at or timezone.now()
     current = Snapshot.objects.select_for_update().get(pk=snapshot.pk)
-    if retires_at is not None and (current.retires_at is None or retires_at < current.retires_at):
-        orgs = Organization.objects.filter(pins__snapshot=current).distinct().order_by("slug")
-        violations = {}
-        for org in orgs.select_related("accepted_terms"):
-            terms = terms_in_force(org=org, at=at)
-            earliest = at + dt.timedelta(days=terms.min_notice_days)
-            if retires_at < earliest:
-                violations[org.slug] = earliest.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-        if violations:
-            listing = "; ".join(f"{slug}: not before {date}" for slug, date in violations.items())
-            raise Conflict(
-                f"Retiring {current.name} at {retires_at.isoformat()} gives too little notice under the "
-                f"accepted terms of {len(violations)} organisation(s): {listing}.",
-                fields={"retires_at": listing, "organizations": violations},
-                code="contract_guard",
-            )
+    snapshot_lifecycle_check(snapshot=current, retires_at=retires_at, replacement=replacement, at=at)
     data = {
         field: value
         for field, value in (

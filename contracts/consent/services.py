@@ -16,8 +16,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from contracts.consent import selectors
 from contracts.catalog.rules import move_target_check
+from contracts.consent import selectors
 from contracts.errors import ApplicationError, Conflict, Forbidden
 from contracts.ledger.chain import ledger_append
 from contracts.models import (
@@ -246,7 +246,9 @@ def migration_propose(
             f"The pin is already on {to_snapshot.name}.",
             fields={"to_snapshot": "Same as the pinned snapshot."},
         )
-    move_target_check(snapshot=to_snapshot, family=from_snapshot.family_id, at=at, field="to_snapshot", org=org)
+    move_target_check(
+        snapshot=to_snapshot, family=from_snapshot.family_id, at=at, field="to_snapshot", org=org
+    )
     existing = Migration.objects.select_for_update().filter(pin=pin, state__in=OPEN_MIGRATION_STATES).first()
     if existing is not None:
         if existing.to_snapshot_id == to_snapshot.pk:

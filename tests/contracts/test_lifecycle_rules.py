@@ -116,7 +116,9 @@ def test_refusals_name_dates_in_words_without_microseconds(world, purged):
 def test_a_retired_snapshot_stays_reachable_for_an_organisation_with_extended_support(world, retired):
     from contracts.models import ExtendedSupport
 
-    ExtendedSupport.objects.create(organization=world.org, snapshot=retired, starts_at=f.days(-30), until=f.days(30))
+    ExtendedSupport.objects.create(
+        organization=world.org, snapshot=retired, starts_at=f.days(-30), until=f.days(30)
+    )
     pin = pins_services.pin_set(org=world.org, alias=world.alias, snapshot=retired)
     assert pin.snapshot == retired
     with pytest.raises(Conflict):
