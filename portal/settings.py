@@ -403,6 +403,14 @@ STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)  # the SDK's own retries
 # price id -> tier, for tier prices that carry no `tier` metadata: price_123=enterprise,price_456=standard
 STRIPE_PRICE_TIERS = env.dict("STRIPE_PRICE_TIERS", default={})
+# Price text shown for an extended-support price id when Stripe is not asked (price_x=EUR 120.00 per month).
+EXTENDED_SUPPORT_PRICES = env.dict(
+    "EXTENDED_SUPPORT_PRICES",
+    default={
+        "price_demo_extended_support_chat_2025_06_01": "EUR 400.00 per month (demo price)",
+        "price_demo_extended_support_chat_2024_11_15": "EUR 250.00 per month (demo price)",
+    },
+)
 STRIPE_DEFAULT_TIER = env.str("STRIPE_DEFAULT_TIER", default="standard")
 # Origins the billing page may send a form to (Checkout and the customer portal), for CSP form-action.
 STRIPE_REDIRECT_ORIGINS = env.list(

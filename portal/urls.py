@@ -64,6 +64,11 @@ portal_patterns = (
         path("o/<slug:org>/billing/", billing_views.billing_page, name="billing"),
         path("o/<slug:org>/billing/portal/", billing_views.billing_portal, name="billing_portal"),
         path(
+            "o/<slug:org>/billing/extended-support/<slug:snapshot_id>/",
+            billing_views.extended_support_confirm,
+            name="billing_confirm",
+        ),
+        path(
             "o/<slug:org>/billing/checkout/", billing_views.extended_support_checkout, name="billing_checkout"
         ),
         path(

@@ -52,6 +52,7 @@ class PurchaseOption:
     until: dt.datetime | None
     active_grant: ExtendedSupport | None
     refusal: str
+    price: str = ""  # in words, filled in by the page (billing.stripe.price_text)
 
     @property
     def purchasable(self) -> bool:

@@ -95,7 +95,7 @@ def _retirement(retires_at: dt.datetime | None, grant_until: dt.datetime | None)
 
 
 def extended_support_ends(
-    *, org: Organization | None = None, at: dt.datetime | None = None
+    *, org: Organization | int | None = None, at: dt.datetime | None = None
 ) -> dict[tuple[int, int], dt.datetime]:
     """(organisation id, snapshot id) → end of the latest extended-support grant started by `at`
     (one query; a cancelled grant ends at its cut-short `until`)."""
@@ -113,7 +113,7 @@ def extended_support_ends(
 
 def effective_retirement(
     *,
-    org: Organization,
+    org: Organization | int,
     snapshot: Snapshot,
     at: dt.datetime | None = None,
     ends: dict[tuple[int, int], dt.datetime] | None = None,
@@ -121,12 +121,13 @@ def effective_retirement(
     """THE effective retirement of `snapshot` for `org`: its retirement date, or the end of the
     organisation's extended support when that is later. Every page, header, feed and notice that
     shows a retirement date asks here. Pass `ends` (extended_support_ends) to answer many pins
-    with one query."""
+    with one query. `org` may be the organisation or its id."""
     if snapshot.retires_at is None:
         return _retirement(None, None)
     if ends is None:
         ends = extended_support_ends(org=org, at=at) if snapshot.deprecated_at is not None else {}
-    return _retirement(snapshot.retires_at, ends.get((org.pk, snapshot.pk)))
+    org_id = org if isinstance(org, int) else org.pk
+    return _retirement(snapshot.retires_at, ends.get((org_id, snapshot.pk)))
 
 
 def _extended_support_until(*, org: Organization, snapshot: Snapshot, at: dt.datetime) -> dt.datetime | None:

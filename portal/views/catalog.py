@@ -19,6 +19,7 @@ from contracts.consent.selectors import organization_terms_notice_days
 from contracts.models import ChangelogKind, ModelFamily, Snapshot
 from contracts.pins import selectors as pins_selectors
 from portal.access import org_view
+from portal.views.billing import offer_for
 
 CHANGELOG_PAGE_SIZE = 15
 
@@ -47,17 +48,21 @@ def snapshot_detail(request: HttpRequest, snapshot_id: str) -> HttpResponse:
         for change in pins_selectors.pin_history(org=request.org)
         if snapshot.pk in (change.from_snapshot_id, change.to_snapshot_id)
     ]
+    retirement = pins_selectors.effective_retirement(org=request.org, snapshot=snapshot, at=now)
     lifecycle = [
         ("Released", snapshot.released_at),
         ("Deprecated", snapshot.deprecated_at),
         ("Retires", snapshot.retires_at),
+        *([("Your extended support ends", retirement.extended_until)] if retirement.extended else []),
         ("Kept for bug reproduction until", snapshot.retention_until),
     ]
     context = {
         "snapshot": snapshot,
         "status": snapshot.status_at(now),
         "lifecycle": [(label, when, when is not None and when <= now) for label, when in lifecycle],
-        "days_until_retirement": (snapshot.retires_at - now).days if snapshot.retires_at else None,
+        "retirement": retirement,
+        "days_until_retirement": (retirement.effective - now).days if retirement.effective else None,
+        "offer": offer_for(request.org, snapshot),
         "config_rows": _config_rows(snapshot.config or {}),
         "changelog": list(catalog_selectors.changelog_list(org=request.org).filter(snapshot=snapshot)),
         "pins": pins,

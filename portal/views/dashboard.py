@@ -71,10 +71,14 @@ class DashboardFilters:
         return True
 
 
-def annotate_pin(pin: Pin, now: dt.datetime) -> Pin:
-    """Attach what the row shows: the status now and whole days until retirement."""
+def annotate_pin(pin: Pin, now: dt.datetime, ends: dict | None = None) -> Pin:
+    """Attach what the row shows: the status now and whole days until the effective retirement
+    (the organisation's extended support included)."""
     pin.status_now = pin.snapshot.status_at(now)
-    retires_at = pin.snapshot.retires_at
+    if ends is None:
+        ends = selectors.extended_support_ends(org=pin.organization_id, at=now)
+    pin.retirement = selectors.effective_retirement(org=pin.organization_id, snapshot=pin.snapshot, ends=ends)
+    retires_at = pin.retirement.effective
     pin.days_until_retirement = None if retires_at is None else (retires_at - now).days
     pin.days_since_retirement = None if retires_at is None else max((now - retires_at).days, 0)
     pin.retiring_soon = retires_at is not None and now <= retires_at <= now + dt.timedelta(days=SOON_DAYS)
@@ -86,7 +90,8 @@ def annotate_pin(pin: Pin, now: dt.datetime) -> Pin:
 def dashboard(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     filters = DashboardFilters.from_query(request.GET)
-    pins = [annotate_pin(pin, now) for pin in selectors.pin_list(org=request.org)]
+    ends = selectors.extended_support_ends(org=request.org, at=now)
+    pins = [annotate_pin(pin, now, ends) for pin in selectors.pin_list(org=request.org)]
     last_seen = usage_last_seen(org=request.org)
     for pin in pins:
         pin.last_used = last_seen.get((pin.alias_id, pin.snapshot_id))
@@ -102,6 +107,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "summary": {
             "pins": len(pins),
             "deprecated": sum(pin.status_now == SnapshotStatus.DEPRECATED for pin in pins),
+            "extended": sum(pin.retirement.extended for pin in pins),
             "retiring_soon": sum(pin.retiring_soon for pin in pins),
             "open_migrations": sum(pin.open_migrations for pin in pins),
         },

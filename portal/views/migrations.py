@@ -21,9 +21,11 @@ from contracts.consent import selectors, services
 from contracts.errors import ApplicationError
 from contracts.instants import parse_instant
 from contracts.models import LedgerAction, Migration, MigrationState
+from contracts.pins.selectors import effective_retirement
 from contracts.tenancy.auth import client_ip
 from contracts.tenancy.roles import Permission
 from portal.access import may, org_view
+from portal.views.billing import offer_for
 
 ACTIONS = {
     "consent": ("Consent", "The pin moves now, or on the date you choose (before the deadline)."),
@@ -68,6 +70,7 @@ def _migration_context(request: HttpRequest, migration: Migration) -> dict:
         "rollback_end": services.rollback_window_end(migration=migration, terms=terms),
         "can_decide": may(request, Permission.DECIDE_MIGRATIONS),
         "actions": _available_actions(migration, terms=terms, now=now),
+        "retirement": effective_retirement(org=request.org, snapshot=migration.from_snapshot, at=now),
     }
 
 
@@ -120,6 +123,7 @@ def migration_detail(request: HttpRequest, migration_id: int) -> HttpResponse:
     migration = selectors.migration_get(org=request.org, migration_id=migration_id)
     context = _migration_context(request, migration)
     context["records"] = selectors.migration_records(migration=migration)
+    context["offer"] = offer_for(request.org, migration.from_snapshot) if migration.is_open else None
     return render(request, "contracts/migrations/detail.html", context)
 
 
