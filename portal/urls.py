@@ -55,6 +55,11 @@ portal_patterns = (
         path("accounts/preferences/", account.preferences, name="preferences"),
         path("accounts/preferences/save/", account.preferences_save, name="preferences_save"),
         path("o/<slug:org>/snapshots/<slug:snapshot_id>/", catalog.snapshot_detail, name="snapshot"),
+        path(
+            "snapshots/<slug:snapshot_id>/deprecation/",
+            catalog.snapshot_deprecation,
+            name="snapshot_deprecation",
+        ),
         path("o/<slug:org>/timeline/", catalog.timeline, name="timeline"),
         path("o/<slug:org>/changelog/", catalog.changelog, name="changelog"),
         path("o/<slug:org>/changelog/feed.atom", catalog.changelog_feed, name="changelog_feed"),

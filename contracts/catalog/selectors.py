@@ -125,3 +125,37 @@ def changelog_list(
             )
         qs = qs.filter(condition)
     return qs
+
+
+def successor_newest_active(*, snapshot: Snapshot, at: dt.datetime | None = None) -> Snapshot | None:
+    """The snapshot to move to from `snapshot`: the newest snapshot of its family, released after
+    it, that is active at `at` (released and not deprecated). A replacement that is itself
+    deprecated is never named while an active successor exists; with none, the replacement if it
+    still serves, else None. The `successor-version` link, the public deprecation page and the
+    "way forward" after a rollback all name this one."""
+    at = at or timezone.now()
+    newest = (
+        Snapshot.objects.filter(
+            family_id=snapshot.family_id,
+            published_at__isnull=False,
+            released_at__gt=snapshot.released_at,
+            released_at__lte=at,
+        )
+        .filter(Q(deprecated_at__isnull=True) | Q(deprecated_at__gt=at))
+        .select_related("family")
+        .order_by("-released_at", "-id")
+        .first()
+    )
+    if newest is not None:
+        return newest
+    replacement = snapshot.replacement if snapshot.replacement_id else None
+    if replacement is not None and replacement.status_at(at) in ("active", "deprecated"):
+        return replacement
+    return None
+
+
+def snapshot_changelog(*, snapshot: Snapshot | None, limit: int = 20) -> list[ChangelogEntry]:
+    """The newest changelog entries of one snapshot (public catalog data)."""
+    if snapshot is None:
+        return []
+    return list(ChangelogEntry.objects.filter(snapshot=snapshot).order_by("-published_at", "-id")[:limit])

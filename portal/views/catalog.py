@@ -72,6 +72,24 @@ def snapshot_detail(request: HttpRequest, snapshot_id: str) -> HttpResponse:
     return render(request, "portal/snapshot.html", context)
 
 
+@require_GET
+def snapshot_deprecation(request: HttpRequest, snapshot_id: str) -> HttpResponse:
+    """The public page a `rel="deprecation"` link points at: the snapshot's lifecycle, why and
+    what replaces it. Outside the organisation area and free of customer data (no pins, no
+    organisation, no extended-support grants)."""
+    snapshot = catalog_selectors.snapshot_get(name=snapshot_id)
+    now = timezone.now()
+    successor = catalog_selectors.successor_newest_active(snapshot=snapshot, at=now)
+    context = {
+        "snapshot": snapshot,
+        "status": snapshot.status_at(now),
+        "successor": successor,
+        "changelog": catalog_selectors.snapshot_changelog(snapshot=snapshot),
+        "successor_changelog": catalog_selectors.snapshot_changelog(snapshot=successor),
+    }
+    return render(request, "portal/deprecation.html", context)
+
+
 # --------------------------------------------------------------------------------------------
 # Timeline: one SVG per family, geometry computed here, drawn by portal/_timeline_svg.html
 # --------------------------------------------------------------------------------------------
@@ -124,6 +142,9 @@ class TimelineRow:
     segments: list[Segment]
     pinned_by: list[str]
     milestones: list[Milestone] = field(default_factory=list)
+    # The organisation's extended support past retirement: its own band under the bar.
+    extended: Segment | None = None
+    retirement: pins_selectors.Retirement | None = None
 
     @property
     def bar_y(self) -> float:
@@ -243,8 +264,12 @@ def _segments(snapshot: Snapshot, scale: Scale) -> list[Segment]:
     return segments
 
 
-def _milestones(snapshot: Snapshot, notice_days: int, scale: Scale) -> list[Milestone]:
-    if snapshot.retires_at is None:
+def _milestones(
+    snapshot: Snapshot, notice_days: int, scale: Scale, retires_at: dt.datetime | None = None
+) -> list[Milestone]:
+    """Notice markers before the (effective) retirement date."""
+    retires_at = retires_at or snapshot.retires_at
+    if retires_at is None:
         return []
     marks = [
         (
@@ -262,7 +287,7 @@ def _milestones(snapshot: Snapshot, notice_days: int, scale: Scale) -> list[Mile
         if days in seen:
             continue
         seen.add(days)
-        when = snapshot.retires_at - dt.timedelta(days=days)
+        when = retires_at - dt.timedelta(days=days)
         milestones.append(Milestone(label=label, short=short, when=when, x=scale.x(when), anchor=anchor))
     # A label that would overlap an earlier one is left out: the marker's shape, its tooltip and
     # the text table still say which milestone it is.
@@ -284,7 +309,8 @@ def build_timelines(*, org, now: dt.datetime) -> tuple[list[FamilyTimeline], int
         pinned.setdefault(pin.snapshot_id, []).append(pin.alias.name)
     if not snapshots:
         return [], notice_days, None
-    edges = [now + dt.timedelta(days=180)]
+    ends = pins_selectors.extended_support_ends(org=org, at=now)
+    edges = [now + dt.timedelta(days=180), *(until for (_o, sid), until in ends.items())]
     for snapshot in snapshots:
         edges += [d for d in (snapshot.retention_until, snapshot.retires_at, snapshot.released_at) if d]
     start = min(min(s.released_at for s in snapshots), now - dt.timedelta(days=365)) - dt.timedelta(days=30)
@@ -298,6 +324,17 @@ def build_timelines(*, org, now: dt.datetime) -> tuple[list[FamilyTimeline], int
         rows = []
         for index, snapshot in enumerate(family_snapshots):
             pinned_by = sorted(pinned.get(snapshot.pk, []))
+            retirement = pins_selectors.effective_retirement(org=org, snapshot=snapshot, ends=ends)
+            extended = None
+            if retirement.extended:
+                x0, x1 = scale.x(retirement.retires_at), scale.x(retirement.extended_until)
+                extended = Segment(
+                    kind="extended",
+                    label=f"Your extended support, until {retirement.extended_until:%Y-%m-%d %H:%M} UTC",
+                    x=x0,
+                    width=round(x1 - x0, 1),
+                    open_ended=False,
+                )
             rows.append(
                 TimelineRow(
                     snapshot=snapshot,
@@ -305,7 +342,11 @@ def build_timelines(*, org, now: dt.datetime) -> tuple[list[FamilyTimeline], int
                     y=TOP + index * ROW_HEIGHT,
                     segments=_segments(snapshot, scale),
                     pinned_by=pinned_by,
-                    milestones=_milestones(snapshot, notice_days, scale) if pinned_by else [],
+                    milestones=_milestones(snapshot, notice_days, scale, retirement.effective)
+                    if pinned_by
+                    else [],
+                    extended=extended,
+                    retirement=retirement,
                 )
             )
         timelines.append(
