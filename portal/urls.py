@@ -86,6 +86,7 @@ portal_patterns = (
             name="api_key_revoke",
         ),
         path("o/<slug:org>/migrations/", migration_views.migration_list, name="migrations"),
+        path("o/<slug:org>/pins/<int:pin_id>/propose/", migration_views.pin_propose, name="pin_propose"),
         path(
             "o/<slug:org>/migrations/<int:migration_id>/",
             migration_views.migration_detail,

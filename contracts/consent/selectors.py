@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from contracts.canonical import canonical_json
+from contracts.catalog.selectors import successor_newest_active
 from contracts.diffs.selectors import diff_build
 from contracts.errors import ApplicationError, NotFound
 from contracts.models import (
+    OPEN_MIGRATION_STATES,
     ConsentRecord,
     ContractTerms,
     Migration,
     MigrationState,
     Organization,
+    Pin,
     Snapshot,
+    SnapshotStatus,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -148,3 +153,51 @@ def organization_terms_notice_days(*, org: Organization, default: int = 90) -> i
         return default
     terms = ContractTerms.objects.filter(pk=org.accepted_terms_id).only("min_notice_days").first()
     return terms.min_notice_days if terms else default
+
+
+@dataclass(frozen=True)
+class WayForward:
+    """What a pin on a deprecated snapshot, with no open migration, can do next."""
+
+    pin: Pin
+    best: Snapshot | None  # the newest active successor: the one to propose by default
+    choices: list[Snapshot]  # every snapshot of the family that serves, newest first
+    last: Migration | None  # the migration that closed last (rolled back, declined…), if any
+
+
+def way_forward(*, org: Organization, pin: Pin, at: dt.datetime | None = None) -> WayForward | None:
+    """The options of a pin left on a deprecated snapshot with no open migration (after a
+    rollback, a decline, or a deprecation without replacement): None when it needs none."""
+    at = at or timezone.now()
+    if pin.organization_id != org.pk:
+        return None
+    snapshot = pin.snapshot
+    if snapshot.status_at(at) not in (SnapshotStatus.DEPRECATED, SnapshotStatus.RETIRED):
+        return None
+    if Migration.objects.filter(pin=pin, state__in=OPEN_MIGRATION_STATES).exists():
+        return None
+    choices = [
+        s
+        for s in Snapshot.objects.filter(family_id=snapshot.family_id, published_at__isnull=False)
+        .exclude(pk=snapshot.pk)
+        .order_by("-released_at", "-id")
+        if s.status_at(at) == SnapshotStatus.ACTIVE
+    ]
+    last = (
+        Migration.objects.filter(pin=pin)
+        .select_related("to_snapshot")
+        .order_by("-proposed_at", "-id")
+        .first()
+    )
+    return WayForward(
+        pin=pin, best=successor_newest_active(snapshot=snapshot, at=at), choices=choices, last=last
+    )
+
+
+def ways_forward(*, org: Organization, at: dt.datetime | None = None) -> list[WayForward]:
+    """Every pin of the organisation that needs a way forward."""
+    at = at or timezone.now()
+    pins = Pin.objects.filter(organization=org, snapshot__deprecated_at__lte=at).select_related(
+        "alias", "snapshot", "snapshot__replacement", "snapshot__family"
+    )
+    return [w for pin in pins if (w := way_forward(org=org, pin=pin, at=at)) is not None]

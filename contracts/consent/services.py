@@ -276,6 +276,39 @@ def migration_propose(
     return migration
 
 
+@transaction.atomic
+def migration_request(
+    *,
+    org: Organization,
+    pin: Pin,
+    to_snapshot: Snapshot,
+    decider: Decider,
+    at: dt.datetime | None = None,
+) -> Migration:
+    """The way forward the customer asks for itself (after a rollback or a decline, or any time a
+    pin sits on a deprecated snapshot): a proposal to the best successor or to any snapshot of the
+    family that serves. It is then consented to like any other migration, through the ledger under
+    the terms in force; asking writes no ledger record by itself."""
+    at = at or timezone.now()
+    _require_decider(decider)
+    if pin.organization_id != org.pk:
+        raise Forbidden("This pin belongs to another organisation.", fields={"pin": "Not yours."})
+    open_one = Migration.objects.filter(pin=pin, state__in=OPEN_MIGRATION_STATES).first()
+    if open_one is not None:
+        raise Conflict(
+            f"Migration #{open_one.pk} to {open_one.to_snapshot.name} is still open for this pin: decide it first.",
+            fields={"to_snapshot": f"Migration #{open_one.pk} is still open."},
+        )
+    return migration_propose(
+        pin=pin,
+        to_snapshot=to_snapshot,
+        origin=MigrationOrigin.CUSTOMER,
+        note=f"Requested by {decider.actor_email}.",
+        acting_user=decider.user,
+        at=at,
+    )
+
+
 def migrations_propose_for_alias_move(
     *,
     alias: Alias,

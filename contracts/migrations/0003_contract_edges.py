@@ -29,4 +29,18 @@ class Migration(migrations.Migration):
                 ),
             ],
         ),
+        migrations.AlterField(
+            model_name="migration",
+            name="origin",
+            field=models.CharField(
+                choices=[
+                    ("staff", "Proposed by the vendor"),
+                    ("alias-move", "Alias moved"),
+                    ("deprecation", "Snapshot deprecated"),
+                    ("customer", "Requested by your organisation"),
+                ],
+                default="staff",
+                max_length=16,
+            ),
+        ),
     ]

@@ -17,10 +17,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from contracts.catalog import selectors as catalog_selectors
 from contracts.consent import selectors, services
 from contracts.errors import ApplicationError
 from contracts.instants import parse_instant
 from contracts.models import LedgerAction, Migration, MigrationState
+from contracts.pins import selectors as pins_selectors
 from contracts.pins.selectors import effective_retirement
 from contracts.tenancy.auth import client_ip
 from contracts.tenancy.roles import Permission
@@ -88,6 +90,10 @@ def _available_actions(migration: Migration, *, terms, now: dt.datetime) -> list
 @require_GET
 @org_view()
 def migration_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "contracts/migrations/list.html", _list_context(request))
+
+
+def _list_context(request: HttpRequest) -> dict:
     state = request.GET.get("state") or ""
     migrations = list(selectors.migration_list(org=request.org, state=state or None))
     open_migrations = [m for m in migrations if m.is_open]
@@ -102,18 +108,36 @@ def migration_list(request: HttpRequest) -> HttpResponse:
         }
         for m in open_migrations + closed
     ]
-    return render(
-        request,
-        "contracts/migrations/list.html",
-        {
-            "open_rows": rows[: len(open_migrations)],
-            "closed_rows": rows[len(open_migrations) :],
-            "states": MigrationState.choices,
-            "state": state,
-            "terms": terms,
-            "now": now,
-            "can_decide": may(request, Permission.DECIDE_MIGRATIONS),
-        },
+    return {
+        "open_rows": rows[: len(open_migrations)],
+        "closed_rows": rows[len(open_migrations) :],
+        "states": MigrationState.choices,
+        "state": state,
+        "terms": terms,
+        "now": now,
+        "can_decide": may(request, Permission.DECIDE_MIGRATIONS),
+        "ways_forward": selectors.ways_forward(org=request.org, at=now),
+    }
+
+
+@require_POST
+@org_view(Permission.DECIDE_MIGRATIONS)
+def pin_propose(request: HttpRequest, pin_id: int) -> HttpResponse:
+    """A way forward asked for by the customer: propose the chosen snapshot, then review and
+    consent on the usual confirmation page (the consent is the ledger record)."""
+    pin = pins_selectors.pin_get(org=request.org, pin_id=pin_id)
+    name = request.POST.get("to_snapshot", "")[:100]
+    try:
+        to_snapshot = catalog_selectors.snapshot_get(name=name)
+        migration = services.migration_request(
+            org=request.org, pin=pin, to_snapshot=to_snapshot, decider=request_decider(request)
+        )
+    except ApplicationError as error:
+        context = _list_context(request)
+        context["forward_error"] = {"pin_id": pin.pk, "message": error.message, "selected": name}
+        return render(request, "contracts/migrations/list.html", context, status=error.status_code)
+    return redirect(
+        reverse("portal:migration_consent", kwargs={"org": request.org.slug, "migration_id": migration.pk})
     )
 
 
@@ -124,6 +148,8 @@ def migration_detail(request: HttpRequest, migration_id: int) -> HttpResponse:
     context = _migration_context(request, migration)
     context["records"] = selectors.migration_records(migration=migration)
     context["offer"] = offer_for(request.org, migration.from_snapshot) if migration.is_open else None
+    forward = selectors.way_forward(org=request.org, pin=migration.pin)
+    context["ways_forward"] = [forward] if forward is not None and not migration.is_open else []
     return render(request, "contracts/migrations/detail.html", context)
 
 
