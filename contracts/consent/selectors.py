@@ -11,8 +11,10 @@ from django.utils import timezone
 
 from contracts.canonical import canonical_json
 from contracts.catalog.selectors import successor_newest_active
+from contracts.diffs.compute import CHANGE_COUNTS
 from contracts.diffs.selectors import diff_build
 from contracts.errors import ApplicationError, NotFound
+from contracts.evals.selectors import baseline_deltas
 from contracts.models import (
     OPEN_MIGRATION_STATES,
     ConsentRecord,
@@ -115,6 +117,35 @@ def diff_sha256(*, org: Organization, from_snapshot: Snapshot, to_snapshot: Snap
         pass
     body = {"from": snapshot_fingerprint(from_snapshot), "to": snapshot_fingerprint(to_snapshot)}
     return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def consent_facts(*, org: Organization, migration: Migration, terms: ContractTerms) -> dict:
+    """Everything the consent confirmation shows besides the terms, as plain JSON: the diff's
+    summary, the procurement-baseline verdict for the target snapshot, and the rollback window.
+    The ledger record of a consent given on that screen carries exactly this (and its sha256 lets
+    the service refuse a consent whose screen is out of date)."""
+    document = diff_build(org=org, a=migration.from_snapshot.name, b=migration.to_snapshot.name)
+    baseline = []
+    for delta in baseline_deltas(org=org, snapshots=[migration.to_snapshot]):
+        verdict = "not measured" if not delta.measured else ("meets" if delta.meets_baseline else "below")
+        baseline.append(
+            {
+                "suite": delta.baseline.suite.name,
+                "baseline_snapshot": delta.baseline.result.snapshot.name,
+                "verdict": verdict,
+                "regressions": sorted(m["metric"] for m in delta.regressions),
+            }
+        )
+    return {
+        "diff_sha256": document["content_sha256"],
+        "diff_summary": {key: document["summary"][key] for key in CHANGE_COUNTS},
+        "baseline": baseline,
+        "rollback_window_hours": terms.rollback_window_hours,
+    }
+
+
+def consent_facts_sha256(facts: dict) -> str:
+    return hashlib.sha256(canonical_json(facts)).hexdigest()
 
 
 def diff_url(*, org: Organization, migration: Migration) -> str:

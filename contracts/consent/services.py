@@ -458,14 +458,29 @@ def migration_consent(
     decider: Decider,
     scheduled_for: dt.datetime | None = None,
     expected_terms_sha256: str | None = None,
+    shown_sha256: str | None = None,
     at: dt.datetime | None = None,
 ) -> ConsentRecord:
-    """Consent now (the pin moves at once) or for a date before the deadline (the beat applies it)."""
+    """Consent now (the pin moves at once) or for a date before the deadline (the beat applies it).
+
+    Given on the portal's confirmation, `shown_sha256` is the sha256 of what that screen showed
+    (selectors.consent_facts: diff summary, baseline verdict, rollback window): the consent is
+    refused when it no longer matches, and the record carries those facts under details["shown"].
+    """
     at = at or timezone.now()
     _require_decider(decider)
     migration = _lock_open(migration, at=at, allowed=UNDECIDED_STATES)
     terms = selectors.terms_in_force(org=migration.organization, at=at)
     _check_terms_shown(terms, expected_terms_sha256)
+    shown = None
+    if shown_sha256:
+        shown = selectors.consent_facts(org=migration.organization, migration=migration, terms=terms)
+        if selectors.consent_facts_sha256(shown) != shown_sha256:
+            raise Conflict(
+                "The diff, the baseline verdict or the rollback window changed since the confirmation "
+                "was shown; review it again.",
+                fields={"shown_sha256": "Out of date."},
+            )
     if scheduled_for is not None and scheduled_for <= at:
         scheduled_for = None
     if scheduled_for is not None and migration.deadline and scheduled_for >= migration.deadline:
@@ -482,6 +497,8 @@ def migration_consent(
         migration.state = MigrationState.CONSENTED
         migration.scheduled_for = scheduled_for
         details = {"scheduled_for": _iso(scheduled_for)}
+    if shown is not None:
+        details["shown"] = shown
     migration.save(update_fields=["state", "decided_at", "decided_by", "applied_at", "scheduled_for"])
     return _record(
         migration=migration,

@@ -159,6 +159,9 @@ def _decide(
     migration = selectors.migration_get(org=request.org, migration_id=migration_id)
     context = _migration_context(request, migration)
     context.update(action=action, action_label=ACTIONS[action][0], action_help=ACTIONS[action][1])
+    if action == "consent" and migration.is_open:
+        facts = selectors.consent_facts(org=request.org, migration=migration, terms=context["terms"])
+        context.update(facts=facts, facts_sha256=selectors.consent_facts_sha256(facts))
     if request.method == "GET":
         template = (
             "contracts/migrations/_confirm.html" if request.htmx else "contracts/migrations/confirm.html"
@@ -194,6 +197,7 @@ def migration_consent(request: HttpRequest, migration_id: int) -> HttpResponse:
             decider=decider,
             scheduled_for=_parse_date(post.get("at", ""), field="at"),
             expected_terms_sha256=post.get("terms_sha256") or None,
+            shown_sha256=post.get("shown_sha256") or None,
         )
 
     return _decide(request, migration_id, "consent", perform)
