@@ -19,6 +19,7 @@ from django.utils import timezone
 from contracts.catalog.rules import move_target_check
 from contracts.consent import selectors
 from contracts.errors import ApplicationError, Conflict, Forbidden
+from contracts.instants import instant_words
 from contracts.ledger.chain import ledger_append
 from contracts.models import (
     OPEN_MIGRATION_STATES,
@@ -71,6 +72,10 @@ SYSTEM_DECIDER = Decider(email=SYSTEM, role=None)
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _words(value: dt.datetime | None) -> str:
+    return instant_words(value)
 
 
 def _require_decider(decider: Decider) -> None:
@@ -158,8 +163,8 @@ def terms_accept(
         )
     if terms.effective_at > at:
         raise ApplicationError(
-            f"Terms {terms.version} take effect {_iso(terms.effective_at)}; they cannot be accepted yet.",
-            fields={"terms": f"Not effective before {_iso(terms.effective_at)}."},
+            f"Terms {terms.version} take effect on {_words(terms.effective_at)}; they cannot be accepted yet.",
+            fields={"terms": f"Not effective before {_words(terms.effective_at)}."},
         )
     if terms.body_sha256 != ContractTerms.hash_body(terms.body):
         raise Conflict(
@@ -383,8 +388,8 @@ def _lock_open(migration: Migration, *, at: dt.datetime, allowed: tuple[str, ...
         )
     if locked.deadline and at >= locked.deadline:
         raise Conflict(
-            f"Migration #{locked.pk} expired at {_iso(locked.deadline)}.",
-            fields={"deadline": _iso(locked.deadline)},
+            f"Migration #{locked.pk} expired on {_words(locked.deadline)}.",
+            fields={"deadline": f"Passed on {_words(locked.deadline)}."},
         )
     return locked
 
@@ -485,8 +490,8 @@ def migration_consent(
         scheduled_for = None
     if scheduled_for is not None and migration.deadline and scheduled_for >= migration.deadline:
         raise ApplicationError(
-            f"A consent can be scheduled up to the deadline, {_iso(migration.deadline)}.",
-            fields={"at": f"Must be before {_iso(migration.deadline)} (the migration's deadline)."},
+            f"A consent can be scheduled up to the deadline, {_words(migration.deadline)}.",
+            fields={"at": f"Must be before {_words(migration.deadline)} (the migration's deadline)."},
         )
     migration.decided_at = at
     migration.decided_by = decider.user if getattr(decider.user, "pk", None) else None
@@ -532,11 +537,11 @@ def migration_defer(
         which = (
             "the migration's deadline"
             if migration.deadline and limit == migration.deadline
-            else f"max_deferral_days={terms.max_deferral_days} of terms {terms.version or '(defaults)'}"
+            else f"your terms {terms.version or '(defaults)'} allow {terms.max_deferral_days} days after the proposal"
         )
         raise ApplicationError(
-            f"Deferral past {_iso(limit)} is not allowed ({which}).",
-            fields={"until": f"Latest allowed: {_iso(limit)} ({which})."},
+            f"A deferral past {_words(limit)} is not allowed ({which}).",
+            fields={"until": f"Latest allowed: {_words(limit)} ({which})."},
         )
     migration.state = MigrationState.DEFERRED
     migration.deferred_until = until
@@ -598,14 +603,14 @@ def migration_rollback(
     window_end = rollback_window_end(migration=migration, terms=terms)
     if window_end is None or at > window_end:
         raise Conflict(
-            f"The rollback window closed at {_iso(window_end)} "
+            f"The rollback window closed on {_words(window_end)} "
             f"({terms.rollback_window_hours} hours after the move).",
-            fields={"window_end": _iso(window_end)},
+            fields={"window_end": f"Closed on {_words(window_end)}."},
         )
     from_snapshot = migration.from_snapshot
     if from_snapshot.retires_at and from_snapshot.retires_at <= at:
         raise Conflict(
-            f"{from_snapshot.name} retired at {_iso(from_snapshot.retires_at)}; there is nothing to roll back to.",
+            f"{from_snapshot.name} retired on {_words(from_snapshot.retires_at)}; there is nothing to roll back to.",
             fields={"from_snapshot": "Retired."},
         )
     _move_pin(migration=migration, to=from_snapshot, decider=decider, reason="rolled back", at=at)
