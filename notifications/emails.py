@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from contracts.gateway.selectors import usage_recent_requests
 from contracts.instants import instant_words
+from contracts.models import Membership
 from contracts.pins.selectors import effective_retirement
 from notifications.models import CalendarToken, Milestone, Notice
 
@@ -185,12 +186,26 @@ def message_id(*, notice: Notice, email: str) -> str:
     return f"<notice-{notice.pk}-{digest}@{domain}>"
 
 
+def member_emails(*, org_id: int) -> set[str]:
+    """Addresses of the organisation's own members: the only recipients whose mail may carry the
+    calendar link (a capability), never a named outside contact."""
+    return {
+        e.lower()
+        for e in Membership.objects.filter(organization_id=org_id, user__is_active=True)
+        .exclude(user__email="")
+        .values_list("user__email", flat=True)
+    }
+
+
 def build_messages(
     notice: Notice, recipients: list[str], context: dict[str, Any]
 ) -> list[EmailMultiAlternatives]:
     messages = []
+    members = member_emails(org_id=notice.organization_id)
     for email in recipients:
         ctx = dict(context, recipient=email, ack_url="", unsubscribe_url="")
+        if email.lower() not in members:
+            ctx["calendar_url"] = context["notifications_url"]
         headers = {
             "Message-ID": message_id(notice=notice, email=email),
             "X-Notice-Id": str(notice.pk),

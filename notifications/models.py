@@ -270,3 +270,30 @@ class CalendarToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization_id}:calendar token ({'revoked' if self.revoked_at else 'active'})"
+
+
+class FeedToken(models.Model):
+    """A member's own capability for the organisation's Atom feed and calendar: a feed reader or a
+    calendar subscribes with it, no session needed. Revoked by its owner (or when they leave the
+    organisation: a token works only while its user is a member)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="feed_tokens")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feed_tokens")
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "user"],
+                condition=Q(revoked_at__isnull=True),
+                name="one_live_feed_token_per_member",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.organization_id}:{self.user_id} feed token ({'revoked' if self.revoked_at else 'active'})"
+        )

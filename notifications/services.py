@@ -40,6 +40,7 @@ from notifications.models import (
     Channel,
     Contact,
     DeliveryStatus,
+    FeedToken,
     Milestone,
     Notice,
     NoticeStatus,
@@ -868,6 +869,27 @@ def calendar_token_regenerate(*, org: Organization) -> CalendarToken:
 @transaction.atomic
 def calendar_token_revoke(*, org: Organization) -> int:
     return CalendarToken.objects.filter(organization=org, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Personal feed tokens (Atom feed and calendar)
+# --------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def feed_token_issue(*, org: Organization, acting_user: AbstractBaseUser) -> FeedToken:
+    """A new personal feed token for a member (the previous one stops working)."""
+    if not Membership.objects.filter(organization=org, user=acting_user).exists():
+        raise NotFound("Not a member of this organisation.")
+    feed_token_revoke(org=org, acting_user=acting_user)
+    return FeedToken.objects.create(organization=org, user=acting_user, token=secrets.token_urlsafe(32))
+
+
+@transaction.atomic
+def feed_token_revoke(*, org: Organization, acting_user: AbstractBaseUser) -> int:
+    return FeedToken.objects.filter(organization=org, user=acting_user, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
 

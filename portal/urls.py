@@ -63,6 +63,10 @@ portal_patterns = (
         path("o/<slug:org>/timeline/", catalog.timeline, name="timeline"),
         path("o/<slug:org>/changelog/", catalog.changelog, name="changelog"),
         path("o/<slug:org>/changelog/feed.atom", catalog.changelog_feed, name="changelog_feed"),
+        path("o/<slug:org>/feed-token/", notification_views.feed_token_issue, name="feed_token_issue"),
+        path(
+            "o/<slug:org>/feed-token/revoke/", notification_views.feed_token_revoke, name="feed_token_revoke"
+        ),
         path("o/<slug:org>/settings/", settings_pages.settings_home, name="settings"),
         path("o/<slug:org>/pins/<int:pin_id>/policy/", settings_pages.pin_policy, name="pin_policy"),
         path("o/<slug:org>/settings/keys/", settings_pages.api_keys, name="api_keys"),

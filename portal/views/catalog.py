@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,6 +18,7 @@ from contracts.catalog import selectors as catalog_selectors
 from contracts.consent.selectors import organization_terms_notice_days
 from contracts.models import ChangelogKind, ModelFamily, Snapshot
 from contracts.pins import selectors as pins_selectors
+from notifications import selectors as notification_selectors
 from portal.access import org_view
 from portal.views.billing import offer_for
 
@@ -403,6 +404,10 @@ def changelog(request: HttpRequest) -> HttpResponse:
         "filters": filters,
         "families": ModelFamily.objects.order_by("name").values_list("slug", "name"),
         "kinds": ChangelogKind.choices,
+        "announcements": catalog_selectors.lifecycle_announcements(
+            org=request.org, family=filters["family"] or None, limit=20
+        ),
+        "feed_token": notification_selectors.feed_token_active(org=request.org, user=request.user),
     }
     template = "portal/changelog.html"
     if request.htmx and not request.htmx.history_restore_request:
@@ -411,30 +416,70 @@ def changelog(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+def changelog_feed(request: HttpRequest, org: str) -> HttpResponse:
+    """The Atom feed: with a member's personal feed token (`?token=`) a feed reader subscribes
+    without a session; without one, the signed-in member's session."""
+    token = request.GET.get("token")
+    if token is None:
+        return _changelog_feed_session(request, org=org)
+    organization, _user = notification_selectors.feed_token_member(token=token[:100])
+    if organization.slug != org:
+        raise Http404("Unknown or revoked feed token.")
+    request.org = organization
+    return _changelog_feed(request)
+
+
 @org_view()
-def changelog_feed(request: HttpRequest) -> HttpResponse:
+def _changelog_feed_session(request: HttpRequest) -> HttpResponse:
+    return _changelog_feed(request)
+
+
+def _changelog_feed(request: HttpRequest) -> HttpResponse:
     filters = _changelog_filters(request)
     page_url = request.build_absolute_uri(reverse("portal:changelog", kwargs={"org": request.org.slug}))
     feed = Atom1Feed(
         title=f"Model changelog for {request.org.name}",
         link=page_url,
-        description="Changes to the model snapshots served by the vendor.",
-        feed_url=request.build_absolute_uri(),
+        description="Changes to the model snapshots served by the vendor, with deprecations, retirements "
+        "and your extended support.",
+        feed_url=request.build_absolute_uri(request.path),
         language="en",
     )
+    items = []
     for entry in catalog_selectors.changelog_list(org=request.org, **filters)[:100]:
         snapshot_url = request.build_absolute_uri(
             reverse("portal:snapshot", kwargs={"org": request.org.slug, "snapshot_id": entry.snapshot.name})
         )
-        feed.add_item(
-            title=f"[{entry.get_kind_display()}] {entry.snapshot.name}: {entry.title}",
-            link=f"{snapshot_url}#entry-{entry.pk}",
-            description=entry.body,
-            pubdate=entry.published_at,
-            updateddate=entry.published_at,
-            unique_id=f"{page_url}#entry-{entry.pk}",
-            categories=[entry.kind, entry.snapshot.family.slug],
+        items.append(
+            {
+                "title": f"[{entry.get_kind_display()}] {entry.snapshot.name}: {entry.title}",
+                "link": f"{snapshot_url}#entry-{entry.pk}",
+                "description": entry.body,
+                "pubdate": entry.published_at,
+                "updateddate": entry.published_at,
+                "unique_id": f"{page_url}#entry-{entry.pk}",
+                "categories": [entry.kind, entry.snapshot.family.slug],
+            }
         )
+    if not filters["kind"]:
+        for event in catalog_selectors.lifecycle_announcements(
+            org=request.org, family=filters["family"] or None
+        ):
+            items.append(
+                {
+                    "title": event.title,
+                    "link": request.build_absolute_uri(
+                        reverse("portal:snapshot_deprecation", kwargs={"snapshot_id": event.snapshot.name})
+                    ),
+                    "description": event.body,
+                    "pubdate": event.at,
+                    "updateddate": event.at,
+                    "unique_id": f"{page_url}#{event.kind}-{event.snapshot.name}-{int(event.at.timestamp())}",
+                    "categories": [event.kind, event.snapshot.family.slug],
+                }
+            )
+    for item in sorted(items, key=lambda i: i["pubdate"], reverse=True):
+        feed.add_item(**item)
     response = HttpResponse(content_type="application/atom+xml; charset=utf-8")
     feed.write(response, "utf-8")
     return response
