@@ -15,6 +15,7 @@ from contracts.consent.selectors import terms_in_force
 from contracts.consent.services import migrations_propose_for_alias_move, migrations_propose_for_deprecation
 from contracts.errors import ApplicationError, Conflict
 from contracts.gateway.changelog import pin_map_record
+from contracts.instants import instant_words
 from contracts.models import (
     OPEN_MIGRATION_STATES,
     Alias,

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from contracts.models import AliasMove, ConsentRecord, LedgerAction, PinChange
 from tests import factories as f
+from tests.contracts.ledger_helpers import accept, make_terms
 
 pytestmark = pytest.mark.django_db
 
@@ -60,8 +61,6 @@ def test_the_alias_target_list_offers_only_the_alias_family(world, staff_client)
 
 
 def test_a_retirement_date_refused_by_the_contract_guard_is_a_form_error(world, staff_client):
-    from tests.contracts.ledger_helpers import accept, make_terms
-
     accept(world.org, make_terms("std-1", min_notice_days=90), world.admin)
     now = timezone.now()
     soon = now + timezone.timedelta(days=10)
