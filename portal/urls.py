@@ -117,6 +117,8 @@ portal_patterns = (
             name="migration_rollback",
         ),
         path("o/<slug:org>/consents/", migration_views.consent_history, name="consents"),
+        path("o/<slug:org>/consents/verify/", migration_views.consent_verify, name="consent_verify"),
+        path("o/<slug:org>/exports/verify_bundle.py", export_views.verifier_download, name="export_verifier"),
         path("o/<slug:org>/terms/", migration_views.terms_page, name="terms"),
         path("o/<slug:org>/terms/accept/", migration_views.terms_accept, name="terms_accept"),
         path("o/<slug:org>/notifications/", notification_views.notifications_page, name="notifications"),

@@ -21,6 +21,8 @@ from contracts.catalog import selectors as catalog_selectors
 from contracts.consent import selectors, services
 from contracts.errors import ApplicationError
 from contracts.instants import parse_instant
+from contracts.ledger.verify import ledger_verify
+from contracts.ledger.words import record_words
 from contracts.models import LedgerAction, Migration, MigrationState
 from contracts.pins import selectors as pins_selectors
 from contracts.pins.selectors import effective_retirement
@@ -255,6 +257,8 @@ def consent_history(request: HttpRequest) -> HttpResponse:
     records = list(
         selectors.consent_list(org=request.org, action=action or None, since=since, until=until)[:500]
     )
+    for record in records:
+        record.words = record_words(record)
     context = {
         "records": records,
         # IP addresses and User-Agents only for the roles that may export them.
@@ -310,3 +314,11 @@ def terms_accept(request: HttpRequest) -> HttpResponse:
         request, f"You accepted terms {terms.version}. Ledger record #{record.seq} ({record.hash[:16]}…)."
     )
     return redirect(reverse("portal:terms", kwargs={"org": request.org.slug}))
+
+
+@require_GET
+@org_view()
+def consent_verify(request: HttpRequest) -> HttpResponse:
+    """The chain verification as a page a person reads (the JSON is one link away)."""
+    result = ledger_verify(org=request.org)
+    return render(request, "contracts/consents/verify.html", {"result": result})
