@@ -24,7 +24,7 @@ def seed_notifications() -> list[str]:
         Contact.objects.get_or_create(
             organization=org, email=f"procurement@{slug}.example", defaults={"name": "Procurement desk"}
         )
-        # The demo receiver that `make run` starts on loopback (the SSRF filter allows loopback only
+        # The demo receiver that `make run` starts on loopback (the SSRF filter allows that port only
         # with DEBUG on), so the delivery log shows real deliveries.
         demo_endpoint = {
             "url": f"http://127.0.0.1:{settings.DEMO_WEBHOOK_PORT}/hooks/{slug}",

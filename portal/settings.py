@@ -348,7 +348,8 @@ WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
 # The one switch that lets webhooks reach non-public addresses (a receiver on loopback in the demo and
 # in tests). Off: only globally routable addresses are delivered to (notifications/webhooks.py).
 WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
-# The embedded demo's webhook receiver (make run starts it; loopback is allowed only with DEBUG on).
+# The embedded demo's webhook receiver (make run starts it): with DEBUG on, webhooks may reach
+# 127.0.0.1 on this one port (any other private address still needs WEBHOOKS_ALLOW_PRIVATE).
 DEMO_WEBHOOK_PORT = env.int("DEMO_WEBHOOK_PORT", default=8002)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 

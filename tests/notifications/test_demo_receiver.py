@@ -17,8 +17,9 @@ from portal.management.commands.demo_webhook_receiver import make_handler
 pytestmark = pytest.mark.django_db
 
 
-def test_loopback_webhooks_are_refused_outside_debug_and_allowed_in_debug(settings):
+def test_only_the_demo_receiver_on_loopback_is_allowed_and_only_in_debug(settings):
     settings.WEBHOOKS_ALLOW_PRIVATE = False
+    settings.DEMO_WEBHOOK_PORT = 8002
     settings.DEBUG = False
     with pytest.raises(ApplicationError):
         webhooks.validate_url("http://127.0.0.1:8002/hooks/acme")
@@ -26,7 +27,9 @@ def test_loopback_webhooks_are_refused_outside_debug_and_allowed_in_debug(settin
     webhooks.validate_url("http://127.0.0.1:8002/hooks/acme")
     webhooks.validate_url("http://localhost:8002/hooks/acme")
     with pytest.raises(ApplicationError):
-        webhooks.validate_url("http://10.0.0.8/hooks/acme")  # another private network: never
+        webhooks.validate_url("http://127.0.0.1:8000/admin/")  # another loopback port: never
+    with pytest.raises(ApplicationError):
+        webhooks.validate_url("http://10.0.0.8:8002/hooks/acme")  # another private network: never
 
 
 def test_the_demo_receiver_takes_a_real_signed_delivery(world, settings, tmp_path):
@@ -36,6 +39,7 @@ def test_the_demo_receiver_takes_a_real_signed_delivery(world, settings, tmp_pat
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(log))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    settings.DEMO_WEBHOOK_PORT = server.server_address[1]
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/hooks/acme"
         endpoint = services.webhook_endpoint_create(org=world.org, url=url, events=["pin.moved"])
