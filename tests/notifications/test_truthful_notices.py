@@ -158,7 +158,7 @@ def test_extended_support_bought_after_planning_postpones_the_reminder(world, re
     with time_machine.travel(RETIRES + dt.timedelta(days=83), tick=False):
         assert tasks.send_notice.apply(args=[t7.pk]).get() == NoticeStatus.SENT
     assert mail.outbox[-1].subject == f"[Acme] {retiring.name} retires in 7 days (18 June 2031)"
-    assert "Your extended support ends: 2031-06-18 12:00 UTC" in mail.outbox[-1].body
+    assert "Your extended support ends: 18 Jun 2031, 12:00 UTC" in mail.outbox[-1].body
 
 
 def test_a_snapshot_notice_for_a_pin_that_moved_off_is_not_sent(world, retiring):

@@ -21,6 +21,7 @@ from contracts.models import (
     StripeEvent,
 )
 from contracts.pins import selectors
+from contracts.templatetags.instants import instant
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -366,4 +367,4 @@ def test_snapshot_and_migration_pages_lead_an_admin_to_the_extended_support_purc
     for url in (f"/o/acme/snapshots/{world.old.name}/", f"/o/acme/migrations/{migration.pk}/"):
         page = client.get(url).content.decode()
         assert "Extended support is offered" not in page
-        assert world.old.extended_support_until.strftime("%Y-%m-%d %H:%M") in page
+        assert instant(world.old.extended_support_until) in page
