@@ -426,6 +426,8 @@ def notice_truth(*, notice: Notice, now: dt.datetime | None = None) -> Truth:
     ):
         return Truth(SEND, due_at=notice.due_at)
     org = notice.organization
+    if notice.milestone == Milestone.STILL_IN_USE:
+        return _still_in_use_truth(notice=notice, now=now, late_after=late_after)
     if not Pin.objects.filter(organization=org, snapshot=snapshot).exists():
         return Truth(OBSOLETE, f"No pin of {org.name} is on {snapshot.name} any more.")
     if snapshot.deprecated_at is None:
@@ -458,6 +460,28 @@ def notice_truth(*, notice: Notice, now: dt.datetime | None = None) -> Truth:
             f"{instant_words(later.at)}.",
         )
     return Truth(SEND, late=now - current.at > late_after, due_at=current.at, retirement=retirement)
+
+
+def _still_in_use_truth(*, notice: Notice, now: dt.datetime, late_after: dt.timedelta) -> Truth:
+    """The "still in use" notice is planned from usage, not pins (traffic through an alias default
+    counts), so no pin is required; it stands while the snapshot's effective retirement (extended
+    support included) is at most STILL_IN_USE_DAYS away and not yet reached."""
+    snapshot = notice.snapshot
+    if snapshot.retires_at is None:
+        return Truth(OBSOLETE, f"The retirement of {snapshot.name} was withdrawn.")
+    retirement = effective_retirement(org=notice.organization, snapshot=snapshot, at=now)
+    if retirement.effective <= now:
+        return Truth(OBSOLETE, f"{snapshot.name} retired on {instant_words(retirement.effective)}.")
+    due_at = milestones.still_in_use_due_at(retires_at=retirement.effective)
+    if due_at > now:
+        return Truth(
+            POSTPONE,
+            f"The retirement of {snapshot.name} moved to {instant_words(retirement.effective)}: "
+            f"rescheduled for {instant_words(due_at)}.",
+            due_at=due_at,
+            retirement=retirement,
+        )
+    return Truth(SEND, late=now - due_at > late_after, due_at=due_at, retirement=retirement)
 
 
 def _notice_set_aside(notice: Notice, truth: Truth) -> None:
