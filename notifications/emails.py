@@ -268,6 +268,18 @@ def member_emails(*, org_id: int) -> set[str]:
     }
 
 
+def members_emails(*, org_ids: set[int]) -> dict[int, set[str]]:
+    """`member_emails` for many organisations, in one query (every organisation has its entry)."""
+    found: dict[int, set[str]] = {org_id: set() for org_id in org_ids}
+    for org_id, email in (
+        Membership.objects.filter(organization_id__in=org_ids, user__is_active=True)
+        .exclude(user__email="")
+        .values_list("organization_id", "user__email")
+    ):
+        found[org_id].add(email.lower())
+    return found
+
+
 def build_messages(
     notice: Notice, recipients: list[str], context: dict[str, Any]
 ) -> list[EmailMultiAlternatives]:
@@ -320,6 +332,7 @@ class BatchRenderer:
         *,
         calendar_tokens: dict[int, str],
         usage: dict[tuple[int, int], list[tuple[dt.datetime, int]]] | None = None,
+        members: dict[int, set[str]] | None = None,
     ) -> None:
         self._calendar_tokens = calendar_tokens
         self._usage = usage
@@ -327,7 +340,7 @@ class BatchRenderer:
         self._pattern = re.compile(rf"@@{self._tag}:(\w+)@@")
         self._rendered: dict[tuple, tuple[str, str, str]] = {}
         self.renders = 0
-        self._members: dict[int, set[str]] = {}
+        self._members: dict[int, set[str]] = dict(members) if members is not None else {}
 
     def _placeholder(self, name: str) -> str:
         return f"@@{self._tag}:{name}@@"

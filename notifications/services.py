@@ -448,18 +448,19 @@ def notices_deliver(*, notices: list[Notice]) -> list[Outcome]:
     outcomes: list[Outcome] = []
     truths: dict[int, Truth] = {}
     live: list[Notice] = []
+    now = timezone.now()
+    facts = truth_facts(notices=notices, now=now)
     for notice in notices:
         try:
-            truth = notice_truth(notice=notice)
+            truth = notice_truth(notice=notice, now=now, facts=facts)
             if truth.verdict != SEND:
                 _notice_set_aside(notice, truth)
                 status = NoticeStatus.OBSOLETE if truth.verdict == OBSOLETE else NoticeStatus.PENDING
                 outcomes.append(Outcome(notice, status))
                 continue
             if truth.late:
-                reason = f"Sent late: it was due {instant_words(truth.due_at)}."[:300]
-                Notice.objects.filter(pk=notice.pk).update(status_reason=reason)
-                notice.status_reason = reason
+                # Written with the outcome, in the batch's one UPDATE (`notices_record`).
+                notice.status_reason = f"Sent late: it was due {instant_words(truth.due_at)}."[:300]
         except Exception as exc:
             outcomes.append(_failure(notice, exc))
             continue
@@ -486,7 +487,8 @@ def notices_deliver(*, notices: list[Notice]) -> list[Outcome]:
         if subjects
         else {}
     )
-    renderer = emails.BatchRenderer(calendar_tokens=tokens, usage=usage)
+    members = emails.members_emails(org_ids={n.organization_id for n in emails_}) if emails_ else {}
+    renderer = emails.BatchRenderer(calendar_tokens=tokens, usage=usage, members=members)
     endpoints = _endpoints_by_org({n.organization_id for n in notices if n.channel == Channel.WEBHOOK})
     connection = get_connection(fail_silently=False)
     opened = False
@@ -568,7 +570,32 @@ class Truth:
     retirement: Retirement | None = None
 
 
-def notice_truth(*, notice: Notice, now: dt.datetime | None = None) -> Truth:
+@dataclass(frozen=True)
+class TruthFacts:
+    """What `notice_truth` looks up, fetched once for a whole batch (two queries, whatever its size)."""
+
+    pinned: set[tuple[int, int]]  # (organisation id, snapshot id) of every pin
+    ends: dict[tuple[int, int], dt.datetime]  # extended_support_ends for the batch's organisations
+
+
+def truth_facts(*, notices: list[Notice], now: dt.datetime | None = None) -> TruthFacts:
+    now = now or timezone.now()
+    pairs = {(n.organization_id, n.snapshot_id) for n in notices if n.snapshot_id is not None}
+    org_ids = {org_id for org_id, _ in pairs}
+    if not pairs:
+        return TruthFacts(pinned=set(), ends={})
+    pinned = set(
+        Pin.objects.filter(
+            organization_id__in=org_ids, snapshot_id__in={snapshot_id for _, snapshot_id in pairs}
+        ).values_list("organization_id", "snapshot_id")
+    )
+    ends: dict[tuple[int, int], dt.datetime] = {}
+    for key, until in extended_support_ends(at=now, org_ids=org_ids).items():
+        ends[key] = until
+    return TruthFacts(pinned=pinned, ends=ends)
+
+
+def notice_truth(*, notice: Notice, now: dt.datetime | None = None, facts: TruthFacts | None = None) -> Truth:
     """Check, at send time, that what the notice says is still true.
 
     A migration notice whose migration has moved on (applied then rolled back, decided, expired)
@@ -604,12 +631,18 @@ def notice_truth(*, notice: Notice, now: dt.datetime | None = None) -> Truth:
         return Truth(SEND, due_at=notice.due_at)
     org = notice.organization
     if notice.milestone == Milestone.STILL_IN_USE:
-        return _still_in_use_truth(notice=notice, now=now, late_after=late_after)
-    if not Pin.objects.filter(organization=org, snapshot=snapshot).exists():
+        return _still_in_use_truth(notice=notice, now=now, late_after=late_after, facts=facts)
+    if facts is not None:
+        pinned = (org.pk, snapshot.pk) in facts.pinned
+    else:
+        pinned = Pin.objects.filter(organization=org, snapshot=snapshot).exists()
+    if not pinned:
         return Truth(OBSOLETE, f"No pin of {org.name} is on {snapshot.name} any more.")
     if snapshot.deprecated_at is None:
         return Truth(OBSOLETE, f"The deprecation of {snapshot.name} was withdrawn.")
-    retirement = effective_retirement(org=org, snapshot=snapshot, at=now)
+    retirement = effective_retirement(
+        org=org, snapshot=snapshot, at=now, ends=facts.ends if facts is not None else None
+    )
     terms = org.accepted_terms
     dates = milestones.snapshot_milestones(
         deprecated_at=snapshot.deprecated_at,
@@ -639,14 +672,18 @@ def notice_truth(*, notice: Notice, now: dt.datetime | None = None) -> Truth:
     return Truth(SEND, late=now - current.at > late_after, due_at=current.at, retirement=retirement)
 
 
-def _still_in_use_truth(*, notice: Notice, now: dt.datetime, late_after: dt.timedelta) -> Truth:
+def _still_in_use_truth(
+    *, notice: Notice, now: dt.datetime, late_after: dt.timedelta, facts: TruthFacts | None = None
+) -> Truth:
     """The "still in use" notice is planned from usage, not pins (traffic through an alias default
     counts), so no pin is required; it stands while the snapshot's effective retirement (extended
     support included) is at most STILL_IN_USE_DAYS away and not yet reached."""
     snapshot = notice.snapshot
     if snapshot.retires_at is None:
         return Truth(OBSOLETE, f"The retirement of {snapshot.name} was withdrawn.")
-    retirement = effective_retirement(org=notice.organization, snapshot=snapshot, at=now)
+    retirement = effective_retirement(
+        org=notice.organization, snapshot=snapshot, at=now, ends=facts.ends if facts is not None else None
+    )
     if retirement.effective <= now:
         return Truth(OBSOLETE, f"{snapshot.name} retired on {instant_words(retirement.effective)}.")
     due_at = milestones.still_in_use_due_at(retires_at=retirement.effective)
@@ -712,7 +749,7 @@ def notices_record(*, outcomes: list[Outcome], at: dt.datetime | None = None) ->
     return len(rows)
 
 
-_OUTCOME_FIELDS = ["status", "lease_until", "last_error", "sent_at", "sent_to", "due_at"]
+_OUTCOME_FIELDS = ["status", "lease_until", "last_error", "sent_at", "sent_to", "due_at", "status_reason"]
 
 
 def _write_outcomes(rows: list[Notice]) -> None:
@@ -732,6 +769,7 @@ def _write_outcomes(rows: list[Notice]) -> None:
             "sent_at": n.sent_at.isoformat() if n.sent_at else None,
             "sent_to": n.sent_to,
             "due_at": n.due_at.isoformat(),
+            "status_reason": n.status_reason,
         }
         for n in rows
     ]
@@ -740,9 +778,11 @@ def _write_outcomes(rows: list[Notice]) -> None:
         cursor.execute(
             f"""
             UPDATE {table} AS n SET status = v.status, lease_until = v.lease_until,
-                last_error = v.last_error, sent_at = v.sent_at, sent_to = v.sent_to, due_at = v.due_at
+                last_error = v.last_error, sent_at = v.sent_at, sent_to = v.sent_to, due_at = v.due_at,
+                status_reason = v.status_reason
             FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, status text, lease_until timestamptz,
-                last_error text, sent_at timestamptz, sent_to jsonb, due_at timestamptz)
+                last_error text, sent_at timestamptz, sent_to jsonb, due_at timestamptz,
+                status_reason text)
             WHERE n.id = v.id
             """,
             [json.dumps(values)],

@@ -142,14 +142,19 @@ def _retirement(retires_at: dt.datetime | None, grant_until: dt.datetime | None)
 
 
 def extended_support_ends(
-    *, org: Organization | int | None = None, at: dt.datetime | None = None
+    *,
+    org: Organization | int | None = None,
+    at: dt.datetime | None = None,
+    org_ids: set[int] | None = None,
 ) -> dict[tuple[int, int], dt.datetime]:
     """(organisation id, snapshot id) → end of the latest extended-support grant started by `at`
-    (one query; a cancelled grant ends at its cut-short `until`)."""
+    (one query; a cancelled grant ends at its cut-short `until`). `org_ids`: several organisations."""
     at = at or timezone.now()
     grants = ExtendedSupport.objects.filter(starts_at__lte=at)
     if org is not None:
         grants = grants.filter(organization=org)
+    if org_ids is not None:
+        grants = grants.filter(organization_id__in=org_ids)
     ends: dict[tuple[int, int], dt.datetime] = {}
     for org_id, snapshot_id, until in grants.values_list("organization_id", "snapshot_id", "until"):
         key = (org_id, snapshot_id)
