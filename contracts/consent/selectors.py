@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from contracts.canonical import canonical_json
@@ -228,7 +228,37 @@ def way_forward(*, org: Organization, pin: Pin, at: dt.datetime | None = None) -
 def ways_forward(*, org: Organization, at: dt.datetime | None = None) -> list[WayForward]:
     """Every pin of the organisation that needs a way forward."""
     at = at or timezone.now()
-    pins = Pin.objects.filter(organization=org, snapshot__deprecated_at__lte=at).select_related(
-        "alias", "snapshot", "snapshot__replacement", "snapshot__family"
-    )
-    return [w for pin in pins if (w := way_forward(org=org, pin=pin, at=at)) is not None]
+    # The same answers as way_forward, pin by pin, in a fixed number of queries for the whole
+    # organisation (the migrations list shows them on every page, for 5 pins or 5,000).
+    pins = [
+        pin
+        for pin in Pin.objects.filter(organization=org, snapshot__deprecated_at__lte=at)
+        .exclude(Exists(Migration.objects.filter(pin=OuterRef("pk"), state__in=OPEN_MIGRATION_STATES)))
+        .select_related("alias", "snapshot", "snapshot__replacement", "snapshot__family")
+        .order_by("pk")
+        if pin.snapshot.status_at(at) in (SnapshotStatus.DEPRECATED, SnapshotStatus.RETIRED)
+    ]
+    if not pins:
+        return []
+    by_family: dict[int, list[Snapshot]] = {}
+    for s in Snapshot.objects.filter(
+        family_id__in={pin.snapshot.family_id for pin in pins}, published_at__isnull=False
+    ).order_by("-released_at", "-id"):
+        if s.status_at(at) == SnapshotStatus.ACTIVE:
+            by_family.setdefault(s.family_id, []).append(s)
+    last: dict[int, Migration] = {}
+    for m in (
+        Migration.objects.filter(pin__in=[pin.pk for pin in pins])
+        .select_related("to_snapshot")
+        .order_by("pin_id", "-proposed_at", "-id")
+    ):
+        last.setdefault(m.pin_id, m)
+    best: dict[int, Snapshot | None] = {}
+    found = []
+    for pin in pins:
+        snapshot = pin.snapshot
+        if snapshot.pk not in best:
+            best[snapshot.pk] = successor_newest_active(snapshot=snapshot, at=at)
+        choices = [s for s in by_family.get(snapshot.family_id, []) if s.pk != snapshot.pk]
+        found.append(WayForward(pin=pin, best=best[snapshot.pk], choices=choices, last=last.get(pin.pk)))
+    return found
