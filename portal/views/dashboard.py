@@ -91,16 +91,21 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
     page = Paginator(shown, PAGE_SIZE).get_page(request.GET.get("page"))
     summary = selectors.pin_summary(org=request.org, at=now, soon=dt.timedelta(days=SOON_DAYS))
-    # Pins on extended support: only snapshots with a grant can be (one query over those few).
+    # Pins on extended support: only snapshots with a grant can be (one query over those few). The
+    # SQL counts use the snapshot's own retirement: a grant that carries a pin past the "soon"
+    # window takes it out of the retiring-soon count.
     granted = {snapshot_id for org_id, snapshot_id in ends if org_id == request.org.pk}
-    summary["extended"] = (
-        sum(
-            selectors.effective_retirement(org=request.org.pk, snapshot=pin.snapshot, ends=ends).extended
-            for pin in selectors.pin_list(org=request.org, at=now).filter(snapshot_id__in=granted)
-        )
-        if granted
-        else 0
-    )
+    summary["extended"] = 0
+    soon_end = now + dt.timedelta(days=SOON_DAYS)
+    if granted:
+        for pin in selectors.pin_list(org=request.org, at=now).filter(snapshot_id__in=granted):
+            retirement = selectors.effective_retirement(org=request.org.pk, snapshot=pin.snapshot, ends=ends)
+            if not retirement.extended:
+                continue
+            summary["extended"] += 1
+            raw_soon = now <= retirement.retires_at <= soon_end
+            if raw_soon and not (now <= retirement.effective <= soon_end):
+                summary["retiring_soon"] -= 1
     pins = [annotate_pin(pin, now, ends) for pin in page.object_list]
     last_seen = usage_last_seen(org=request.org)  # one aggregate query, whatever the page
     for pin in pins:
