@@ -9,6 +9,11 @@ PORT ?= 8000
 GATEWAY_PORT ?= 8001
 # The demo gateway's key: fixed demo data, printed by seed_demo (contracts/gateway/demo.py).
 DEMO_GATEWAY_KEY := vcpgw_demogateway00000000000000000000000000
+WEBHOOK_PORT ?= 8002
+# Links in demo mail follow the address the portal is served on.
+SITE_URL ?= http://$(HOST):$(PORT)
+export SITE_URL
+export DEMO_WEBHOOK_PORT = $(WEBHOOK_PORT)
 
 .PHONY: run test bench lint install services-check clean
 
@@ -25,18 +30,21 @@ install: $(STAMP)
 run: $(STAMP)
 	DEBUG=1 $(PY) manage.py migrate --noinput -v0
 	DEBUG=1 $(PY) manage.py collectstatic --noinput -v0
-	DEBUG=1 $(PY) manage.py seed_demo
 	@echo "Celery worker + beat on the filesystem broker (log: var/celery.log)"
 	@echo "Demo gateway: http://$(HOST):$(GATEWAY_PORT)/v1/chat/completions (log: var/gateway.log)"
 	@echo "Demo eval runner claiming refresh runs from the API (log: var/eval-runner.log)"
-	@DEBUG=1 $(VENV)/bin/celery -A portal worker -B --pool=solo --loglevel=INFO >var/celery.log 2>&1 & \
+	@DEBUG=1 $(PY) manage.py demo_webhook_receiver --port $(WEBHOOK_PORT) >var/webhook-receiver.out 2>&1 & \
+	  HOOK_PID=$$!; trap "kill $$HOOK_PID 2>/dev/null" EXIT INT TERM; \
+	  DEBUG=1 $(PY) manage.py seed_demo || exit 1; \
+	  DEBUG=1 $(VENV)/bin/celery -A portal worker -B --pool=solo --loglevel=INFO >var/celery.log 2>&1 & \
 	  CELERY_PID=$$!; \
 	  $(PY) -m vcp_gateway.demo --portal http://$(HOST):$(PORT) --gateway-key $(DEMO_GATEWAY_KEY) \
 	    --host $(HOST) --port $(GATEWAY_PORT) --key-file var/gateway/receipt-key.pem \
 	    --cache var/gateway/pin-map.json >var/gateway.log 2>&1 & \
 	  GATEWAY_PID=$$!; \
 	  DEBUG=1 $(PY) manage.py eval_runner --url http://$(HOST):$(PORT) >var/eval-runner.log 2>&1 & \
-	  RUNNER_PID=$$!; trap "kill $$CELERY_PID $$GATEWAY_PID $$RUNNER_PID 2>/dev/null" EXIT INT TERM; \
+	  RUNNER_PID=$$!; trap "kill $$CELERY_PID $$GATEWAY_PID $$RUNNER_PID $$HOOK_PID 2>/dev/null" EXIT INT TERM; \
+	  echo "Demo webhook receiver: http://127.0.0.1:$(WEBHOOK_PORT)/ (deliveries logged in var/webhook-receiver.log)"; \
 	  echo "Portal: http://$(HOST):$(PORT)/  (sign in with a login above; mail: http://$(HOST):$(PORT)/outbox/)"; \
 	  DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from contracts import models
 from contracts.catalog import services as catalog_services
+from contracts.catalog.rules import move_target_check
 from contracts.consent.services import migration_propose, terms_create
 from contracts.errors import ApplicationError
 from contracts.evals import services as eval_services
@@ -35,14 +37,62 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class ServiceAdmin(admin.ModelAdmin):
-    """Turns an ApplicationError from a service into an admin error message instead of a 500."""
+    """Runs the service's own checks while the form validates, so a refusal is a form error on the
+    same form with what was typed kept (and nothing is saved); an ApplicationError that only the
+    write itself finds (a race) is an error message and the form opens again, never beside
+    "changed successfully"."""
+
+    # Service field names that the admin form calls otherwise.
+    form_field_names: dict[str, str] = {}
+
+    def form_check(self, request: HttpRequest, form, obj) -> None:
+        """Raise the service's ApplicationError for what `form.cleaned_data` asks (writes nothing)."""
+
+    def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs):
+        form_class = super().get_form(request, obj, change, **kwargs)
+        model_admin = self
+
+        class CheckedForm(form_class):
+            def clean(self):
+                cleaned = super().clean()
+                if not self.errors:
+                    try:
+                        model_admin.form_check(request, self, obj)
+                    except ApplicationError as exc:
+                        model_admin.form_refusal(self, exc)
+                return cleaned
+
+        return CheckedForm
+
+    def form_refusal(self, form, exc: ApplicationError) -> None:
+        for field, message in exc.fields.items():
+            name = self.form_field_names.get(field, field)
+            if name in form.fields and isinstance(message, str):
+                form.add_error(name, message)
+        form.add_error(None, exc.message)
 
     def run_service(self, request: HttpRequest, func, **kwargs):
         try:
             return func(**kwargs)
         except ApplicationError as exc:
             self.message_user(request, exc.message, level=messages.ERROR)
+            request._service_refused = True
             return None
+
+    def response_change(self, request: HttpRequest, obj):
+        if getattr(request, "_service_refused", False):
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
+
+    def response_add(self, request: HttpRequest, obj, post_url_continue=None):
+        if getattr(request, "_service_refused", False):
+            return HttpResponseRedirect(request.path)
+        return super().response_add(request, obj, post_url_continue)
+
+    def log_change(self, request: HttpRequest, obj, message):
+        if getattr(request, "_service_refused", False):
+            return None
+        return super().log_change(request, obj, message)
 
 
 @admin.register(models.ModelFamily)
@@ -71,6 +121,22 @@ class SnapshotAdmin(ServiceAdmin):
     search_fields = ("name", "digest")
     inlines = [ChangelogInline]
     actions = ["publish"]
+
+    def form_check(self, request: HttpRequest, form, obj) -> None:
+        lifecycle = ("deprecated_at", "retires_at", "retention_until", "replacement")
+        if obj is not None and any(f in form.changed_data for f in lifecycle):
+            catalog_services.snapshot_lifecycle_check(
+                snapshot=obj,
+                retires_at=form.cleaned_data.get("retires_at"),
+                replacement=form.cleaned_data.get("replacement"),
+            )
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "replacement":
+            kwargs["queryset"] = models.Snapshot.objects.filter(published_at__isnull=False).select_related(
+                "family"
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         readonly = ["published_at"]
@@ -134,6 +200,28 @@ class ChangelogEntryAdmin(admin.ModelAdmin):
 class AliasAdmin(ServiceAdmin):
     list_display = ("name", "family", "target", "created_at")
     search_fields = ("name",)
+    form_field_names = {"to_snapshot": "target"}
+
+    def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs):
+        form_class = super().get_form(request, obj, change, **kwargs)
+        if obj is not None and "target" in form_class.base_fields:
+            # Only this alias's family can be its target.
+            field = form_class.base_fields["target"]
+            field.queryset = models.Snapshot.objects.filter(
+                family_id=obj.family_id, published_at__isnull=False
+            ).order_by("-released_at")
+        return form_class
+
+    def form_check(self, request: HttpRequest, form, obj) -> None:
+        target = form.cleaned_data.get("target")
+        if target is None:
+            return
+        if obj is None:
+            family = form.cleaned_data.get("family")
+            if family is not None:
+                move_target_check(snapshot=target, family=family, at=timezone.now(), field="target")
+        elif "target" in form.changed_data:
+            move_target_check(snapshot=target, family=obj.family_id, at=timezone.now(), field="target")
 
     def get_readonly_fields(self, request, obj=None):
         return ("created_at",) if obj is None else ("created_at", "family", "name")
@@ -189,6 +277,15 @@ class PinAdmin(ServiceAdmin):
     list_display = ("organization", "alias", "snapshot", "policy", "updated_at")
     list_filter = ("policy", "organization", "alias")
 
+    def form_check(self, request: HttpRequest, form, obj) -> None:
+        snapshot = form.cleaned_data.get("snapshot")
+        alias = obj.alias if obj is not None else form.cleaned_data.get("alias")
+        org = obj.organization if obj is not None else form.cleaned_data.get("organization")
+        if snapshot is not None and alias is not None and (obj is None or "snapshot" in form.changed_data):
+            move_target_check(
+                snapshot=snapshot, family=alias.family_id, at=timezone.now(), field="snapshot", org=org
+            )
+
     def get_readonly_fields(self, request, obj=None):
         return (
             ("created_at", "updated_at")
@@ -207,6 +304,8 @@ class PinAdmin(ServiceAdmin):
                 policy=obj.policy,
                 acting_user=request.user,
                 reason="set by staff",
+                # A vendor's move of an existing pin is told to the customer, in its ledger.
+                ledger_action=models.LedgerAction.STAFF_MOVE if change else None,
             )
             if pin is not None:
                 obj.pk = pin.pk

@@ -56,3 +56,14 @@ def parse_instant(
             f"{field} is out of range.", fields={field: "Between the years 2000 and 2999."}
         )
     return parsed
+
+
+def instant_words(value: dt.datetime | None, *, with_time: bool = True) -> str:
+    """An instant as people read it in a refusal or a notice: "3 March 2026, 14:00 UTC".
+
+    No microseconds and no ISO punctuation; the zone is always named."""
+    if value is None:
+        return "no date"
+    value = value.astimezone(dt.UTC)
+    day = f"{value.day} {value:%B %Y}"
+    return f"{day}, {value:%H:%M} UTC" if with_time else day

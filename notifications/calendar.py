@@ -10,6 +10,7 @@ from django.utils import timezone
 from icalendar import Calendar, Event
 
 from contracts.models import ExtendedSupport, Migration, Organization, Pin
+from contracts.pins.selectors import effective_retirement, extended_support_ends
 from notifications import milestones
 
 
@@ -36,15 +37,32 @@ def calendar_feed(*, org: Organization) -> bytes:
     terms = org.accepted_terms
     notice_days = terms.min_notice_days if terms else None
     seen: set[int] = set()
+    ends = extended_support_ends(org=org)
     for pin in Pin.objects.filter(organization=org).select_related("snapshot__replacement", "alias"):
         snapshot = pin.snapshot
         if snapshot.pk in seen:
             continue
         seen.add(snapshot.pk)
+        # The date this organisation stops being served: its extended support moves it later.
+        retirement = effective_retirement(org=org, snapshot=snapshot, ends=ends)
+        replacement = f" Replacement: {snapshot.replacement.name}." if snapshot.replacement else ""
+        if retirement.extended:
+            # The catalog date, for information; the grant's end below is when service stops.
+            cal.add_component(
+                _event(
+                    uid=f"{milestones.RETIREMENT_DAY}-{org.pk}-{snapshot.pk}",
+                    summary=f"{snapshot.name} retires",
+                    at=retirement.retires_at,
+                    description=f"{snapshot.name} retires for everyone; your extended support keeps it "
+                    f"serving you until {retirement.extended_until:%Y-%m-%d}.{replacement}",
+                    url=f"{base}/snapshots/{snapshot.name}/",
+                )
+            )
         for m in milestones.calendar_dates(
-            deprecated_at=snapshot.deprecated_at, retires_at=snapshot.retires_at, min_notice_days=notice_days
+            deprecated_at=snapshot.deprecated_at, retires_at=retirement.effective, min_notice_days=notice_days
         ):
-            replacement = f" Replacement: {snapshot.replacement.name}." if snapshot.replacement else ""
+            if m.milestone == milestones.RETIREMENT_DAY and retirement.extended:
+                continue  # the grant's "Extended support ends" event is the end of service
             if m.milestone == milestones.RETIREMENT_DAY:
                 summary = f"{snapshot.name} retires"
                 description = f"{snapshot.name} (pinned for {pin.alias.name}) stops serving.{replacement}"

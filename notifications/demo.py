@@ -24,21 +24,25 @@ def seed_notifications() -> list[str]:
         Contact.objects.get_or_create(
             organization=org, email=f"procurement@{slug}.example", defaults={"name": "Procurement desk"}
         )
-        # A loopback endpoint is for the demo only (registration through the services refuses it
-        # outside DEBUG / WEBHOOKS_ALLOW_PRIVATE).
-        WebhookEndpoint.objects.get_or_create(
+        # The demo receiver that `make run` starts on loopback (the SSRF filter allows that port only
+        # with DEBUG on), so the delivery log shows real deliveries.
+        demo_endpoint = {
+            "url": f"http://127.0.0.1:{settings.DEMO_WEBHOOK_PORT}/hooks/{slug}",
+            "events": [
+                "snapshot.deprecated",
+                "migration.proposed",
+                "snapshot.retired",
+                "migration.applied",
+                "migration.rolled_back",
+                "pin.moved",
+            ],
+            "description": "Demo endpoint (the demo webhook receiver on loopback)",
+        }
+        WebhookEndpoint.objects.update_or_create(
             organization=org,
-            url=f"{settings.SITE_URL}/healthz?webhook={slug}",
-            defaults={
-                "events": [
-                    "snapshot.deprecated",
-                    "migration.proposed",
-                    "snapshot.retired",
-                    "migration.applied",
-                ],
-                "description": "Demo endpoint (the portal's own health check)",
-                "secret": webhooks.secret_generate(),
-            },
+            description__startswith="Demo endpoint",
+            defaults=demo_endpoint,
+            create_defaults={**demo_endpoint, "secret": webhooks.secret_generate()},
         )
         if not CalendarToken.objects.filter(organization=org, revoked_at__isnull=True).exists():
             services.calendar_token_regenerate(org=org)

@@ -15,9 +15,13 @@ from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 
 from contracts.gateway.selectors import usage_recent_requests
+from contracts.instants import instant_words
+from contracts.models import Membership
+from contracts.pins.selectors import effective_retirement
 from notifications.models import CalendarToken, Milestone, Notice
 
 ACK_SALT = "notifications.ack"
@@ -41,17 +45,17 @@ def absolute(path: str) -> str:
 HEADLINES = {
     Milestone.DEPRECATION_ANNOUNCED: "{snapshot} is deprecated",
     Milestone.NOTICE_DATE: "Contractual notice: {snapshot} retires on {retires}",
-    Milestone.T_90: "{snapshot} retires in 90 days ({retires})",
-    Milestone.T_30: "{snapshot} retires in 30 days ({retires})",
-    Milestone.T_7: "{snapshot} retires in 7 days ({retires})",
-    Milestone.T_1: "{snapshot} retires tomorrow ({retires})",
     Milestone.RETIREMENT_DAY: "{snapshot} retires today",
     Milestone.FORCED_MIGRATION_APPLIED: "{snapshot} retired: your pin moved to {target}",
     Milestone.MIGRATION_APPLIED: "Migration applied: {snapshot} → {target}",
     Milestone.MIGRATION_PROPOSED: "Migration proposed: {snapshot} → {target}",
     Milestone.DEADLINE_APPROACHING: "Decision due by {deadline}: {snapshot} → {target}",
     Milestone.STILL_IN_USE: "{snapshot} retires on {retires} and you still call it",
+    Milestone.MIGRATION_ROLLED_BACK: "Migration rolled back: your pin is on {snapshot} again",
+    Milestone.MIGRATION_DECLINED: "Migration declined: your pin stays on {snapshot}",
+    Milestone.MIGRATION_DEFERRED: "Migration deferred until {deferred}: {snapshot} → {target}",
 }
+COUNTDOWN = (Milestone.T_90, Milestone.T_30, Milestone.T_7, Milestone.T_1)
 
 # Notices about a snapshot's retirement tell the organisation how much it still calls it.
 USAGE_MILESTONES = frozenset(
@@ -98,16 +102,65 @@ def recent_use_from(hours: list[tuple[dt.datetime, int]], *, at: dt.datetime) ->
     }
 
 
+def _time_left(retires: dt.datetime, now: dt.datetime) -> str:
+    """Time to retirement in words, from the moment the notice is sent (never from when it was due)."""
+    days = round((retires - now).total_seconds() / 86400)
+    if retires <= now:
+        return f"retired on {instant_words(retires, with_time=False)}"
+    if days <= 0:
+        return f"retires today ({instant_words(retires)})"
+    if days == 1:
+        return f"retires tomorrow ({instant_words(retires)})"
+    return f"retires in {days} days ({instant_words(retires, with_time=False)})"
+
+
+def headline_for(
+    notice: Notice,
+    *,
+    snapshot,
+    target,
+    migration,
+    retires: dt.datetime | None,
+    now: dt.datetime,
+    late: bool,
+) -> str:
+    """The notice's headline, true at `now`: countdowns count from now, a late notice says so."""
+    name = snapshot.name if snapshot else ""
+    retired_long_ago = retires is not None and retires <= now - dt.timedelta(days=1)
+    countdown = notice.milestone in COUNTDOWN or (
+        notice.milestone == Milestone.RETIREMENT_DAY and retired_long_ago
+    )
+    if countdown and retires is not None:
+        headline = f"{name} {_time_left(retires, now)}"
+    elif notice.milestone in HEADLINES:
+        headline = HEADLINES[notice.milestone].format(
+            snapshot=name,
+            target=target.name if target else "",
+            retires=instant_words(retires, with_time=False) if retires else "",
+            deadline=instant_words(migration.deadline, with_time=False)
+            if migration and migration.deadline
+            else "",
+            deferred=instant_words(migration.deferred_until, with_time=False)
+            if migration and migration.deferred_until
+            else "",
+        )
+    else:
+        headline = notice.get_milestone_display()
+    return f"Late notice: {headline}" if late else headline
+
+
 def notice_context(
     notice: Notice,
     *,
     org: Any = None,
     calendar_url: str | None = None,
     recent_use: Any = _LOOK_UP,
+    truth: Any = None,
 ) -> dict[str, Any]:
     """What the templates show. `org`, `calendar_url` and `recent_use` default to the notice's own;
     the batch renderer passes stand-ins (and the recent use it computed from one query for the
-    batch) so one rendering serves every organisation of a batch."""
+    batch) so one rendering serves every organisation of a batch. `truth` is the send-time check's
+    verdict (`services.notice_truth`): its effective retirement and whether the notice is late."""
     if org is None:
         org = notice.organization
     # An escalation speaks about the notice it escalates.
@@ -124,13 +177,19 @@ def notice_context(
     if calendar_url is None:
         token = CalendarToken.objects.filter(organization=org, revoked_at__isnull=True).first()
         calendar_url = calendar_url_for(org_slug=org.slug, token=token.token if token else None)
+    if migration is not None and migration.state == "rolled-back":
+        # After a rollback the pin is back on the snapshot the migration left.
+        target = migration.to_snapshot
+    retirement = truth.retirement if truth is not None else None
+    if retirement is None and snapshot is not None and notice.migration_id is None:
+        retirement = effective_retirement(org=notice.organization_id, snapshot=snapshot)
+    retires = retirement.effective if retirement is not None else (snapshot.retires_at if snapshot else None)
+    late = bool(truth is not None and truth.late)
+    now = timezone.now()
     headline = notice.subject
-    if not headline and notice.milestone in HEADLINES:
-        headline = HEADLINES[notice.milestone].format(
-            snapshot=snapshot.name if snapshot else "",
-            target=target.name if target else "",
-            retires=f"{snapshot.retires_at:%Y-%m-%d}" if snapshot and snapshot.retires_at else "",
-            deadline=f"{migration.deadline:%Y-%m-%d}" if migration and migration.deadline else "",
+    if not headline and notice.milestone != Milestone.ESCALATION:
+        headline = headline_for(
+            notice, snapshot=snapshot, target=target, migration=migration, retires=retires, now=now, late=late
         )
     if recent_use is _LOOK_UP:
         recent_use = None
@@ -156,6 +215,11 @@ def notice_context(
         "calendar_url": calendar_url,
         "recent_use": recent_use,
         "usage_url": absolute(f"/o/{org.slug}/usage/"),
+        "retirement": retirement,
+        "retires": retires,
+        "late": late,
+        "due_words": instant_words(truth.due_at) if late and truth.due_at else "",
+        "sent_words": instant_words(now),
     }
 
 
@@ -193,14 +257,40 @@ def _message(*, subject: str, text: str, html: str, email: str, headers: dict[st
     return message
 
 
+def member_emails(*, org_id: int) -> set[str]:
+    """Addresses of the organisation's own members: the only recipients whose mail may carry the
+    calendar link (a capability), never a named outside contact."""
+    return {
+        e.lower()
+        for e in Membership.objects.filter(organization_id=org_id, user__is_active=True)
+        .exclude(user__email="")
+        .values_list("user__email", flat=True)
+    }
+
+
+def members_emails(*, org_ids: set[int]) -> dict[int, set[str]]:
+    """`member_emails` for many organisations, in one query (every organisation has its entry)."""
+    found: dict[int, set[str]] = {org_id: set() for org_id in org_ids}
+    for org_id, email in (
+        Membership.objects.filter(organization_id__in=org_ids, user__is_active=True)
+        .exclude(user__email="")
+        .values_list("organization_id", "user__email")
+    ):
+        found[org_id].add(email.lower())
+    return found
+
+
 def build_messages(
     notice: Notice, recipients: list[str], context: dict[str, Any]
 ) -> list[EmailMultiAlternatives]:
     """One message per recipient, each rendered on its own (the reference the batch renderer matches)."""
     messages = []
+    members = member_emails(org_id=notice.organization_id)
     for email in recipients:
         ack_url, unsubscribe_url, headers = recipient_links(notice, email)
         ctx = dict(context, recipient=email, ack_url=ack_url, unsubscribe_url=unsubscribe_url)
+        if email.lower() not in members:
+            ctx["calendar_url"] = context["notifications_url"]
         messages.append(
             _message(
                 subject=f"[{context['org'].name}] {ctx['headline']}",
@@ -242,6 +332,7 @@ class BatchRenderer:
         *,
         calendar_tokens: dict[int, str],
         usage: dict[tuple[int, int], list[tuple[dt.datetime, int]]] | None = None,
+        members: dict[int, set[str]] | None = None,
     ) -> None:
         self._calendar_tokens = calendar_tokens
         self._usage = usage
@@ -249,25 +340,31 @@ class BatchRenderer:
         self._pattern = re.compile(rf"@@{self._tag}:(\w+)@@")
         self._rendered: dict[tuple, tuple[str, str, str]] = {}
         self.renders = 0
+        self._members: dict[int, set[str]] = dict(members) if members is not None else {}
 
     def _placeholder(self, name: str) -> str:
         return f"@@{self._tag}:{name}@@"
 
-    def _templates(self, notice: Notice) -> tuple[str, str, str]:
+    def _templates(self, notice: Notice, truth: Any = None) -> tuple[str, str, str]:
         stand_in = _StandIn(pk=0, name=self._placeholder("org_name"), slug=self._placeholder("org_slug"))
         # Recent use is the organisation's own figure: part of the batch context (the key).
         subject = usage_subject(notice)
         if subject is None:
             recent_use = None
         elif self._usage is None:
-            recent_use = notice_context(notice, calendar_url="")["recent_use"]
+            recent_use = notice_context(notice, calendar_url="", truth=truth)["recent_use"]
         else:
             hours = self._usage.get((notice.organization_id, subject), [])
             recent_use = recent_use_from(hours, at=notice.due_at)
         context = notice_context(
-            notice, org=stand_in, calendar_url=self._placeholder("calendar_url"), recent_use=recent_use
+            notice,
+            org=stand_in,
+            calendar_url=self._placeholder("calendar_url"),
+            recent_use=recent_use,
+            truth=truth,
         )
         snapshot, target, migration = context["snapshot"], context["target"], context["migration"]
+        retirement = context["retirement"]
         key = (
             tuple(sorted(recent_use.items())) if recent_use else None,
             context["headline"],
@@ -277,6 +374,12 @@ class BatchRenderer:
             snapshot.pk if snapshot else None,
             target.pk if target else None,
             migration.pk if migration else None,
+            # The send-time truth: effective retirement (extended support) and lateness.
+            context["retires"],
+            (retirement.retires_at, retirement.extended, retirement.extended_until) if retirement else None,
+            context["late"],
+            context["due_words"],
+            context["sent_words"] if context["late"] else None,
         )
         rendered = self._rendered.get(key)
         if rendered is None:
@@ -295,10 +398,16 @@ class BatchRenderer:
             self.renders += 1
         return rendered
 
-    def messages(self, notice: Notice, recipients: list[str]) -> list[EmailMultiAlternatives]:
-        headline, text, html = self._templates(notice)
+    def messages(
+        self, notice: Notice, recipients: list[str], *, truth: Any = None
+    ) -> list[EmailMultiAlternatives]:
+        headline, text, html = self._templates(notice, truth)
         org = notice.organization
         token = self._calendar_tokens.get(org.pk)
+        if org.pk not in self._members:
+            self._members[org.pk] = member_emails(org_id=org.pk)
+        members = self._members[org.pk]
+        notifications_url = absolute(f"/o/{org.slug}/notifications/")
         shared = {
             "org_name": org.name,
             "org_slug": org.slug,
@@ -308,6 +417,9 @@ class BatchRenderer:
         for email in recipients:
             ack_url, unsubscribe_url, headers = recipient_links(notice, email)
             values = dict(shared, recipient=email, ack_url=ack_url, unsubscribe_url=unsubscribe_url)
+            if email.lower() not in members:
+                # The calendar link is a capability: only the organisation's own members get it.
+                values["calendar_url"] = notifications_url
             escaped = {name: escape(value) for name, value in values.items()}
             messages.append(
                 _message(

@@ -29,6 +29,9 @@ STILL_IN_USE = "still-in-use"
 # STILL_IN_USE_LOOKBACK_DAYS, once it is STILL_IN_USE_DAYS or fewer days from retirement.
 STILL_IN_USE_DAYS = 7
 STILL_IN_USE_LOOKBACK_DAYS = 7
+MIGRATION_ROLLED_BACK = "migration-rolled-back"
+MIGRATION_DECLINED = "migration-declined"
+MIGRATION_DEFERRED = "migration-deferred"
 REMINDERS = tuple(f"t-{days}" for days in REMINDER_DAYS)
 
 
@@ -71,8 +74,14 @@ def migration_milestones(
     deadline: dt.datetime | None,
     state: str,
     applied_at: dt.datetime | None,
+    decided_at: dt.datetime | None = None,
+    rolled_back_at: dt.datetime | None = None,
 ) -> list[MilestoneDate]:
-    """Milestones of one migration: proposed, deadline approaching (while open), applied."""
+    """Milestones of one migration: proposed, deadline approaching (while open), and the notice of
+    its current outcome (applied, forced, rolled back, declined, deferred).
+
+    An applied migration that was rolled back since yields the rollback, not "applied": a notice
+    says what is true when it is planned (and the sender checks again when it sends)."""
     result = [MilestoneDate(proposed_at, MIGRATION_PROPOSED)]
     if deadline is not None and state in ("proposed", "deferred"):
         warn = max(deadline - dt.timedelta(days=DEADLINE_WARNING_DAYS), proposed_at)
@@ -80,25 +89,58 @@ def migration_milestones(
             result.append(MilestoneDate(warn, DEADLINE_APPROACHING))
     if applied_at is not None and state == "forced":
         result.append(MilestoneDate(applied_at, FORCED_MIGRATION_APPLIED))
-    elif applied_at is not None and state in ("applied", "rolled-back"):
+    elif applied_at is not None and state == "applied":
         result.append(MilestoneDate(applied_at, MIGRATION_APPLIED))
+    elif rolled_back_at is not None and state == "rolled-back":
+        result.append(MilestoneDate(rolled_back_at, MIGRATION_ROLLED_BACK))
+    elif decided_at is not None and state == "declined":
+        result.append(MilestoneDate(decided_at, MIGRATION_DECLINED))
+    elif decided_at is not None and state == "deferred":
+        result.append(MilestoneDate(decided_at, MIGRATION_DEFERRED))
     return sorted(result)
+
+
+COUNTDOWN = frozenset({NOTICE_DATE, *REMINDERS})
 
 
 def due(
     milestones: Iterable[MilestoneDate], *, now: dt.datetime, catch_up: dt.timedelta
 ) -> list[MilestoneDate]:
     """The milestones to plan at `now`: reached, not older than `catch_up`, and of the countdown
-    reminders (notice date, T-n) only the latest reached one — a reminder overtaken by a later
-    one is not worth sending late."""
+    (notice date, T-n) only one that no later milestone has overtaken. A reminder whose next
+    milestone (a later reminder, or retirement day itself) is already reached is folded into it:
+    never "retires tomorrow" after the retirement date."""
     reached = sorted(m for m in milestones if m.at <= now and now - m.at <= catch_up)
-    countdown = [m for m in reached if m.milestone == NOTICE_DATE or m.milestone in REMINDERS]
-    stale = set(countdown[:-1])
+    all_reached = sorted(m for m in milestones if m.at <= now)
+    stale = {
+        m
+        for m in reached
+        if m.milestone in COUNTDOWN
+        and any(
+            later > m and (later.milestone in COUNTDOWN or later.milestone == RETIREMENT_DAY)
+            for later in all_reached
+        )
+    }
     return [m for m in reached if m not in stale]
 
 
 def still_in_use_due_at(*, retires_at: dt.datetime) -> dt.datetime:
     return retires_at - dt.timedelta(days=STILL_IN_USE_DAYS)
+
+
+def overtaken_by(
+    milestone: str, *, at: dt.datetime, milestones: Iterable[MilestoneDate], now: dt.datetime
+) -> MilestoneDate | None:
+    """The later countdown milestone (or retirement day) already reached at `now` that makes a
+    countdown notice due at `at` pointless to send; None when the notice still stands."""
+    if milestone not in COUNTDOWN:
+        return None
+    later = sorted(
+        m
+        for m in milestones
+        if at < m.at <= now and (m.milestone in COUNTDOWN or m.milestone == RETIREMENT_DAY)
+    )
+    return later[-1] if later else None
 
 
 def escalation_due_at(*, sent_at: dt.datetime, ack_escalation_days: int | None) -> dt.datetime:

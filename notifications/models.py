@@ -33,6 +33,9 @@ class Milestone(models.TextChoices):
     MIGRATION_PROPOSED = "migration-proposed", "Migration proposed"
     DEADLINE_APPROACHING = "deadline-approaching", "Migration deadline approaching"
     STILL_IN_USE = "still-in-use", "Still in use 7 days before retirement"
+    MIGRATION_ROLLED_BACK = "migration-rolled-back", "Migration rolled back"
+    MIGRATION_DECLINED = "migration-declined", "Migration declined"
+    MIGRATION_DEFERRED = "migration-deferred", "Migration deferred"
     ESCALATION = "escalation", "Unacknowledged notice escalated"
     ADHOC = "adhoc", "Other notice"
 
@@ -58,6 +61,10 @@ class WebhookEvent(models.TextChoices):
     MIGRATION_APPLIED = "migration.applied", "migration.applied"
     LEDGER_CHECKPOINT = "ledger.checkpoint", "ledger.checkpoint"
     EVAL_REFRESHED = "eval.refreshed", "eval.refreshed"
+    MIGRATION_ROLLED_BACK = "migration.rolled_back", "migration.rolled_back"
+    MIGRATION_DECLINED = "migration.declined", "migration.declined"
+    MIGRATION_DEFERRED = "migration.deferred", "migration.deferred"
+    PIN_MOVED = "pin.moved", "pin.moved"
 
 
 MILESTONE_EVENTS = {
@@ -67,6 +74,9 @@ MILESTONE_EVENTS = {
     Milestone.RETIREMENT_DAY: WebhookEvent.SNAPSHOT_RETIRED,
     Milestone.FORCED_MIGRATION_APPLIED: WebhookEvent.MIGRATION_APPLIED,
     Milestone.MIGRATION_APPLIED: WebhookEvent.MIGRATION_APPLIED,
+    Milestone.MIGRATION_ROLLED_BACK: WebhookEvent.MIGRATION_ROLLED_BACK,
+    Milestone.MIGRATION_DECLINED: WebhookEvent.MIGRATION_DECLINED,
+    Milestone.MIGRATION_DEFERRED: WebhookEvent.MIGRATION_DEFERRED,
 }
 
 
@@ -76,6 +86,7 @@ class NoticeStatus(models.TextChoices):
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped (no recipient)"
+    OBSOLETE = "obsolete", "Not sent (no longer true)"
 
 
 class Notice(models.Model):
@@ -107,6 +118,9 @@ class Notice(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     sent_to = models.JSONField(default=list, blank=True)
     last_error = models.TextField(blank=True)
+    status_reason = models.CharField(
+        max_length=300, blank=True, help_text="Why the notice was not sent or was sent late."
+    )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -257,3 +271,30 @@ class CalendarToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization_id}:calendar token ({'revoked' if self.revoked_at else 'active'})"
+
+
+class FeedToken(models.Model):
+    """A member's own capability for the organisation's Atom feed and calendar: a feed reader or a
+    calendar subscribes with it, no session needed. Revoked by its owner (or when they leave the
+    organisation: a token works only while its user is a member)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="feed_tokens")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feed_tokens")
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "user"],
+                condition=Q(revoked_at__isnull=True),
+                name="one_live_feed_token_per_member",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.organization_id}:{self.user_id} feed token ({'revoked' if self.revoked_at else 'active'})"
+        )

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from contracts.errors import NotFound
-from contracts.models import Organization
+from contracts.models import Membership, Organization
 from notifications.models import (
     CalendarToken,
     Channel,
     Contact,
     DeliveryStatus,
+    FeedToken,
     Notice,
     NoticeStatus,
     WebhookDelivery,
@@ -78,7 +80,30 @@ def calendar_token_active(*, org: Organization) -> CalendarToken | None:
     )
 
 
+def feed_token_member(*, token: str) -> tuple[Organization, Any]:
+    """(organisation, user) of a live personal feed token whose user is still a member."""
+    found = (
+        FeedToken.objects.select_related("organization", "user")
+        .filter(token=token, revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if (
+        found is None
+        or not Membership.objects.filter(organization=found.organization, user=found.user).exists()
+    ):
+        raise NotFound("Unknown or revoked feed token.")
+    return found.organization, found.user
+
+
+def feed_token_active(*, org: Organization, user) -> FeedToken | None:
+    return FeedToken.objects.filter(organization=org, user=user, revoked_at__isnull=True).first()
+
+
 def calendar_organization(*, token: str) -> Organization:
+    """The organisation of a calendar token: the organisation's own link, or a member's personal
+    feed token."""
+    if FeedToken.objects.filter(token=token).exists():
+        return feed_token_member(token=token)[0]
     found = (
         CalendarToken.objects.select_related("organization")
         .filter(token=token, revoked_at__isnull=True)

@@ -32,8 +32,19 @@ from django.utils import timezone
 from contracts.audit.services import audit_record
 from contracts.errors import ApplicationError, Conflict, NotFound
 from contracts.gateway.selectors import usage_hours_many
-from contracts.models import AuditAction, Membership, Migration, Organization, Pin, Role, UsageHour
+from contracts.instants import instant_words
+from contracts.models import (
+    AuditAction,
+    Membership,
+    Migration,
+    MigrationState,
+    Organization,
+    Pin,
+    Role,
+    UsageHour,
+)
 from contracts.outbox import organization_mail_sender_set, organization_notices_reader_set
+from contracts.pins.selectors import Retirement, effective_retirement, extended_support_ends
 from notifications import emails, milestones, webhooks
 from notifications.models import (
     LEGAL_MILESTONES,
@@ -42,6 +53,7 @@ from notifications.models import (
     Channel,
     Contact,
     DeliveryStatus,
+    FeedToken,
     Milestone,
     Notice,
     NoticeStatus,
@@ -244,6 +256,7 @@ def notices_plan(*, at: dt.datetime | None = None) -> int:
             rows.append(Notice(channel=Channel.WEBHOOK, **common))
 
     seen: set[tuple[int, int]] = set()
+    ends = extended_support_ends(at=at)
     pins = (
         Pin.objects.filter(snapshot__deprecated_at__lte=at)
         .select_related("snapshot", "organization__accepted_terms")
@@ -260,9 +273,10 @@ def notices_plan(*, at: dt.datetime | None = None) -> int:
             continue
         seen.add((pin.organization_id, pin.snapshot_id))
         terms = pin.organization.accepted_terms
+        retirement = effective_retirement(org=pin.organization, snapshot=pin.snapshot, ends=ends)
         dates = milestones.snapshot_milestones(
             deprecated_at=pin.snapshot.deprecated_at,
-            retires_at=pin.snapshot.retires_at,
+            retires_at=retirement.effective,
             min_notice_days=terms.min_notice_days if terms else None,
         )
         for m in milestones.due(dates, now=at, catch_up=catch_up):
@@ -270,14 +284,22 @@ def notices_plan(*, at: dt.datetime | None = None) -> int:
 
     cutoff = at - catch_up
     recent = Migration.objects.filter(
-        Q(proposed_at__gte=cutoff) | Q(applied_at__gte=cutoff) | Q(state__in=["proposed", "deferred"])
-    ).only("organization_id", "proposed_at", "deadline", "state", "applied_at")
+        Q(proposed_at__gte=cutoff)
+        | Q(applied_at__gte=cutoff)
+        | Q(decided_at__gte=cutoff)
+        | Q(rolled_back_at__gte=cutoff)
+        | Q(state__in=["proposed", "deferred"])
+    ).only(
+        "organization_id", "proposed_at", "deadline", "state", "applied_at", "decided_at", "rolled_back_at"
+    )
     for migration in recent.iterator(chunk_size=2000):
         dates = milestones.migration_milestones(
             proposed_at=migration.proposed_at,
             deadline=migration.deadline,
             state=migration.state,
             applied_at=migration.applied_at,
+            decided_at=migration.decided_at,
+            rolled_back_at=migration.rolled_back_at,
         )
         for m in milestones.due(dates, now=at, catch_up=catch_up):
             add(
@@ -350,7 +372,7 @@ def notices_dispatch_claim(*, at: dt.datetime | None = None, limit: int = 20000)
 
 
 _CLAIMED_WITH = (
-    "organization",
+    "organization__accepted_terms",  # notice_truth reads the terms' minimum notice
     "snapshot__replacement",
     "migration__from_snapshot",
     "migration__to_snapshot",
@@ -428,7 +450,33 @@ def notices_deliver(*, notices: list[Notice]) -> list[Outcome]:
     template rendered once per batch context, every e-mail over one SMTP connection (reopened
     only after a failure), webhook deliveries queued. Recipients already in `sent_to` are skipped
     and every message sent is recorded in `sent_to` at once (#18). A failing notice does not stop
-    the others."""
+    the others.
+
+    Each notice is first checked against the world at send time (#13, `notice_truth`): one no
+    longer true is set aside (obsolete, or pending again at its new date) and not sent; its status
+    is no longer SENDING, so `notices_record` leaves it as set aside. A late notice says so."""
+    outcomes: list[Outcome] = []
+    truths: dict[int, Truth] = {}
+    live: list[Notice] = []
+    now = timezone.now()
+    facts = truth_facts(notices=notices, now=now)
+    for notice in notices:
+        try:
+            truth = notice_truth(notice=notice, now=now, facts=facts)
+            if truth.verdict != SEND:
+                _notice_set_aside(notice, truth)
+                status = NoticeStatus.OBSOLETE if truth.verdict == OBSOLETE else NoticeStatus.PENDING
+                outcomes.append(Outcome(notice, status))
+                continue
+            if truth.late:
+                # Written with the outcome, in the batch's one UPDATE (`notices_record`).
+                notice.status_reason = f"Sent late: it was due {instant_words(truth.due_at)}."[:300]
+        except Exception as exc:
+            outcomes.append(_failure(notice, exc))
+            continue
+        truths[notice.pk] = truth
+        live.append(notice)
+    notices = live
     emails_ = [n for n in notices if n.channel == Channel.EMAIL]
     recipients = notices_recipients(notices=emails_) if emails_ else {}
     tokens: dict[int, str] = {}
@@ -449,17 +497,19 @@ def notices_deliver(*, notices: list[Notice]) -> list[Outcome]:
         if subjects
         else {}
     )
-    renderer = emails.BatchRenderer(calendar_tokens=tokens, usage=usage)
+    members = emails.members_emails(org_ids={n.organization_id for n in emails_}) if emails_ else {}
+    renderer = emails.BatchRenderer(calendar_tokens=tokens, usage=usage, members=members)
     endpoints = _endpoints_by_org({n.organization_id for n in notices if n.channel == Channel.WEBHOOK})
     connection = get_connection(fail_silently=False)
     opened = False
-    outcomes: list[Outcome] = []
     deliveries: list[int] = []
     try:
         for notice in notices:
             try:
                 if notice.channel == Channel.WEBHOOK:
-                    urls, created = _webhook_fan_out(notice, endpoints.get(notice.organization_id, []))
+                    urls, created = _webhook_fan_out(
+                        notice, endpoints.get(notice.organization_id, []), truths[notice.pk]
+                    )
                     deliveries += created
                     outcomes.append(
                         Outcome(notice, NoticeStatus.SENT if urls else NoticeStatus.SKIPPED, urls)
@@ -475,7 +525,7 @@ def notices_deliver(*, notices: list[Notice]) -> list[Outcome]:
                 reached = set(notice.sent_to or [])
                 pending = [r for r in to if r not in reached]
                 if pending:
-                    messages = renderer.messages(notice, pending)
+                    messages = renderer.messages(notice, pending, truth=truths[notice.pk])
                     if not opened:
                         connection.open()
                         opened = True
@@ -499,10 +549,182 @@ def notices_deliver(*, notices: list[Notice]) -> list[Outcome]:
     return outcomes
 
 
+# --------------------------------------------------------------------------------------------
+# Is it still true? (checked when the notice is sent, not only when it was planned)
+# --------------------------------------------------------------------------------------------
+
+SEND = "send"
+OBSOLETE = "obsolete"
+POSTPONE = "postpone"
+
+# The migration states in which each migration notice still describes the truth.
+TRUE_IN_STATES = {
+    Milestone.MIGRATION_PROPOSED: (MigrationState.PROPOSED, MigrationState.DEFERRED),
+    Milestone.DEADLINE_APPROACHING: (MigrationState.PROPOSED, MigrationState.DEFERRED),
+    Milestone.MIGRATION_APPLIED: (MigrationState.APPLIED,),
+    Milestone.FORCED_MIGRATION_APPLIED: (MigrationState.FORCED,),
+    Milestone.MIGRATION_ROLLED_BACK: (MigrationState.ROLLED_BACK,),
+    Milestone.MIGRATION_DECLINED: (MigrationState.DECLINED,),
+    Milestone.MIGRATION_DEFERRED: (MigrationState.DEFERRED,),
+}
+
+
+@dataclass(frozen=True)
+class Truth:
+    """What the sender found when it checked the notice against the world at send time."""
+
+    verdict: str  # SEND, OBSOLETE or POSTPONE
+    reason: str = ""
+    late: bool = False
+    due_at: dt.datetime | None = None  # the milestone's date as it stands now
+    retirement: Retirement | None = None
+
+
+@dataclass(frozen=True)
+class TruthFacts:
+    """What `notice_truth` looks up, fetched once for a whole batch (two queries, whatever its size)."""
+
+    pinned: set[tuple[int, int]]  # (organisation id, snapshot id) of every pin
+    ends: dict[tuple[int, int], dt.datetime]  # extended_support_ends for the batch's organisations
+
+
+def truth_facts(*, notices: list[Notice], now: dt.datetime | None = None) -> TruthFacts:
+    now = now or timezone.now()
+    pairs = {(n.organization_id, n.snapshot_id) for n in notices if n.snapshot_id is not None}
+    org_ids = {org_id for org_id, _ in pairs}
+    if not pairs:
+        return TruthFacts(pinned=set(), ends={})
+    pinned = set(
+        Pin.objects.filter(
+            organization_id__in=org_ids, snapshot_id__in={snapshot_id for _, snapshot_id in pairs}
+        ).values_list("organization_id", "snapshot_id")
+    )
+    ends: dict[tuple[int, int], dt.datetime] = {}
+    for key, until in extended_support_ends(at=now, org_ids=org_ids).items():
+        ends[key] = until
+    return TruthFacts(pinned=pinned, ends=ends)
+
+
+def notice_truth(*, notice: Notice, now: dt.datetime | None = None, facts: TruthFacts | None = None) -> Truth:
+    """Check, at send time, that what the notice says is still true.
+
+    A migration notice whose migration has moved on (applied then rolled back, decided, expired)
+    is obsolete. A snapshot notice is obsolete when the organisation no longer has a pin on the
+    snapshot or the deprecation was withdrawn; postponed when the (effective) retirement moved
+    later; folded into the later milestone when that one is already reached; and marked late when
+    it goes out more than NOTICE_LATE_AFTER_HOURS after its date."""
+    now = now or timezone.now()
+    late_after = dt.timedelta(hours=_setting("NOTICE_LATE_AFTER_HOURS", 24))
+    if notice.milestone in TRUE_IN_STATES and notice.migration is not None:
+        migration = notice.migration
+        if migration.state not in TRUE_IN_STATES[notice.milestone]:
+            return Truth(
+                OBSOLETE, f"Migration #{migration.pk} is now {migration.get_state_display().lower()}."
+            )
+        if (
+            notice.milestone == Milestone.DEADLINE_APPROACHING
+            and migration.deadline
+            and migration.deadline <= now
+        ):
+            return Truth(OBSOLETE, f"The deadline of migration #{migration.pk} has passed.")
+        return Truth(SEND, late=now - notice.due_at > late_after, due_at=notice.due_at)
+    snapshot = notice.snapshot
+    if (
+        snapshot is None
+        or notice.migration_id is not None
+        or notice.milestone
+        in (
+            Milestone.ESCALATION,
+            Milestone.ADHOC,
+        )
+    ):
+        return Truth(SEND, due_at=notice.due_at)
+    org = notice.organization
+    if notice.milestone == Milestone.STILL_IN_USE:
+        return _still_in_use_truth(notice=notice, now=now, late_after=late_after, facts=facts)
+    if facts is not None:
+        pinned = (org.pk, snapshot.pk) in facts.pinned
+    else:
+        pinned = Pin.objects.filter(organization=org, snapshot=snapshot).exists()
+    if not pinned:
+        return Truth(OBSOLETE, f"No pin of {org.name} is on {snapshot.name} any more.")
+    if snapshot.deprecated_at is None:
+        return Truth(OBSOLETE, f"The deprecation of {snapshot.name} was withdrawn.")
+    retirement = effective_retirement(
+        org=org, snapshot=snapshot, at=now, ends=facts.ends if facts is not None else None
+    )
+    terms = org.accepted_terms
+    dates = milestones.snapshot_milestones(
+        deprecated_at=snapshot.deprecated_at,
+        retires_at=retirement.effective,
+        min_notice_days=terms.min_notice_days if terms else None,
+    )
+    current = next((m for m in dates if m.milestone == notice.milestone), None)
+    if current is None:
+        return Truth(
+            OBSOLETE, f"The retirement date of {snapshot.name} changed: this notice no longer applies."
+        )
+    if current.at > now:
+        return Truth(
+            POSTPONE,
+            f"The retirement of {snapshot.name} moved to {instant_words(retirement.effective)}: "
+            f"rescheduled for {instant_words(current.at)}.",
+            due_at=current.at,
+            retirement=retirement,
+        )
+    later = milestones.overtaken_by(notice.milestone, at=current.at, milestones=dates, now=now)
+    if later is not None:
+        return Truth(
+            OBSOLETE,
+            f"Overtaken by the later notice ({Milestone(later.milestone).label.lower()}) due "
+            f"{instant_words(later.at)}.",
+        )
+    return Truth(SEND, late=now - current.at > late_after, due_at=current.at, retirement=retirement)
+
+
+def _still_in_use_truth(
+    *, notice: Notice, now: dt.datetime, late_after: dt.timedelta, facts: TruthFacts | None = None
+) -> Truth:
+    """The "still in use" notice is planned from usage, not pins (traffic through an alias default
+    counts), so no pin is required; it stands while the snapshot's effective retirement (extended
+    support included) is at most STILL_IN_USE_DAYS away and not yet reached."""
+    snapshot = notice.snapshot
+    if snapshot.retires_at is None:
+        return Truth(OBSOLETE, f"The retirement of {snapshot.name} was withdrawn.")
+    retirement = effective_retirement(
+        org=notice.organization, snapshot=snapshot, at=now, ends=facts.ends if facts is not None else None
+    )
+    if retirement.effective <= now:
+        return Truth(OBSOLETE, f"{snapshot.name} retired on {instant_words(retirement.effective)}.")
+    due_at = milestones.still_in_use_due_at(retires_at=retirement.effective)
+    if due_at > now:
+        return Truth(
+            POSTPONE,
+            f"The retirement of {snapshot.name} moved to {instant_words(retirement.effective)}: "
+            f"rescheduled for {instant_words(due_at)}.",
+            due_at=due_at,
+            retirement=retirement,
+        )
+    return Truth(SEND, late=now - due_at > late_after, due_at=due_at, retirement=retirement)
+
+
+def _notice_set_aside(notice: Notice, truth: Truth) -> None:
+    """Record a notice the sender did not send: obsolete for good, or pending again at its new date."""
+    fields: dict[str, Any] = {"status_reason": truth.reason[:300], "lease_until": None}
+    if truth.verdict == POSTPONE:
+        fields.update(status=NoticeStatus.PENDING, due_at=truth.due_at, enqueued_at=None)
+    else:
+        fields.update(status=NoticeStatus.OBSOLETE, sent_at=None)
+    Notice.objects.filter(pk=notice.pk, claim_token=notice.claim_token, status=NoticeStatus.SENDING).update(
+        **fields
+    )
+
+
 def notice_deliver(*, notice: Notice) -> tuple[str, list[str]]:
-    """Hand one claimed notice to its channel. Returns (final status, who/what it went to)."""
+    """Hand one claimed notice to its channel, after checking it is still true. Returns (final
+    status, who/what it went to); a notice set aside (obsolete, postponed) is recorded already."""
     (outcome,) = notices_deliver(notices=[notice])
-    if outcome.status not in (NoticeStatus.SENT, NoticeStatus.SKIPPED):
+    if outcome.error:
         raise RuntimeError(outcome.error)
     return outcome.status, outcome.sent_to
 
@@ -537,7 +759,7 @@ def notices_record(*, outcomes: list[Outcome], at: dt.datetime | None = None) ->
     return len(rows)
 
 
-_OUTCOME_FIELDS = ["status", "lease_until", "last_error", "sent_at", "sent_to", "due_at"]
+_OUTCOME_FIELDS = ["status", "lease_until", "last_error", "sent_at", "sent_to", "due_at", "status_reason"]
 
 
 def _write_outcomes(rows: list[Notice]) -> None:
@@ -557,6 +779,7 @@ def _write_outcomes(rows: list[Notice]) -> None:
             "sent_at": n.sent_at.isoformat() if n.sent_at else None,
             "sent_to": n.sent_to,
             "due_at": n.due_at.isoformat(),
+            "status_reason": n.status_reason,
         }
         for n in rows
     ]
@@ -565,9 +788,11 @@ def _write_outcomes(rows: list[Notice]) -> None:
         cursor.execute(
             f"""
             UPDATE {table} AS n SET status = v.status, lease_until = v.lease_until,
-                last_error = v.last_error, sent_at = v.sent_at, sent_to = v.sent_to, due_at = v.due_at
+                last_error = v.last_error, sent_at = v.sent_at, sent_to = v.sent_to, due_at = v.due_at,
+                status_reason = v.status_reason
             FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, status text, lease_until timestamptz,
-                last_error text, sent_at timestamptz, sent_to jsonb, due_at timestamptz)
+                last_error text, sent_at timestamptz, sent_to jsonb, due_at timestamptz,
+                status_reason text)
             WHERE n.id = v.id
             """,
             [json.dumps(values)],
@@ -590,8 +815,10 @@ def notice_release(*, notice: Notice, error: str, retry_in: dt.timedelta | None)
 # --------------------------------------------------------------------------------------------
 
 
-def _notice_payload(notice: Notice, event: str) -> dict[str, Any]:
+def _notice_payload(notice: Notice, event: str, truth: Truth | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {"organization": notice.organization.slug, "milestone": notice.milestone}
+    if truth is not None and notice.milestone != Milestone.ADHOC:
+        data["late"] = truth.late
     if notice.milestone == Milestone.ADHOC:
         data.update(json.loads(notice.body or "{}"))
     snapshot = notice.snapshot
@@ -612,6 +839,9 @@ def _notice_payload(notice: Notice, event: str) -> dict[str, Any]:
             "retires_at": snapshot.retires_at.isoformat() if snapshot.retires_at else None,
             "replacement": snapshot.replacement.name if snapshot.replacement else None,
         }
+        retirement = truth.retirement if truth is not None else None
+        if retirement is not None and retirement.extended:
+            data["snapshot"]["extended_support_until"] = retirement.extended_until.isoformat()
     return {"type": event, "timestamp": notice.due_at.isoformat(), "data": data}
 
 
@@ -625,11 +855,13 @@ def _endpoints_by_org(org_ids: set[int]) -> dict[int, list[WebhookEndpoint]]:
     return found
 
 
-def _webhook_fan_out(notice: Notice, endpoints: list[WebhookEndpoint]) -> tuple[list[str], list[int]]:
+def _webhook_fan_out(
+    notice: Notice, endpoints: list[WebhookEndpoint], truth: Truth | None = None
+) -> tuple[list[str], list[int]]:
     """One delivery per subscribed endpoint (created once); returns (their URLs, deliveries to attempt)."""
     event = notice.kind if notice.milestone == Milestone.ADHOC else MILESTONE_EVENTS[notice.milestone]
     subscribed = [e for e in endpoints if event in e.events]
-    payload = _notice_payload(notice, event)
+    payload = _notice_payload(notice, event, truth)
     created: list[int] = []
     with transaction.atomic():
         for endpoint in subscribed:
@@ -998,6 +1230,27 @@ def calendar_token_revoke(*, org: Organization, acting_user: Any = None) -> int:
             acting_user=acting_user,
         )
     return revoked
+
+
+# --------------------------------------------------------------------------------------------
+# Personal feed tokens (Atom feed and calendar)
+# --------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def feed_token_issue(*, org: Organization, acting_user: AbstractBaseUser) -> FeedToken:
+    """A new personal feed token for a member (the previous one stops working)."""
+    if not Membership.objects.filter(organization=org, user=acting_user).exists():
+        raise NotFound("Not a member of this organisation.")
+    feed_token_revoke(org=org, acting_user=acting_user)
+    return FeedToken.objects.create(organization=org, user=acting_user, token=secrets.token_urlsafe(32))
+
+
+@transaction.atomic
+def feed_token_revoke(*, org: Organization, acting_user: AbstractBaseUser) -> int:
+    return FeedToken.objects.filter(organization=org, user=acting_user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
 
 
 def retry_countdown(*, attempt: int) -> int:

@@ -118,7 +118,8 @@ def send_notice(self, notice_id: int) -> str:
     if not outcomes:
         return "not-claimed"
     (outcome,) = outcomes
-    if outcome.status == NoticeStatus.PENDING:
+    # A notice the send-time check postponed (#13) is pending again at its new date, with no retry.
+    if outcome.status == NoticeStatus.PENDING and outcome.retry_in is not None:
         if getattr(self.request, "is_eager", False):
             return "retry-scheduled"
         raise self.retry(countdown=int(outcome.retry_in.total_seconds()))

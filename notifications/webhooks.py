@@ -80,6 +80,18 @@ class Target:
     path: str
 
 
+def _demo_receiver(address: str, port: int) -> bool:
+    """The embedded demo delivers to its own receiver (make run starts it on 127.0.0.1, port
+    DEMO_WEBHOOK_PORT): that loopback port only, and only with DEBUG on. Any other loopback or
+    private address still needs WEBHOOKS_ALLOW_PRIVATE."""
+    if not settings.DEBUG or port != getattr(settings, "DEMO_WEBHOOK_PORT", None):
+        return False
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
 def _allow_private() -> bool:
     return bool(getattr(settings, "WEBHOOKS_ALLOW_PRIVATE", False))
 
@@ -114,7 +126,9 @@ def resolve(url: str) -> Target:
     addresses = [info[4][0] for info in infos]
     if not addresses:
         raise ApplicationError("The webhook host does not resolve.", fields={"url": "host does not resolve"})
-    if not _allow_private() and not all(address_allowed(address) for address in addresses):
+    if not _allow_private() and not all(
+        address_allowed(address) or _demo_receiver(address, port) for address in addresses
+    ):
         raise Refused(
             "The webhook host resolves to an address that is not publicly routable; endpoints must be "
             "reachable on the public internet.",

@@ -424,6 +424,9 @@ WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
 # The one switch that lets webhooks reach non-public addresses (a receiver on loopback in the demo and
 # in tests). Off: only globally routable addresses are delivered to (notifications/webhooks.py).
 WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
+# The embedded demo's webhook receiver (make run starts it): with DEBUG on, webhooks may reach
+# 127.0.0.1 on this one port (any other private address still needs WEBHOOKS_ALLOW_PRIVATE).
+DEMO_WEBHOOK_PORT = env.int("DEMO_WEBHOOK_PORT", default=8002)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 
 # Task modules autodiscovery does not find (it looks for <app>/tasks.py only), and the one beat's
@@ -497,6 +500,14 @@ STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)  # the SDK's own retries
 # price id -> tier, for tier prices that carry no `tier` metadata: price_123=enterprise,price_456=standard
 STRIPE_PRICE_TIERS = env.dict("STRIPE_PRICE_TIERS", default={})
+# Price text shown for an extended-support price id when Stripe is not asked (price_x=EUR 120.00 per month).
+EXTENDED_SUPPORT_PRICES = env.dict(
+    "EXTENDED_SUPPORT_PRICES",
+    default={
+        "price_demo_extended_support_chat_2025_06_01": "EUR 400.00 per month (demo price)",
+        "price_demo_extended_support_chat_2024_11_15": "EUR 250.00 per month (demo price)",
+    },
+)
 STRIPE_DEFAULT_TIER = env.str("STRIPE_DEFAULT_TIER", default="standard")
 # Origins the billing page may send a form to (Checkout and the customer portal), for CSP form-action.
 STRIPE_REDIRECT_ORIGINS = env.list(

@@ -72,9 +72,18 @@ portal_patterns = (
         path("accounts/preferences/", account.preferences, name="preferences"),
         path("accounts/preferences/save/", account.preferences_save, name="preferences_save"),
         path("o/<slug:org>/snapshots/<slug:snapshot_id>/", catalog.snapshot_detail, name="snapshot"),
+        path(
+            "snapshots/<slug:snapshot_id>/deprecation/",
+            catalog.snapshot_deprecation,
+            name="snapshot_deprecation",
+        ),
         path("o/<slug:org>/timeline/", catalog.timeline, name="timeline"),
         path("o/<slug:org>/changelog/", catalog.changelog, name="changelog"),
         path("o/<slug:org>/changelog/feed.atom", catalog.changelog_feed, name="changelog_feed"),
+        path("o/<slug:org>/feed-token/", notification_views.feed_token_issue, name="feed_token_issue"),
+        path(
+            "o/<slug:org>/feed-token/revoke/", notification_views.feed_token_revoke, name="feed_token_revoke"
+        ),
         path("o/<slug:org>/settings/", settings_pages.settings_home, name="settings"),
         path("o/<slug:org>/pins/<int:pin_id>/policy/", settings_pages.pin_policy, name="pin_policy"),
         path("o/<slug:org>/settings/keys/", settings_pages.api_keys, name="api_keys"),
@@ -126,6 +135,11 @@ portal_patterns = (
         path("o/<slug:org>/billing/", billing_views.billing_page, name="billing"),
         path("o/<slug:org>/billing/portal/", billing_views.billing_portal, name="billing_portal"),
         path(
+            "o/<slug:org>/billing/extended-support/<slug:snapshot_id>/",
+            billing_views.extended_support_confirm,
+            name="billing_confirm",
+        ),
+        path(
             "o/<slug:org>/billing/checkout/", billing_views.extended_support_checkout, name="billing_checkout"
         ),
         path(
@@ -138,6 +152,7 @@ portal_patterns = (
             name="api_key_revoke",
         ),
         path("o/<slug:org>/migrations/", migration_views.migration_list, name="migrations"),
+        path("o/<slug:org>/pins/<int:pin_id>/propose/", migration_views.pin_propose, name="pin_propose"),
         path(
             "o/<slug:org>/migrations/<int:migration_id>/",
             migration_views.migration_detail,
@@ -164,6 +179,8 @@ portal_patterns = (
             name="migration_rollback",
         ),
         path("o/<slug:org>/consents/", migration_views.consent_history, name="consents"),
+        path("o/<slug:org>/consents/verify/", migration_views.consent_verify, name="consent_verify"),
+        path("o/<slug:org>/exports/verify_bundle.py", export_views.verifier_download, name="export_verifier"),
         path("o/<slug:org>/terms/", migration_views.terms_page, name="terms"),
         path("o/<slug:org>/terms/accept/", migration_views.terms_accept, name="terms_accept"),
         path("o/<slug:org>/notifications/", notification_views.notifications_page, name="notifications"),

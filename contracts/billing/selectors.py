@@ -52,6 +52,7 @@ class PurchaseOption:
     until: dt.datetime | None
     active_grant: ExtendedSupport | None
     refusal: str
+    price: str = ""  # in words, filled in by the page (billing.stripe.price_text)
 
     @property
     def purchasable(self) -> bool:
@@ -66,7 +67,7 @@ def _refusal(*, snapshot: Snapshot, status: str, active: ExtendedSupport | None,
     if not snapshot.extended_support_until or snapshot.extended_support_until <= at:
         return f"Extended support for {snapshot.name} is no longer sold."
     if active is not None:
-        return f"Already covered until {active.until:%Y-%m-%d}."
+        return f"Already covered until {active.until.day} {active.until:%B %Y}."
     return ""
 
 

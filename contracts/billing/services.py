@@ -32,6 +32,7 @@ from contracts.billing.stripe import (
 )
 from contracts.errors import ApplicationError, Conflict
 from contracts.gateway.changelog import pin_map_record
+from contracts.instants import instant_words
 from contracts.ledger.chain import ledger_append
 from contracts.models import (
     OPEN_MIGRATION_STATES,
@@ -198,9 +199,9 @@ def extended_support_grant(
     until = until or end
     if until > end or end <= at:
         raise ApplicationError(
-            f"Extended support for {snapshot.name} ends {end.isoformat()}; a grant until "
-            f"{until.isoformat()} is past it.",
-            fields={"until": f"At most {end.isoformat()} (end of extended support for {snapshot.name})."},
+            f"Extended support for {snapshot.name} ends on {instant_words(end)}; a grant until "
+            f"{instant_words(until)} is past it.",
+            fields={"until": f"At most {instant_words(end)} (end of extended support for {snapshot.name})."},
         )
     if until <= at:
         raise ApplicationError("A grant must end in the future.", fields={"until": "Must be after now."})

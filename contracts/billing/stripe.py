@@ -11,6 +11,7 @@ from typing import Any
 
 import stripe
 from django.conf import settings
+from django.core.cache import cache
 
 from contracts.errors import ApplicationError, Conflict
 
@@ -83,6 +84,49 @@ def _call(func, *args, **kwargs):
             f"Stripe could not complete the request: {exc.user_message or type(exc).__name__}.",
             fields={"stripe": type(exc).__name__},
         ) from exc
+
+
+PRICE_CACHE_SECONDS = 600
+
+
+def _money(amount: int, currency: str) -> str:
+    # Stripe amounts are in the currency's smallest unit; the zero-decimal currencies are not.
+    zero_decimal = {"jpy", "krw", "vnd", "clp", "isk", "ugx", "xaf", "xof"}
+    value = amount if currency.lower() in zero_decimal else amount / 100
+    return (
+        f"{currency.upper()} {value:,.2f}"
+        if currency.lower() not in zero_decimal
+        else f"{currency.upper()} {value:,}"
+    )
+
+
+def price_text(price_id: str) -> str:
+    """The price of a Stripe price id in words ("EUR 120.00 per month"), for the offer and its
+    confirmation. The configured text (EXTENDED_SUPPORT_PRICES) wins; otherwise Stripe is asked
+    (cached for PRICE_CACHE_SECONDS). Empty when neither knows it: the page then says Stripe shows
+    the price before payment."""
+    if not price_id:
+        return ""
+    configured = settings.EXTENDED_SUPPORT_PRICES.get(price_id)
+    if configured:
+        return configured
+    if not billing_configured():
+        return ""
+    key = f"stripe-price:{price_id}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    try:
+        price = _call(stripe_client().v1.prices.retrieve, price_id)
+    except ApplicationError:
+        return ""  # not cached: the next page view asks again
+    text = _money(int(price.get("unit_amount") or 0), price.get("currency") or "usd")
+    recurring = price.get("recurring") or {}
+    if recurring.get("interval"):
+        count = int(recurring.get("interval_count") or 1)
+        text += f" per {recurring['interval']}" if count == 1 else f" every {count} {recurring['interval']}s"
+    cache.set(key, text, PRICE_CACHE_SECONDS)
+    return text
 
 
 def _ts(value: Any) -> dt.datetime | None:

@@ -27,7 +27,22 @@ def _day(days: int) -> dt.datetime:
     return now + dt.timedelta(days=days)
 
 
-# name, released (days from now), deprecated, retires, retention, replacement, config, price in/out, latency
+def _named_day(name: str, fallback_days: int) -> dt.datetime:
+    """A snapshot is released on the date its name carries (noon UTC), so names and dates agree;
+    a name without a past date falls back to its offset from today."""
+    try:
+        named = dt.datetime.strptime("-".join(name.split("-")[-3:]), "%Y-%m-%d")
+    except ValueError:
+        return _day(fallback_days)
+    named = named.replace(hour=12, tzinfo=dt.UTC)
+    return named if named <= timezone.now() else _day(fallback_days)
+
+
+# The snapshot in preview is named after its (future) release date, whenever the demo is seeded.
+PREVIEW_NAME = f"chat-{_day(45):%Y-%m-%d}"
+
+# name, released (days from now, used only when the name carries no past date), deprecated,
+# retires, retention, replacement, config, price in/out, latency
 CATALOG = {
     "chat": {
         "name": "Chat",
@@ -38,7 +53,7 @@ CATALOG = {
             ("chat-2024-11-15", -375, -120, -20, 340, "chat-2025-06-01", 64000, "0.8", "2.4", 700),
             ("chat-2025-06-01", -180, -10, 80, 445, "chat-2025-09-29", 128000, "0.6", "1.8", 520),
             ("chat-2025-09-29", -60, None, None, None, None, 200000, "0.5", "1.5", 430),
-            ("chat-2026-02-01", 45, None, None, None, None, 256000, "0.5", "1.5", 400),
+            (PREVIEW_NAME, 45, None, None, None, None, 256000, "0.5", "1.5", 400),
         ],
         "aliases": [
             ("v1-chat", ["chat-2024-03-01", "chat-2024-11-15", "chat-2025-06-01", "chat-2025-09-29"]),
@@ -121,7 +136,7 @@ def seed_catalog() -> list[str]:
                     "prompt_template_digest": _digest(f"template:{name}")[:16],
                     "tokenizer": "tok-v3" if name >= f"{slug}-2025-06" else "tok-v2",
                 },
-                released_at=_day(released),
+                released_at=_named_day(name, released),
                 deprecated_at=_day(deprecated) if deprecated is not None else None,
                 retires_at=_day(retires) if retires is not None else None,
                 retention_until=_day(retention) if retention is not None else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Min, Q, QuerySet
@@ -13,6 +14,7 @@ from contracts.models import (
     Alias,
     AliasMove,
     ChangelogEntry,
+    ExtendedSupport,
     Organization,
     Pin,
     Snapshot,
@@ -156,3 +158,114 @@ def changelog_list(
             )
         qs = qs.filter(condition)
     return qs
+
+
+def successor_newest_active(*, snapshot: Snapshot, at: dt.datetime | None = None) -> Snapshot | None:
+    """The snapshot to move to from `snapshot`: the newest snapshot of its family, released after
+    it, that is active at `at` (released and not deprecated). A replacement that is itself
+    deprecated is never named while an active successor exists; with none, the replacement if it
+    still serves, else None. The `successor-version` link, the public deprecation page and the
+    "way forward" after a rollback all name this one."""
+    at = at or timezone.now()
+    newest = (
+        Snapshot.objects.filter(
+            family_id=snapshot.family_id,
+            published_at__isnull=False,
+            released_at__gt=snapshot.released_at,
+            released_at__lte=at,
+        )
+        .filter(Q(deprecated_at__isnull=True) | Q(deprecated_at__gt=at))
+        .select_related("family")
+        .order_by("-released_at", "-id")
+        .first()
+    )
+    if newest is not None:
+        return newest
+    replacement = snapshot.replacement if snapshot.replacement_id else None
+    if replacement is not None and replacement.status_at(at) in ("active", "deprecated"):
+        return replacement
+    return None
+
+
+def snapshot_changelog(*, snapshot: Snapshot | None, limit: int = 20) -> list[ChangelogEntry]:
+    """The newest changelog entries of one snapshot (public catalog data)."""
+    if snapshot is None:
+        return []
+    return list(ChangelogEntry.objects.filter(snapshot=snapshot).order_by("-published_at", "-id")[:limit])
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """A lifecycle event the changelog and the Atom feed announce beside the vendor's entries."""
+
+    kind: str  # deprecation, retirement, extended-support, extended-support-end
+    at: dt.datetime
+    snapshot: Snapshot
+    title: str
+    body: str
+
+
+def lifecycle_announcements(
+    *, org: Organization, family: str | None = None, at: dt.datetime | None = None, limit: int = 50
+) -> list[Announcement]:
+    """Deprecations and retirements of published snapshots that have happened by `at`, and the
+    organisation's own extended-support grants (bought, ended), newest first."""
+    at = at or timezone.now()
+    snapshots = Snapshot.objects.filter(published_at__isnull=False, deprecated_at__lte=at).select_related(
+        "family", "replacement"
+    )
+    grants = ExtendedSupport.objects.filter(organization=org, starts_at__lte=at).select_related(
+        "snapshot", "snapshot__family"
+    )
+    if family:
+        snapshots = snapshots.filter(family__slug=family)
+        grants = grants.filter(snapshot__family__slug=family)
+    events: list[Announcement] = []
+    for snapshot in snapshots.order_by("-deprecated_at")[:limit]:
+        replacement = f" {snapshot.replacement.name} replaces it." if snapshot.replacement_id else ""
+        retires = (
+            f" It retires on {snapshot.retires_at.day} {snapshot.retires_at:%B %Y}."
+            if snapshot.retires_at
+            else ""
+        )
+        events.append(
+            Announcement(
+                "deprecation",
+                snapshot.deprecated_at,
+                snapshot,
+                f"Deprecated: {snapshot.name}",
+                f"{snapshot.name} is deprecated.{retires}{replacement}",
+            )
+        )
+        if snapshot.retires_at and snapshot.retires_at <= at:
+            events.append(
+                Announcement(
+                    "retirement",
+                    snapshot.retires_at,
+                    snapshot,
+                    f"Retired: {snapshot.name}",
+                    f"{snapshot.name} no longer serves (except under extended support).{replacement}",
+                )
+            )
+    for grant in grants.order_by("-starts_at")[:limit]:
+        events.append(
+            Announcement(
+                "extended-support",
+                grant.starts_at,
+                grant.snapshot,
+                f"Extended support: {grant.snapshot.name}",
+                f"Your extended support keeps {grant.snapshot.name} serving you until "
+                f"{grant.until.day} {grant.until:%B %Y}.",
+            )
+        )
+        if grant.until <= at:
+            events.append(
+                Announcement(
+                    "extended-support-end",
+                    grant.until,
+                    grant.snapshot,
+                    f"Extended support ended: {grant.snapshot.name}",
+                    f"Your extended support of {grant.snapshot.name} ended.",
+                )
+            )
+    return sorted(events, key=lambda e: e.at, reverse=True)[:limit]

@@ -10,14 +10,17 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from contracts.catalog.rules import move_target_check
 from contracts.consent.selectors import terms_in_force
 from contracts.consent.services import migrations_propose_for_alias_move, migrations_propose_for_deprecation
 from contracts.errors import ApplicationError, Conflict
 from contracts.gateway.changelog import pin_map_record
+from contracts.instants import instant_words
 from contracts.models import (
     OPEN_MIGRATION_STATES,
     Alias,
     AliasMove,
+    LedgerAction,
     Migration,
     ModelFamily,
     Organization,
@@ -158,16 +161,8 @@ def alias_move(
 ) -> AliasMove:
     """Move an alias's default. `follow` pins move with it; the others are offered a migration."""
     at = at or timezone.now()
-    alias = Alias.objects.select_for_update().get(pk=alias.pk)
-    if to_snapshot.family_id != alias.family_id:
-        raise ApplicationError(
-            f"{to_snapshot.name} is not in the {alias.family.slug} family of {alias.name}.",
-            fields={"to_snapshot": "Must be a snapshot of the alias's family."},
-        )
-    if not to_snapshot.is_published:
-        raise ApplicationError(
-            f"{to_snapshot.name} is not published.", fields={"to_snapshot": "Publish it first."}
-        )
+    alias = Alias.objects.select_for_update().select_related("family").get(pk=alias.pk)
+    move_target_check(snapshot=to_snapshot, family=alias.family, at=at, field="to_snapshot")
     if to_snapshot.pk == alias.target_id:
         raise Conflict(
             f"{alias.name} already points at {to_snapshot.name}.", fields={"to_snapshot": "Unchanged."}
@@ -191,12 +186,50 @@ def alias_move(
                 acting_user=acting_user,
                 reason=f"alias {alias.name} moved: {reason}",
                 at=at,
+                ledger_action=LedgerAction.FOLLOW,
             )
 
     migrations_propose_for_alias_move(alias=alias, to_snapshot=to_snapshot, acting_user=acting_user, at=at)
     pin_map_record(kind=PinMapChangeKind.ALIAS, cause="alias-moved", alias=alias.name)
     resolve_cache_invalidate_all()
     return move
+
+
+def snapshot_lifecycle_check(
+    *,
+    snapshot: Snapshot,
+    retires_at: dt.datetime | None,
+    replacement: Snapshot | None = None,
+    at: dt.datetime | None = None,
+) -> None:
+    """The CONTRACT GUARD alone (writes nothing), so the staff console can show a refusal on the
+    form before saving: an earlier (or first) retirement date must leave every organisation pinned
+    to the snapshot at least the notice of its accepted terms; a replacement must be a snapshot of
+    the same family that serves."""
+
+    at = at or timezone.now()
+    if replacement is not None and replacement.pk != snapshot.replacement_id:
+        move_target_check(snapshot=replacement, family=snapshot.family_id, at=at, field="replacement")
+    if retires_at is None or (snapshot.retires_at is not None and retires_at >= snapshot.retires_at):
+        return
+    orgs = Organization.objects.filter(pins__snapshot=snapshot).distinct().order_by("slug")
+    violations, earliest_by_org = {}, {}
+    for org in orgs.select_related("accepted_terms"):
+        terms = terms_in_force(org=org, at=at)
+        earliest = at + dt.timedelta(days=terms.min_notice_days)
+        if retires_at < earliest:
+            violations[org.slug] = earliest.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+            earliest_by_org[org.slug] = earliest
+    if violations:
+        listing = "; ".join(
+            f"{slug}: not before {instant_words(when)}" for slug, when in earliest_by_org.items()
+        )
+        raise Conflict(
+            f"Retiring {snapshot.name} on {instant_words(retires_at)} gives too little notice under the "
+            f"accepted terms of {len(violations)} organisation(s): {listing}.",
+            fields={"retires_at": listing, "organizations": violations},
+            code="contract_guard",
+        )
 
 
 @transaction.atomic
@@ -220,22 +253,7 @@ def snapshot_lifecycle_set(
 
     at = at or timezone.now()
     current = Snapshot.objects.select_for_update().get(pk=snapshot.pk)
-    if retires_at is not None and (current.retires_at is None or retires_at < current.retires_at):
-        orgs = Organization.objects.filter(pins__snapshot=current).distinct().order_by("slug")
-        violations = {}
-        for org in orgs.select_related("accepted_terms"):
-            terms = terms_in_force(org=org, at=at)
-            earliest = at + dt.timedelta(days=terms.min_notice_days)
-            if retires_at < earliest:
-                violations[org.slug] = earliest.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-        if violations:
-            listing = "; ".join(f"{slug}: not before {date}" for slug, date in violations.items())
-            raise Conflict(
-                f"Retiring {current.name} at {retires_at.isoformat()} gives too little notice under the "
-                f"accepted terms of {len(violations)} organisation(s): {listing}.",
-                fields={"retires_at": listing, "organizations": violations},
-                code="contract_guard",
-            )
+    snapshot_lifecycle_check(snapshot=current, retires_at=retires_at, replacement=replacement, at=at)
     data = {
         field: value
         for field, value in (

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from contracts.canonical import canonical_json
+from contracts.catalog.selectors import successor_newest_active
+from contracts.diffs.compute import CHANGE_COUNTS
 from contracts.diffs.selectors import diff_build
 from contracts.errors import ApplicationError, NotFound
+from contracts.evals.selectors import baseline_deltas
 from contracts.models import (
+    OPEN_MIGRATION_STATES,
     ConsentRecord,
     ContractTerms,
     Migration,
     MigrationState,
     Organization,
+    Pin,
     Snapshot,
+    SnapshotStatus,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -112,6 +119,35 @@ def diff_sha256(*, org: Organization, from_snapshot: Snapshot, to_snapshot: Snap
     return hashlib.sha256(canonical_json(body)).hexdigest()
 
 
+def consent_facts(*, org: Organization, migration: Migration, terms: ContractTerms) -> dict:
+    """Everything the consent confirmation shows besides the terms, as plain JSON: the diff's
+    summary, the procurement-baseline verdict for the target snapshot, and the rollback window.
+    The ledger record of a consent given on that screen carries exactly this (and its sha256 lets
+    the service refuse a consent whose screen is out of date)."""
+    document = diff_build(org=org, a=migration.from_snapshot.name, b=migration.to_snapshot.name)
+    baseline = []
+    for delta in baseline_deltas(org=org, snapshots=[migration.to_snapshot]):
+        verdict = "not measured" if not delta.measured else ("meets" if delta.meets_baseline else "below")
+        baseline.append(
+            {
+                "suite": delta.baseline.suite.name,
+                "baseline_snapshot": delta.baseline.result.snapshot.name,
+                "verdict": verdict,
+                "regressions": sorted(m["metric"] for m in delta.regressions),
+            }
+        )
+    return {
+        "diff_sha256": document["content_sha256"],
+        "diff_summary": {key: document["summary"][key] for key in CHANGE_COUNTS},
+        "baseline": baseline,
+        "rollback_window_hours": terms.rollback_window_hours,
+    }
+
+
+def consent_facts_sha256(facts: dict) -> str:
+    return hashlib.sha256(canonical_json(facts)).hexdigest()
+
+
 def diff_url(*, org: Organization, migration: Migration) -> str:
     return f"/o/{org.slug}/diff/{migration.from_snapshot.name}...{migration.to_snapshot.name}/"
 
@@ -148,3 +184,81 @@ def organization_terms_notice_days(*, org: Organization, default: int = 90) -> i
         return default
     terms = ContractTerms.objects.filter(pk=org.accepted_terms_id).only("min_notice_days").first()
     return terms.min_notice_days if terms else default
+
+
+@dataclass(frozen=True)
+class WayForward:
+    """What a pin on a deprecated snapshot, with no open migration, can do next."""
+
+    pin: Pin
+    best: Snapshot | None  # the newest active successor: the one to propose by default
+    choices: list[Snapshot]  # every snapshot of the family that serves, newest first
+    last: Migration | None  # the migration that closed last (rolled back, declined…), if any
+
+
+def way_forward(*, org: Organization, pin: Pin, at: dt.datetime | None = None) -> WayForward | None:
+    """The options of a pin left on a deprecated snapshot with no open migration (after a
+    rollback, a decline, or a deprecation without replacement): None when it needs none."""
+    at = at or timezone.now()
+    if pin.organization_id != org.pk:
+        return None
+    snapshot = pin.snapshot
+    if snapshot.status_at(at) not in (SnapshotStatus.DEPRECATED, SnapshotStatus.RETIRED):
+        return None
+    if Migration.objects.filter(pin=pin, state__in=OPEN_MIGRATION_STATES).exists():
+        return None
+    choices = [
+        s
+        for s in Snapshot.objects.filter(family_id=snapshot.family_id, published_at__isnull=False)
+        .exclude(pk=snapshot.pk)
+        .order_by("-released_at", "-id")
+        if s.status_at(at) == SnapshotStatus.ACTIVE
+    ]
+    last = (
+        Migration.objects.filter(pin=pin)
+        .select_related("to_snapshot")
+        .order_by("-proposed_at", "-id")
+        .first()
+    )
+    return WayForward(
+        pin=pin, best=successor_newest_active(snapshot=snapshot, at=at), choices=choices, last=last
+    )
+
+
+def ways_forward(*, org: Organization, at: dt.datetime | None = None) -> list[WayForward]:
+    """Every pin of the organisation that needs a way forward."""
+    at = at or timezone.now()
+    # The same answers as way_forward, pin by pin, in a fixed number of queries for the whole
+    # organisation (the migrations list shows them on every page, for 5 pins or 5,000).
+    pins = [
+        pin
+        for pin in Pin.objects.filter(organization=org, snapshot__deprecated_at__lte=at)
+        .exclude(Exists(Migration.objects.filter(pin=OuterRef("pk"), state__in=OPEN_MIGRATION_STATES)))
+        .select_related("alias", "snapshot", "snapshot__replacement", "snapshot__family")
+        .order_by("pk")
+        if pin.snapshot.status_at(at) in (SnapshotStatus.DEPRECATED, SnapshotStatus.RETIRED)
+    ]
+    if not pins:
+        return []
+    by_family: dict[int, list[Snapshot]] = {}
+    for s in Snapshot.objects.filter(
+        family_id__in={pin.snapshot.family_id for pin in pins}, published_at__isnull=False
+    ).order_by("-released_at", "-id"):
+        if s.status_at(at) == SnapshotStatus.ACTIVE:
+            by_family.setdefault(s.family_id, []).append(s)
+    last: dict[int, Migration] = {}
+    for m in (
+        Migration.objects.filter(pin__in=[pin.pk for pin in pins])
+        .select_related("to_snapshot")
+        .order_by("pin_id", "-proposed_at", "-id")
+    ):
+        last.setdefault(m.pin_id, m)
+    best: dict[int, Snapshot | None] = {}
+    found = []
+    for pin in pins:
+        snapshot = pin.snapshot
+        if snapshot.pk not in best:
+            best[snapshot.pk] = successor_newest_active(snapshot=snapshot, at=at)
+        choices = [s for s in by_family.get(snapshot.family_id, []) if s.pk != snapshot.pk]
+        found.append(WayForward(pin=pin, best=best[snapshot.pk], choices=choices, last=last.get(pin.pk)))
+    return found

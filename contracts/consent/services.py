@@ -16,8 +16,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from contracts.catalog.rules import move_target_check
 from contracts.consent import selectors
 from contracts.errors import ApplicationError, Conflict, Forbidden
+from contracts.instants import instant_words
 from contracts.ledger.chain import ledger_append
 from contracts.models import (
     OPEN_MIGRATION_STATES,
@@ -70,6 +72,10 @@ SYSTEM_DECIDER = Decider(email=SYSTEM, role=None)
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _words(value: dt.datetime | None) -> str:
+    return instant_words(value)
 
 
 def _require_decider(decider: Decider) -> None:
@@ -157,8 +163,8 @@ def terms_accept(
         )
     if terms.effective_at > at:
         raise ApplicationError(
-            f"Terms {terms.version} take effect {_iso(terms.effective_at)}; they cannot be accepted yet.",
-            fields={"terms": f"Not effective before {_iso(terms.effective_at)}."},
+            f"Terms {terms.version} take effect on {_words(terms.effective_at)}; they cannot be accepted yet.",
+            fields={"terms": f"Not effective before {_words(terms.effective_at)}."},
         )
     if terms.body_sha256 != ContractTerms.hash_body(terms.body):
         raise Conflict(
@@ -245,11 +251,9 @@ def migration_propose(
             f"The pin is already on {to_snapshot.name}.",
             fields={"to_snapshot": "Same as the pinned snapshot."},
         )
-    if to_snapshot.family_id != from_snapshot.family_id or not to_snapshot.is_published:
-        raise ApplicationError(
-            f"{to_snapshot.name} is not a published snapshot of the pin's family.",
-            fields={"to_snapshot": "Must be a published snapshot of the same family."},
-        )
+    move_target_check(
+        snapshot=to_snapshot, family=from_snapshot.family_id, at=at, field="to_snapshot", org=org
+    )
     existing = Migration.objects.select_for_update().filter(pin=pin, state__in=OPEN_MIGRATION_STATES).first()
     if existing is not None:
         if existing.to_snapshot_id == to_snapshot.pk:
@@ -275,6 +279,39 @@ def migration_propose(
     )
     logger.info("migration %s proposed (%s) by %s", migration.pk, origin, acting_user or SYSTEM)
     return migration
+
+
+@transaction.atomic
+def migration_request(
+    *,
+    org: Organization,
+    pin: Pin,
+    to_snapshot: Snapshot,
+    decider: Decider,
+    at: dt.datetime | None = None,
+) -> Migration:
+    """The way forward the customer asks for itself (after a rollback or a decline, or any time a
+    pin sits on a deprecated snapshot): a proposal to the best successor or to any snapshot of the
+    family that serves. It is then consented to like any other migration, through the ledger under
+    the terms in force; asking writes no ledger record by itself."""
+    at = at or timezone.now()
+    _require_decider(decider)
+    if pin.organization_id != org.pk:
+        raise Forbidden("This pin belongs to another organisation.", fields={"pin": "Not yours."})
+    open_one = Migration.objects.filter(pin=pin, state__in=OPEN_MIGRATION_STATES).first()
+    if open_one is not None:
+        raise Conflict(
+            f"Migration #{open_one.pk} to {open_one.to_snapshot.name} is still open for this pin: decide it first.",
+            fields={"to_snapshot": f"Migration #{open_one.pk} is still open."},
+        )
+    return migration_propose(
+        pin=pin,
+        to_snapshot=to_snapshot,
+        origin=MigrationOrigin.CUSTOMER,
+        note=f"Requested by {decider.actor_email}.",
+        acting_user=decider.user,
+        at=at,
+    )
 
 
 def migrations_propose_for_alias_move(
@@ -351,8 +388,8 @@ def _lock_open(migration: Migration, *, at: dt.datetime, allowed: tuple[str, ...
         )
     if locked.deadline and at >= locked.deadline:
         raise Conflict(
-            f"Migration #{locked.pk} expired at {_iso(locked.deadline)}.",
-            fields={"deadline": _iso(locked.deadline)},
+            f"Migration #{locked.pk} expired on {_words(locked.deadline)}.",
+            fields={"deadline": f"Passed on {_words(locked.deadline)}."},
         )
     return locked
 
@@ -426,20 +463,35 @@ def migration_consent(
     decider: Decider,
     scheduled_for: dt.datetime | None = None,
     expected_terms_sha256: str | None = None,
+    shown_sha256: str | None = None,
     at: dt.datetime | None = None,
 ) -> ConsentRecord:
-    """Consent now (the pin moves at once) or for a date before the deadline (the beat applies it)."""
+    """Consent now (the pin moves at once) or for a date before the deadline (the beat applies it).
+
+    Given on the portal's confirmation, `shown_sha256` is the sha256 of what that screen showed
+    (selectors.consent_facts: diff summary, baseline verdict, rollback window): the consent is
+    refused when it no longer matches, and the record carries those facts under details["shown"].
+    """
     at = at or timezone.now()
     _require_decider(decider)
     migration = _lock_open(migration, at=at, allowed=UNDECIDED_STATES)
     terms = selectors.terms_in_force(org=migration.organization, at=at)
     _check_terms_shown(terms, expected_terms_sha256)
+    shown = None
+    if shown_sha256:
+        shown = selectors.consent_facts(org=migration.organization, migration=migration, terms=terms)
+        if selectors.consent_facts_sha256(shown) != shown_sha256:
+            raise Conflict(
+                "The diff, the baseline verdict or the rollback window changed since the confirmation "
+                "was shown; review it again.",
+                fields={"shown_sha256": "Out of date."},
+            )
     if scheduled_for is not None and scheduled_for <= at:
         scheduled_for = None
     if scheduled_for is not None and migration.deadline and scheduled_for >= migration.deadline:
         raise ApplicationError(
-            f"A consent can be scheduled up to the deadline, {_iso(migration.deadline)}.",
-            fields={"at": f"Must be before {_iso(migration.deadline)} (the migration's deadline)."},
+            f"A consent can be scheduled up to the deadline, {_words(migration.deadline)}.",
+            fields={"at": f"Must be before {_words(migration.deadline)} (the migration's deadline)."},
         )
     migration.decided_at = at
     migration.decided_by = decider.user if getattr(decider.user, "pk", None) else None
@@ -450,6 +502,8 @@ def migration_consent(
         migration.state = MigrationState.CONSENTED
         migration.scheduled_for = scheduled_for
         details = {"scheduled_for": _iso(scheduled_for)}
+    if shown is not None:
+        details["shown"] = shown
     migration.save(update_fields=["state", "decided_at", "decided_by", "applied_at", "scheduled_for"])
     return _record(
         migration=migration,
@@ -483,11 +537,11 @@ def migration_defer(
         which = (
             "the migration's deadline"
             if migration.deadline and limit == migration.deadline
-            else f"max_deferral_days={terms.max_deferral_days} of terms {terms.version or '(defaults)'}"
+            else f"your terms {terms.version or '(defaults)'} allow {terms.max_deferral_days} days after the proposal"
         )
         raise ApplicationError(
-            f"Deferral past {_iso(limit)} is not allowed ({which}).",
-            fields={"until": f"Latest allowed: {_iso(limit)} ({which})."},
+            f"A deferral past {_words(limit)} is not allowed ({which}).",
+            fields={"until": f"Latest allowed: {_words(limit)} ({which})."},
         )
     migration.state = MigrationState.DEFERRED
     migration.deferred_until = until
@@ -549,14 +603,14 @@ def migration_rollback(
     window_end = rollback_window_end(migration=migration, terms=terms)
     if window_end is None or at > window_end:
         raise Conflict(
-            f"The rollback window closed at {_iso(window_end)} "
+            f"The rollback window closed on {_words(window_end)} "
             f"({terms.rollback_window_hours} hours after the move).",
-            fields={"window_end": _iso(window_end)},
+            fields={"window_end": f"Closed on {_words(window_end)}."},
         )
     from_snapshot = migration.from_snapshot
     if from_snapshot.retires_at and from_snapshot.retires_at <= at:
         raise Conflict(
-            f"{from_snapshot.name} retired at {_iso(from_snapshot.retires_at)}; there is nothing to roll back to.",
+            f"{from_snapshot.name} retired on {_words(from_snapshot.retires_at)}; there is nothing to roll back to.",
             fields={"from_snapshot": "Retired."},
         )
     _move_pin(migration=migration, to=from_snapshot, decider=decider, reason="rolled back", at=at)

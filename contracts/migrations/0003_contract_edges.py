@@ -16,7 +16,12 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="UserPreference",
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
                 ("time_zone", models.CharField(default="UTC", max_length=64)),
                 ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
                 (
@@ -28,5 +33,40 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
+        ),
+        migrations.AlterField(
+            model_name="migration",
+            name="origin",
+            field=models.CharField(
+                choices=[
+                    ("staff", "Proposed by the vendor"),
+                    ("alias-move", "Alias moved"),
+                    ("deprecation", "Snapshot deprecated"),
+                    ("customer", "Requested by your organisation"),
+                ],
+                default="staff",
+                max_length=16,
+            ),
+        ),
+        migrations.AlterField(
+            model_name="consentrecord",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("accept-terms", "Accepted contract terms"),
+                    ("consent", "Consented to a migration"),
+                    ("defer", "Deferred a migration"),
+                    ("decline", "Declined a migration"),
+                    ("apply", "Migration applied"),
+                    ("rollback", "Rolled back a migration"),
+                    ("forced", "Migration forced at retirement"),
+                    ("baseline", "Marked a procurement baseline"),
+                    ("extended-support", "Bought extended support"),
+                    ("extended-support-end", "Extended support ended"),
+                    ("follow", "Pin followed its alias to a new snapshot"),
+                    ("staff-move", "Pin moved by the vendor"),
+                ],
+                max_length=32,
+            ),
         ),
     ]

@@ -61,6 +61,7 @@ class MigrationOrigin(models.TextChoices):
     STAFF = "staff", "Proposed by the vendor"
     ALIAS_MOVE = "alias-move", "Alias moved"
     DEPRECATION = "deprecation", "Snapshot deprecated"
+    CUSTOMER = "customer", "Requested by your organisation"
 
 
 class Migration(models.Model):

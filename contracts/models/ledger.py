@@ -22,6 +22,8 @@ class LedgerAction(models.TextChoices):
     BASELINE = "baseline", "Marked a procurement baseline"
     EXTENDED_SUPPORT = "extended-support", "Bought extended support"
     EXTENDED_SUPPORT_END = "extended-support-end", "Extended support ended"
+    FOLLOW = "follow", "Pin followed its alias to a new snapshot"
+    STAFF_MOVE = "staff-move", "Pin moved by the vendor"
 
 
 class LedgerHead(models.Model):

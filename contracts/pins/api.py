@@ -65,6 +65,45 @@ class PinListApi(APIView):
         )
 
 
+RESOLVE_HEADERS_DESCRIPTION = """The snapshot that serves (or served at `at`) this organisation on the alias.
+
+For a deprecated, retired or purged snapshot the response carries:
+
+* `Deprecation: @<unix time>` (RFC 9745): when the snapshot was deprecated.
+* `Sunset: <HTTP date>` (RFC 8594): when it stops serving this organisation: its retirement date,
+  or the end of the organisation's extended support when that is later.
+* `Link`: `<url>; rel="deprecation"; type="text/html"`, a public page a person can read about the
+  deprecation (no customer data), and `<url>; rel="successor-version"`, the API address of the
+  newest active successor in the family (omitted when none serves).
+"""
+
+LIFECYCLE_RESPONSE_HEADERS = [
+    OpenApiParameter(
+        "Deprecation",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description="RFC 9745: `@<unix time>` of the deprecation (deprecated, retired or purged snapshots).",
+    ),
+    OpenApiParameter(
+        "Sunset",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description="RFC 8594: HTTP date when the snapshot stops serving this organisation "
+        "(retirement, or the end of its extended support when later).",
+    ),
+    OpenApiParameter(
+        "Link",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description='`rel="deprecation"` (a public HTML page about the deprecation) and '
+        '`rel="successor-version"` (the newest active successor).',
+    ),
+]
+
+
 class ResolveApi(APIView):
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -104,6 +143,7 @@ class ResolveApi(APIView):
 
     @extend_schema(
         operation_id="resolve_alias",
+        description=RESOLVE_HEADERS_DESCRIPTION,
         parameters=[
             OpenApiParameter(
                 "at",
@@ -111,6 +151,7 @@ class ResolveApi(APIView):
                 description="Resolve as of this instant (ISO 8601 with time zone) instead of now.",
             ),
             *CONDITIONAL,
+            *LIFECYCLE_RESPONSE_HEADERS,
         ],
         responses={200: OutputSerializer, **NOT_MODIFIED, **errors(400, 401, 404)},
     )
@@ -120,4 +161,7 @@ class ResolveApi(APIView):
         at = parse_instant(at_raw, field="at") if at_raw is not None else None
         resolution = selectors.resolve(org=org, alias=alias, at=at)
         payload = resolution.as_dict()
-        return Response(payload, headers=lifecycle_headers(payload["snapshot"], request))
+        headers = lifecycle_headers(
+            payload["snapshot"], request, extended_support_until=payload["extended_support_until"]
+        )
+        return Response(payload, headers=headers)

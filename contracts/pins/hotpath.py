@@ -100,7 +100,9 @@ def resolve_response(request: HttpRequest, alias: str) -> HttpResponse | None:
             payload = selectors.resolve(org=principal.organization, alias=alias).as_dict()
         except ApplicationError:
             return None
-        headers = lifecycle_headers(payload["snapshot"], request)
+        headers = lifecycle_headers(
+            payload["snapshot"], request, extended_support_until=payload["extended_support_until"]
+        )
         headers.update({"Vary": "Accept", "Allow": "GET, HEAD, OPTIONS"})
         answer = (generation, _expires_at(payload["snapshot"]), _renderer.render(payload), headers)
         _remember(_answers, answer_key, answer)

@@ -120,6 +120,68 @@ class Resolution:
         }
 
 
+@dataclass(frozen=True)
+class Retirement:
+    """When a snapshot stops serving one organisation: the catalog date, moved later by a grant."""
+
+    retires_at: dt.datetime | None  # the snapshot's own retirement date
+    extended_until: dt.datetime | None  # end of the organisation's extended support, if it has one
+    effective: dt.datetime | None  # the later of the two: the date that organisation sees
+
+    @property
+    def extended(self) -> bool:
+        return self.extended_until is not None and self.extended_until != self.retires_at
+
+
+def _retirement(retires_at: dt.datetime | None, grant_until: dt.datetime | None) -> Retirement:
+    if retires_at is None:
+        return Retirement(retires_at=None, extended_until=None, effective=None)
+    if grant_until is None or grant_until <= retires_at:
+        return Retirement(retires_at=retires_at, extended_until=None, effective=retires_at)
+    return Retirement(retires_at=retires_at, extended_until=grant_until, effective=grant_until)
+
+
+def extended_support_ends(
+    *,
+    org: Organization | int | None = None,
+    at: dt.datetime | None = None,
+    org_ids: set[int] | None = None,
+) -> dict[tuple[int, int], dt.datetime]:
+    """(organisation id, snapshot id) → end of the latest extended-support grant started by `at`
+    (one query; a cancelled grant ends at its cut-short `until`). `org_ids`: several organisations."""
+    at = at or timezone.now()
+    grants = ExtendedSupport.objects.filter(starts_at__lte=at)
+    if org is not None:
+        grants = grants.filter(organization=org)
+    if org_ids is not None:
+        grants = grants.filter(organization_id__in=org_ids)
+    ends: dict[tuple[int, int], dt.datetime] = {}
+    for org_id, snapshot_id, until in grants.values_list("organization_id", "snapshot_id", "until"):
+        key = (org_id, snapshot_id)
+        if key not in ends or until > ends[key]:
+            ends[key] = until
+    return ends
+
+
+def effective_retirement(
+    *,
+    org: Organization | int,
+    snapshot: Snapshot,
+    at: dt.datetime | None = None,
+    ends: dict[tuple[int, int], dt.datetime] | None = None,
+) -> Retirement:
+    """THE effective retirement of `snapshot` for `org`: its retirement date, or the end of the
+    organisation's extended support when that is later. Every page, header, feed and notice that
+    shows a retirement date asks here. Pass `ends` (extended_support_ends) to answer many pins
+    with one query. `org` may be the organisation or its id."""
+    if snapshot.retires_at is None:
+        return _retirement(None, None)
+    if ends is None:
+        ends = extended_support_ends(org=org, at=at) if snapshot.deprecated_at is not None else {}
+    org_id = org if isinstance(org, int) else org.pk
+    return _retirement(snapshot.retires_at, ends.get((org_id, snapshot.pk)))
+
+
 def _extended_support_until(*, org: Organization, snapshot: Snapshot, at: dt.datetime) -> dt.datetime | None:
     """End of the organisation's extended-support grant on a snapshot active at `at` (billing)."""
     if snapshot.deprecated_at is None:

@@ -1,6 +1,7 @@
 """Issue #14 (data plane): reserved in the migration chain so that the work of each issue
 lands in its own file. Operations for the models of issue #14 only: the "still in use" milestone (usage 7 days before
-retirement)."""
+retirement).
+The AlterField states the whole choice list, so it also carries #13's three milestones (added in 0004)."""
 
 from django.db import migrations, models
 
@@ -28,6 +29,9 @@ class Migration(migrations.Migration):
                     ("migration-proposed", "Migration proposed"),
                     ("deadline-approaching", "Migration deadline approaching"),
                     ("still-in-use", "Still in use 7 days before retirement"),
+                    ("migration-rolled-back", "Migration rolled back"),
+                    ("migration-declined", "Migration declined"),
+                    ("migration-deferred", "Migration deferred"),
                     ("escalation", "Unacknowledged notice escalated"),
                     ("adhoc", "Other notice"),
                 ],

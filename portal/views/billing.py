@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from contracts.billing import selectors as billing_selectors
 from contracts.billing import services as billing_services
 from contracts.billing import stripe as billing_stripe
+from contracts.pins import selectors as pins_selectors
 from contracts.tenancy.roles import Permission
 from portal.access import may, org_view
 
@@ -35,6 +37,17 @@ def _billing_url(request: HttpRequest) -> str:
     return request.build_absolute_uri(reverse("portal:billing", kwargs={"org": request.org.slug}))
 
 
+def offer_for(org, snapshot) -> billing_selectors.PurchaseOption | None:
+    """The extended-support offer a page may show for `snapshot`: only while the organisation can
+    still buy it (a pin on it, deprecated or retired, offered, not yet covered), with its price."""
+    option = next(
+        (o for o in billing_selectors.extended_support_options(org=org) if o.snapshot.pk == snapshot.pk), None
+    )
+    if option is None or not option.purchasable:
+        return None
+    return dataclasses.replace(option, price=billing_stripe.price_text(snapshot.extended_support_price_id))
+
+
 @require_GET
 @org_view()
 def billing_page(request: HttpRequest) -> HttpResponse:
@@ -45,7 +58,15 @@ def billing_page(request: HttpRequest) -> HttpResponse:
         "can_simulate": settings.DEBUG and not billing_stripe.billing_configured(),
         "is_admin": may(request, Permission.BUY_EXTENDED_SUPPORT),
         "grants": billing_selectors.extended_support_list(org=org),
-        "options": billing_selectors.extended_support_options(org=org),
+        "options": [
+            dataclasses.replace(
+                option,
+                price=billing_stripe.price_text(option.snapshot.extended_support_price_id)
+                if option.purchasable
+                else "",
+            )
+            for option in billing_selectors.extended_support_options(org=org)
+        ],
         "offered_terms": org.offered_terms,
         "checkout": request.GET.get("checkout", ""),
     }
@@ -61,9 +82,45 @@ def billing_portal(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(url, status=303)
 
 
+def _confirm_context(request: HttpRequest, snapshot_name: str) -> dict:
+    """What the confirmation shows: the snapshot, the aliases on it, the retirement date now and
+    after the purchase, and the price (from Stripe, or the configured price)."""
+    option = billing_selectors.extended_support_option(org=request.org, snapshot_name=snapshot_name)
+    retirement = pins_selectors.effective_retirement(org=request.org, snapshot=option.snapshot)
+    return {
+        "option": option,
+        "retirement": retirement,
+        "price": billing_stripe.price_text(option.snapshot.extended_support_price_id),
+        "configured": billing_stripe.billing_configured(),
+        "can_simulate": settings.DEBUG and not billing_stripe.billing_configured(),
+    }
+
+
+@require_GET
+@org_view(Permission.BUY_EXTENDED_SUPPORT)
+def extended_support_confirm(request: HttpRequest, snapshot_id: str) -> HttpResponse:
+    """The confirmation step before a purchase: nothing is bought by a single click."""
+    response = render(request, "contracts/billing/confirm.html", _confirm_context(request, snapshot_id))
+    response._csp_update = {"form-action": _form_action_origins()}
+    return response
+
+
+def _unconfirmed(request: HttpRequest) -> HttpResponse | None:
+    """The confirmation page again, with the error beside the box, when it was not ticked."""
+    if request.POST.get("confirm") == "yes":
+        return None
+    context = _confirm_context(request, request.POST.get("snapshot", ""))
+    context["confirm_error"] = "Tick the box to confirm this purchase."
+    response = render(request, "contracts/billing/confirm.html", context, status=400)
+    response._csp_update = {"form-action": _form_action_origins()}
+    return response
+
+
 @require_POST
 @org_view(Permission.BUY_EXTENDED_SUPPORT)
 def extended_support_checkout(request: HttpRequest) -> HttpResponse:
+    if (refusal := _unconfirmed(request)) is not None:
+        return refusal
     back = _billing_url(request)
     checkout = billing_services.extended_support_checkout_create(
         org=request.org,
@@ -78,6 +135,8 @@ def extended_support_checkout(request: HttpRequest) -> HttpResponse:
 @require_POST
 @org_view(Permission.BUY_EXTENDED_SUPPORT)
 def extended_support_simulate(request: HttpRequest) -> HttpResponse:
+    if (refusal := _unconfirmed(request)) is not None:
+        return refusal
     grant = billing_services.extended_support_simulate(
         org=request.org, snapshot_name=request.POST.get("snapshot", ""), acting_user=request.user
     )

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,7 +18,9 @@ from contracts.catalog import selectors as catalog_selectors
 from contracts.consent.selectors import organization_terms_notice_days
 from contracts.models import ChangelogKind, ModelFamily, Snapshot
 from contracts.pins import selectors as pins_selectors
+from notifications import selectors as notification_selectors
 from portal.access import org_view
+from portal.views.billing import offer_for
 
 CHANGELOG_PAGE_SIZE = 15
 
@@ -47,17 +49,21 @@ def snapshot_detail(request: HttpRequest, snapshot_id: str) -> HttpResponse:
         for change in pins_selectors.pin_history(org=request.org)
         if snapshot.pk in (change.from_snapshot_id, change.to_snapshot_id)
     ]
+    retirement = pins_selectors.effective_retirement(org=request.org, snapshot=snapshot, at=now)
     lifecycle = [
         ("Released", snapshot.released_at),
         ("Deprecated", snapshot.deprecated_at),
         ("Retires", snapshot.retires_at),
+        *([("Your extended support ends", retirement.extended_until)] if retirement.extended else []),
         ("Kept for bug reproduction until", snapshot.retention_until),
     ]
     context = {
         "snapshot": snapshot,
         "status": snapshot.status_at(now),
         "lifecycle": [(label, when, when is not None and when <= now) for label, when in lifecycle],
-        "days_until_retirement": (snapshot.retires_at - now).days if snapshot.retires_at else None,
+        "retirement": retirement,
+        "days_until_retirement": (retirement.effective - now).days if retirement.effective else None,
+        "offer": offer_for(request.org, snapshot),
         "config_rows": _config_rows(snapshot.config or {}),
         "changelog": list(catalog_selectors.changelog_list(org=request.org).filter(snapshot=snapshot)),
         "pins": pins,
@@ -65,6 +71,24 @@ def snapshot_detail(request: HttpRequest, snapshot_id: str) -> HttpResponse:
         "moves": catalog_selectors.alias_moves_involving(snapshot=snapshot),
     }
     return render(request, "portal/snapshot.html", context)
+
+
+@require_GET
+def snapshot_deprecation(request: HttpRequest, snapshot_id: str) -> HttpResponse:
+    """The public page a `rel="deprecation"` link points at: the snapshot's lifecycle, why and
+    what replaces it. Outside the organisation area and free of customer data (no pins, no
+    organisation, no extended-support grants)."""
+    snapshot = catalog_selectors.snapshot_get(name=snapshot_id)
+    now = timezone.now()
+    successor = catalog_selectors.successor_newest_active(snapshot=snapshot, at=now)
+    context = {
+        "snapshot": snapshot,
+        "status": snapshot.status_at(now),
+        "successor": successor,
+        "changelog": catalog_selectors.snapshot_changelog(snapshot=snapshot),
+        "successor_changelog": catalog_selectors.snapshot_changelog(snapshot=successor),
+    }
+    return render(request, "portal/deprecation.html", context)
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,6 +143,9 @@ class TimelineRow:
     segments: list[Segment]
     pinned_by: list[str]
     milestones: list[Milestone] = field(default_factory=list)
+    # The organisation's extended support past retirement: its own band under the bar.
+    extended: Segment | None = None
+    retirement: pins_selectors.Retirement | None = None
 
     @property
     def bar_y(self) -> float:
@@ -238,8 +265,12 @@ def _segments(snapshot: Snapshot, scale: Scale) -> list[Segment]:
     return segments
 
 
-def _milestones(snapshot: Snapshot, notice_days: int, scale: Scale) -> list[Milestone]:
-    if snapshot.retires_at is None:
+def _milestones(
+    snapshot: Snapshot, notice_days: int, scale: Scale, retires_at: dt.datetime | None = None
+) -> list[Milestone]:
+    """Notice markers before the (effective) retirement date."""
+    retires_at = retires_at or snapshot.retires_at
+    if retires_at is None:
         return []
     marks = [
         (
@@ -257,7 +288,7 @@ def _milestones(snapshot: Snapshot, notice_days: int, scale: Scale) -> list[Mile
         if days in seen:
             continue
         seen.add(days)
-        when = snapshot.retires_at - dt.timedelta(days=days)
+        when = retires_at - dt.timedelta(days=days)
         milestones.append(Milestone(label=label, short=short, when=when, x=scale.x(when), anchor=anchor))
     # A label that would overlap an earlier one is left out: the marker's shape, its tooltip and
     # the text table still say which milestone it is.
@@ -279,7 +310,8 @@ def build_timelines(*, org, now: dt.datetime) -> tuple[list[FamilyTimeline], int
         pinned.setdefault(pin.snapshot_id, []).append(pin.alias.name)
     if not snapshots:
         return [], notice_days, None
-    edges = [now + dt.timedelta(days=180)]
+    ends = pins_selectors.extended_support_ends(org=org, at=now)
+    edges = [now + dt.timedelta(days=180), *(until for (_o, sid), until in ends.items())]
     for snapshot in snapshots:
         edges += [d for d in (snapshot.retention_until, snapshot.retires_at, snapshot.released_at) if d]
     start = min(min(s.released_at for s in snapshots), now - dt.timedelta(days=365)) - dt.timedelta(days=30)
@@ -293,6 +325,17 @@ def build_timelines(*, org, now: dt.datetime) -> tuple[list[FamilyTimeline], int
         rows = []
         for index, snapshot in enumerate(family_snapshots):
             pinned_by = sorted(pinned.get(snapshot.pk, []))
+            retirement = pins_selectors.effective_retirement(org=org, snapshot=snapshot, ends=ends)
+            extended = None
+            if retirement.extended:
+                x0, x1 = scale.x(retirement.retires_at), scale.x(retirement.extended_until)
+                extended = Segment(
+                    kind="extended",
+                    label=f"Your extended support, until {retirement.extended_until:%Y-%m-%d %H:%M} UTC",
+                    x=x0,
+                    width=round(x1 - x0, 1),
+                    open_ended=False,
+                )
             rows.append(
                 TimelineRow(
                     snapshot=snapshot,
@@ -300,7 +343,11 @@ def build_timelines(*, org, now: dt.datetime) -> tuple[list[FamilyTimeline], int
                     y=TOP + index * ROW_HEIGHT,
                     segments=_segments(snapshot, scale),
                     pinned_by=pinned_by,
-                    milestones=_milestones(snapshot, notice_days, scale) if pinned_by else [],
+                    milestones=_milestones(snapshot, notice_days, scale, retirement.effective)
+                    if pinned_by
+                    else [],
+                    extended=extended,
+                    retirement=retirement,
                 )
             )
         timelines.append(
@@ -357,6 +404,10 @@ def changelog(request: HttpRequest) -> HttpResponse:
         "filters": filters,
         "families": ModelFamily.objects.order_by("name").values_list("slug", "name"),
         "kinds": ChangelogKind.choices,
+        "announcements": catalog_selectors.lifecycle_announcements(
+            org=request.org, family=filters["family"] or None, limit=20
+        ),
+        "feed_token": notification_selectors.feed_token_active(org=request.org, user=request.user),
     }
     template = "portal/changelog.html"
     if request.htmx and not request.htmx.history_restore_request:
@@ -365,30 +416,70 @@ def changelog(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+def changelog_feed(request: HttpRequest, org: str) -> HttpResponse:
+    """The Atom feed: with a member's personal feed token (`?token=`) a feed reader subscribes
+    without a session; without one, the signed-in member's session."""
+    token = request.GET.get("token")
+    if token is None:
+        return _changelog_feed_session(request, org=org)
+    organization, _user = notification_selectors.feed_token_member(token=token[:100])
+    if organization.slug != org:
+        raise Http404("Unknown or revoked feed token.")
+    request.org = organization
+    return _changelog_feed(request)
+
+
 @org_view()
-def changelog_feed(request: HttpRequest) -> HttpResponse:
+def _changelog_feed_session(request: HttpRequest) -> HttpResponse:
+    return _changelog_feed(request)
+
+
+def _changelog_feed(request: HttpRequest) -> HttpResponse:
     filters = _changelog_filters(request)
     page_url = request.build_absolute_uri(reverse("portal:changelog", kwargs={"org": request.org.slug}))
     feed = Atom1Feed(
         title=f"Model changelog for {request.org.name}",
         link=page_url,
-        description="Changes to the model snapshots served by the vendor.",
-        feed_url=request.build_absolute_uri(),
+        description="Changes to the model snapshots served by the vendor, with deprecations, retirements "
+        "and your extended support.",
+        feed_url=request.build_absolute_uri(request.path),
         language="en",
     )
+    items = []
     for entry in catalog_selectors.changelog_list(org=request.org, **filters)[:100]:
         snapshot_url = request.build_absolute_uri(
             reverse("portal:snapshot", kwargs={"org": request.org.slug, "snapshot_id": entry.snapshot.name})
         )
-        feed.add_item(
-            title=f"[{entry.get_kind_display()}] {entry.snapshot.name}: {entry.title}",
-            link=f"{snapshot_url}#entry-{entry.pk}",
-            description=entry.body,
-            pubdate=entry.published_at,
-            updateddate=entry.published_at,
-            unique_id=f"{page_url}#entry-{entry.pk}",
-            categories=[entry.kind, entry.snapshot.family.slug],
+        items.append(
+            {
+                "title": f"[{entry.get_kind_display()}] {entry.snapshot.name}: {entry.title}",
+                "link": f"{snapshot_url}#entry-{entry.pk}",
+                "description": entry.body,
+                "pubdate": entry.published_at,
+                "updateddate": entry.published_at,
+                "unique_id": f"{page_url}#entry-{entry.pk}",
+                "categories": [entry.kind, entry.snapshot.family.slug],
+            }
         )
+    if not filters["kind"]:
+        for event in catalog_selectors.lifecycle_announcements(
+            org=request.org, family=filters["family"] or None
+        ):
+            items.append(
+                {
+                    "title": event.title,
+                    "link": request.build_absolute_uri(
+                        reverse("portal:snapshot_deprecation", kwargs={"snapshot_id": event.snapshot.name})
+                    ),
+                    "description": event.body,
+                    "pubdate": event.at,
+                    "updateddate": event.at,
+                    "unique_id": f"{page_url}#{event.kind}-{event.snapshot.name}-{int(event.at.timestamp())}",
+                    "categories": [event.kind, event.snapshot.family.slug],
+                }
+            )
+    for item in sorted(items, key=lambda i: i["pubdate"], reverse=True):
+        feed.add_item(**item)
     response = HttpResponse(content_type="application/atom+xml; charset=utf-8")
     feed.write(response, "utf-8")
     return response

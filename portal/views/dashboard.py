@@ -59,10 +59,14 @@ class DashboardFilters:
         return bool(self.status or self.family or self.policy or self.q)
 
 
-def annotate_pin(pin: Pin, now: dt.datetime) -> Pin:
-    """Attach what the row shows: the status now and whole days until retirement."""
+def annotate_pin(pin: Pin, now: dt.datetime, ends: dict | None = None) -> Pin:
+    """Attach what the row shows: the status now and whole days until the effective retirement
+    (the organisation's extended support included)."""
     pin.status_now = pin.snapshot.status_at(now)
-    retires_at = pin.snapshot.retires_at
+    if ends is None:
+        ends = selectors.extended_support_ends(org=pin.organization_id, at=now)
+    pin.retirement = selectors.effective_retirement(org=pin.organization_id, snapshot=pin.snapshot, ends=ends)
+    retires_at = pin.retirement.effective
     pin.days_until_retirement = None if retires_at is None else (retires_at - now).days
     pin.days_since_retirement = None if retires_at is None else max((now - retires_at).days, 0)
     pin.retiring_soon = retires_at is not None and now <= retires_at <= now + dt.timedelta(days=SOON_DAYS)
@@ -76,6 +80,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     its number of queries stay the same for 5 pins or 5,000. The counts at the top are exact."""
     now = timezone.now()
     filters = DashboardFilters.from_query(request.GET)
+    ends = selectors.extended_support_ends(org=request.org, at=now)
     shown = selectors.pin_list(
         org=request.org,
         status=filters.status or None,
@@ -86,7 +91,22 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
     page = Paginator(shown, PAGE_SIZE).get_page(request.GET.get("page"))
     summary = selectors.pin_summary(org=request.org, at=now, soon=dt.timedelta(days=SOON_DAYS))
-    pins = [annotate_pin(pin, now) for pin in page.object_list]
+    # Pins on extended support: only snapshots with a grant can be (one query over those few). The
+    # SQL counts use the snapshot's own retirement: a grant that carries a pin past the "soon"
+    # window takes it out of the retiring-soon count.
+    granted = {snapshot_id for org_id, snapshot_id in ends if org_id == request.org.pk}
+    summary["extended"] = 0
+    soon_end = now + dt.timedelta(days=SOON_DAYS)
+    if granted:
+        for pin in selectors.pin_list(org=request.org, at=now).filter(snapshot_id__in=granted):
+            retirement = selectors.effective_retirement(org=request.org.pk, snapshot=pin.snapshot, ends=ends)
+            if not retirement.extended:
+                continue
+            summary["extended"] += 1
+            raw_soon = now <= retirement.retires_at <= soon_end
+            if raw_soon and not (now <= retirement.effective <= soon_end):
+                summary["retiring_soon"] -= 1
+    pins = [annotate_pin(pin, now, ends) for pin in page.object_list]
     last_seen = usage_last_seen(org=request.org)  # one aggregate query, whatever the page
     for pin in pins:
         pin.last_used = last_seen.get((pin.alias_id, pin.snapshot_id))

@@ -8,6 +8,8 @@ Staff export any or every organisation through the API (`?org=<slug>` or `?org=*
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -16,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from contracts import pdfsign, signing
 from contracts.errors import ApplicationError
 from contracts.http import export_file_response
-from contracts.ledger import exports, tasks
+from contracts.ledger import exports, tasks, verify_bundle_standalone
 from contracts.ledger.checkpoints import checkpoint_as_dict, checkpoint_list
 from contracts.models import LedgerAction
 from contracts.pins.selectors import pin_list
@@ -136,4 +138,15 @@ def pdf_signing_cert(request: HttpRequest) -> HttpResponse:
     """The certificate that signs the portal's PDFs (PAdES): trust it to validate a self-signed install."""
     response = HttpResponse(pdfsign.certificate_pem(), content_type="application/x-pem-file")
     response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@require_GET
+@org_view()
+def verifier_download(request: HttpRequest) -> HttpResponse:
+    """The standalone verifier (Python standard library plus `cryptography`), to check an evidence
+    bundle offline without trusting the portal."""
+    source = Path(verify_bundle_standalone.__file__).read_bytes()
+    response = HttpResponse(source, content_type="text/x-python; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="verify_bundle.py"'
     return response

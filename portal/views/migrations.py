@@ -19,14 +19,20 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from contracts.catalog import selectors as catalog_selectors
 from contracts.consent import selectors, services
 from contracts.errors import ApplicationError
 from contracts.instants import parse_instant
+from contracts.ledger.verify import ledger_verify
+from contracts.ledger.words import record_words
 from contracts.models import OPEN_MIGRATION_STATES, LedgerAction, Migration, MigrationState
+from contracts.pins import selectors as pins_selectors
+from contracts.pins.selectors import effective_retirement
 from contracts.renewal import selectors as renewal_selectors
 from contracts.tenancy.auth import client_ip
 from contracts.tenancy.roles import Permission
 from portal.access import may, org_view
+from portal.views.billing import offer_for
 
 PAGE_SIZE = 25
 
@@ -73,6 +79,7 @@ def _migration_context(request: HttpRequest, migration: Migration) -> dict:
         "rollback_end": services.rollback_window_end(migration=migration, terms=terms),
         "can_decide": may(request, Permission.DECIDE_MIGRATIONS),
         "actions": _available_actions(migration, terms=terms, now=now),
+        "retirement": effective_retirement(org=request.org, snapshot=migration.from_snapshot, at=now),
     }
 
 
@@ -90,6 +97,10 @@ def _available_actions(migration: Migration, *, terms, now: dt.datetime) -> list
 @require_GET
 @org_view()
 def migration_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "contracts/migrations/list.html", _list_context(request))
+
+
+def _list_context(request: HttpRequest) -> dict:
     state = request.GET.get("state") or ""
     # Open migrations first, then the decided ones; a page of PAGE_SIZE of them at a time.
     ordered = selectors.migration_list(org=request.org, state=state or None).order_by(
@@ -109,19 +120,37 @@ def migration_list(request: HttpRequest) -> HttpResponse:
         }
         for m in open_migrations + closed
     ]
-    return render(
-        request,
-        "contracts/migrations/list.html",
-        {
-            "open_rows": rows[: len(open_migrations)],
-            "closed_rows": rows[len(open_migrations) :],
-            "page": page,
-            "states": MigrationState.choices,
-            "state": state,
-            "terms": terms,
-            "now": now,
-            "can_decide": may(request, Permission.DECIDE_MIGRATIONS),
-        },
+    return {
+        "open_rows": rows[: len(open_migrations)],
+        "closed_rows": rows[len(open_migrations) :],
+        "page": page,
+        "states": MigrationState.choices,
+        "state": state,
+        "terms": terms,
+        "now": now,
+        "can_decide": may(request, Permission.DECIDE_MIGRATIONS),
+        "ways_forward": selectors.ways_forward(org=request.org, at=now),
+    }
+
+
+@require_POST
+@org_view(Permission.DECIDE_MIGRATIONS)
+def pin_propose(request: HttpRequest, pin_id: int) -> HttpResponse:
+    """A way forward asked for by the customer: propose the chosen snapshot, then review and
+    consent on the usual confirmation page (the consent is the ledger record)."""
+    pin = pins_selectors.pin_get(org=request.org, pin_id=pin_id)
+    name = request.POST.get("to_snapshot", "")[:100]
+    try:
+        to_snapshot = catalog_selectors.snapshot_get(name=name)
+        migration = services.migration_request(
+            org=request.org, pin=pin, to_snapshot=to_snapshot, decider=request_decider(request)
+        )
+    except ApplicationError as error:
+        context = _list_context(request)
+        context["forward_error"] = {"pin_id": pin.pk, "message": error.message, "selected": name}
+        return render(request, "contracts/migrations/list.html", context, status=error.status_code)
+    return redirect(
+        reverse("portal:migration_consent", kwargs={"org": request.org.slug, "migration_id": migration.pk})
     )
 
 
@@ -145,6 +174,9 @@ def migration_page_context(request: HttpRequest, migration: Migration) -> dict:
         for run in renewal_selectors.eval_run_list(org=request.org)
         if run.snapshot_id == migration.to_snapshot_id
     ]
+    context["offer"] = offer_for(request.org, migration.from_snapshot) if migration.is_open else None
+    forward = selectors.way_forward(org=request.org, pin=migration.pin)
+    context["ways_forward"] = [forward] if forward is not None and not migration.is_open else []
     return context
 
 
@@ -154,6 +186,9 @@ def _decide(
     migration = selectors.migration_get(org=request.org, migration_id=migration_id)
     context = _migration_context(request, migration)
     context.update(action=action, action_label=ACTIONS[action][0], action_help=ACTIONS[action][1])
+    if action == "consent" and migration.is_open:
+        facts = selectors.consent_facts(org=request.org, migration=migration, terms=context["terms"])
+        context.update(facts=facts, facts_sha256=selectors.consent_facts_sha256(facts))
     if request.method == "GET":
         template = (
             "contracts/migrations/_confirm.html" if request.htmx else "contracts/migrations/confirm.html"
@@ -189,6 +224,7 @@ def migration_consent(request: HttpRequest, migration_id: int) -> HttpResponse:
             decider=decider,
             scheduled_for=_parse_date(post.get("at", ""), field="at"),
             expected_terms_sha256=post.get("terms_sha256") or None,
+            shown_sha256=post.get("shown_sha256") or None,
         )
 
     return _decide(request, migration_id, "consent", perform)
@@ -246,6 +282,8 @@ def consent_history(request: HttpRequest) -> HttpResponse:
     page = Paginator(
         selectors.consent_list(org=request.org, action=action or None, since=since, until=until), PAGE_SIZE
     ).get_page(request.GET.get("page"))
+    for record in page.object_list:
+        record.words = record_words(record)
     context = {
         "records": page.object_list,
         "page": page,
@@ -302,3 +340,11 @@ def terms_accept(request: HttpRequest) -> HttpResponse:
         request, f"You accepted terms {terms.version}. Ledger record #{record.seq} ({record.hash[:16]}…)."
     )
     return redirect(reverse("portal:terms", kwargs={"org": request.org.slug}))
+
+
+@require_GET
+@org_view()
+def consent_verify(request: HttpRequest) -> HttpResponse:
+    """The chain verification as a page a person reads (the JSON is one link away)."""
+    result = ledger_verify(org=request.org)
+    return render(request, "contracts/consents/verify.html", {"result": result})

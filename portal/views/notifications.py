@@ -150,6 +150,23 @@ def calendar_revoke(request: HttpRequest) -> HttpResponse:
     return _back(request)
 
 
+@require_POST
+@org_view()
+def feed_token_issue(request: HttpRequest) -> HttpResponse:
+    """Any member: a personal link for feed readers and calendars (the previous one stops working)."""
+    services.feed_token_issue(org=request.org, acting_user=request.user)
+    messages.success(request, "New personal feed link issued; your previous link no longer works.")
+    return redirect("portal:changelog", org=request.org.slug)
+
+
+@require_POST
+@org_view()
+def feed_token_revoke(request: HttpRequest) -> HttpResponse:
+    services.feed_token_revoke(org=request.org, acting_user=request.user)
+    messages.success(request, "Your personal feed link is revoked.")
+    return redirect("portal:changelog", org=request.org.slug)
+
+
 @require_http_methods(["GET", "POST"])
 def notice_ack(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows the notice and a button; POST records the acknowledgement (link scanners only GET)."""

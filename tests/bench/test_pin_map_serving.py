@@ -138,8 +138,8 @@ def p(values: list[float], q: float) -> float:
 
 def test_serving_gateways(transactional_db, tmp_path):
     family = f.FamilyFactory(slug="chat")
-    a = f.SnapshotFactory(family=family, name="chat-a")
-    b = f.SnapshotFactory(family=family, name="chat-b")
+    a = f.SnapshotFactory(family=family, name="chat-a", released_at=f.days(-200))
+    b = f.SnapshotFactory(family=family, name="chat-b", released_at=f.days(-200))
     alias = f.make_alias(name="v1-chat", target=a)
     orgs = [f.OrganizationFactory(slug=f"org-{n:03d}") for n in range(50)]
     for org in orgs:

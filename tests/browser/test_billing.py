@@ -19,13 +19,26 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_admin_buys_extended_support_through_checkout_and_sees_the_grant(
     page, offer, stripe_api, live_server
 ):
+    stripe_api.prices["price_es_test"] = {
+        "unit_amount": 12000,
+        "currency": "eur",
+        "recurring": {"interval": "month"},
+    }
     login(page, "acme-admin")
     page.goto("/o/acme/billing/")
     row = page.locator("tr.option-row", has_text=offer.old.name)
-    assert "deprecated" in row.inner_text()
+    assert "deprecated" in row.inner_text() and "EUR 120.00 per month" in row.inner_text()
     screenshot(page, "billing-before-purchase")
 
-    row.get_by_role("button", name=re.compile("Buy extended support")).click()
+    # One click never buys: a confirmation with the price comes first.
+    row.get_by_role("link", name=re.compile("Buy extended support")).click()
+    page.wait_for_url(f"**/billing/extended-support/{offer.old.name}/")
+    assert "EUR 120.00 per month" in page.locator(".price").inner_text()
+    assert page.locator("#confirm").get_attribute("required") is not None
+    assert stripe_api.posts("/v1/checkout/sessions") == []
+    page.check("#confirm")
+    screenshot(page, "billing-confirm")
+    page.get_by_role("button", name="Continue to payment (Stripe)").click()
     page.wait_for_url(re.compile(re.escape(stripe_api.url) + r"/pay/cs_test_\w+"))
     session_id = page.url.rsplit("/", 1)[1]
     assert page.locator("h1").inner_text().startswith("Stand-in")

@@ -58,6 +58,7 @@ class StripeStandIn:
     requests: list[Recorded] = field(default_factory=list)
     checkout_sessions: dict[str, dict] = field(default_factory=dict)
     subscriptions: dict[str, dict] = field(default_factory=dict)
+    prices: dict[str, dict] = field(default_factory=dict)
     fail_with: int | None = None  # answer every API call with this status (an error body)
     _idempotent: dict[str, tuple[int, dict]] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -147,6 +148,10 @@ class StripeStandIn:
                 "object": "billing_portal.session",
                 "url": f"{self.url}/portal/{n}",
             }
+        if method == "GET" and path.startswith("/v1/prices/"):
+            price_id = path.rsplit("/", 1)[1]
+            found = self.prices.get(price_id)
+            return (200, {"id": price_id, "object": "price", **found}) if found else self.missing(path)
         if method == "GET" and path.startswith("/v1/checkout/sessions/"):
             found = self.checkout_sessions.get(path.rsplit("/", 1)[1])
             return (200, found) if found else self.missing(path)

@@ -75,8 +75,8 @@ def test_one_smtp_connection_and_one_rendering_per_batch_context(settings, monke
     renders = []
     real = emails.BatchRenderer.messages
 
-    def spy(self, notice, recipients):
-        result = real(self, notice, recipients)
+    def spy(self, notice, recipients, **kwargs):
+        result = real(self, notice, recipients, **kwargs)
         renders.append(self.renders)
         return result
 
@@ -110,8 +110,11 @@ def test_batch_rendering_equals_rendering_each_message_on_its_own():
         compared = 0
         html = []
         for notice in notices:
-            batch = renderer.messages(notice, recipients[notice.pk])
-            alone = emails.build_messages(notice, recipients[notice.pk], emails.notice_context(notice))
+            truth = services.notice_truth(notice=notice)  # as notices_deliver passes it (#13)
+            batch = renderer.messages(notice, recipients[notice.pk], truth=truth)
+            alone = emails.build_messages(
+                notice, recipients[notice.pk], emails.notice_context(notice, truth=truth)
+            )
             for a, b in zip(batch, alone, strict=True):
                 assert (a.subject, a.body, a.alternatives[0][0], a.to, a.extra_headers) == (
                     b.subject,
@@ -153,10 +156,10 @@ def test_a_failure_in_the_middle_of_a_batch_retries_that_notice_and_sends_the_ot
     doomed = notices[1].pk
     real = emails.BatchRenderer.messages
 
-    def flaky(self, notice, recipients):
+    def flaky(self, notice, recipients, **kwargs):
         if notice.pk == doomed:
             raise OSError("connection reset")
-        return real(self, notice, recipients)
+        return real(self, notice, recipients, **kwargs)
 
     monkeypatch.setattr(emails.BatchRenderer, "messages", flaky)
     outcomes = services.notices_deliver(notices=notices)
@@ -223,7 +226,7 @@ def test_each_organisation_reads_its_own_recent_use_in_a_batch_and_the_batch_que
         sent = {(m.extra_headers["X-Notice-Id"], m.to[0]): m for m in mail.outbox}
         assert len(sent) == 6
         for notice in Notice.objects.select_related("organization", "snapshot__replacement"):
-            context = emails.notice_context(notice)
+            context = emails.notice_context(notice, truth=services.notice_truth(notice=notice))
             for alone in emails.build_messages(notice, notice.sent_to, context):
                 batch = sent[(str(notice.pk), alone.to[0])]
                 assert (batch.body, batch.alternatives[0][0]) == (alone.body, alone.alternatives[0][0])

@@ -9,6 +9,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from contracts.models import ExtendedSupport
 from notifications import services, tasks
 from notifications.models import Milestone, Notice, NoticeStatus
 from tests import factories as f
@@ -88,3 +89,36 @@ def test_deprecation_notice_carries_recent_use(world):
     tasks.dispatch_due()
     (message,) = [m for m in mail.outbox if "is deprecated" in m.subject][:1]
     assert "77 requests in the last 7 days, 77 in the last 30" in message.body
+
+
+def test_still_in_use_is_checked_at_send_time_extended_support_postpones_it_a_withdrawal_drops_it(world):
+    """#13's send-time truth check applies to #14's notice: it needs no pin (usage through an alias
+    default counts) but follows the organisation's effective retirement."""
+    snapshot = _retiring(world, in_days=6)
+    f.record_usage(
+        org=world.org,
+        alias=world.alias,
+        snapshot=world.old,
+        hour=timezone.now() - dt.timedelta(days=1),
+        requests=7,
+    )
+    services.notices_plan()
+    notice = Notice.objects.get(milestone=Milestone.STILL_IN_USE, channel="email")
+    ExtendedSupport.objects.create(
+        organization=world.org,
+        snapshot=snapshot,
+        starts_at=timezone.now(),
+        until=snapshot.retires_at + dt.timedelta(days=60),
+    )
+    assert tasks.send_notice.apply(args=[notice.pk]).get() == NoticeStatus.PENDING
+    notice.refresh_from_db()
+    assert notice.due_at == snapshot.retires_at + dt.timedelta(days=60 - 7)
+    assert "rescheduled" in notice.status_reason
+    assert not [m for m in mail.outbox if "you still call it" in m.subject]
+
+    snapshot.retires_at = None
+    snapshot.save(update_fields=["retires_at"])
+    Notice.objects.filter(pk=notice.pk).update(due_at=timezone.now())
+    assert tasks.send_notice.apply(args=[notice.pk]).get() == NoticeStatus.OBSOLETE
+    notice.refresh_from_db()
+    assert "withdrawn" in notice.status_reason

@@ -21,6 +21,7 @@ from contracts.models import (
     StripeEvent,
 )
 from contracts.pins import selectors
+from contracts.templatetags.instants import instant
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -233,7 +234,9 @@ def test_page_without_stripe_says_not_configured_and_offers_a_simulation_in_debu
     html = client.get(f"/o/{offer.org.slug}/billing/").content.decode()
     assert "Billing is not configured" in html
     assert "Simulate purchase" in html
-    response = client.post(f"/o/{offer.org.slug}/billing/simulate/", {"snapshot": offer.old.name})
+    response = client.post(
+        f"/o/{offer.org.slug}/billing/simulate/", {"snapshot": offer.old.name, "confirm": "yes"}
+    )
     assert response.status_code == 302
     grant = ExtendedSupport.objects.get()
     assert grant.snapshot == offer.old and grant.stripe_checkout_session_id == ""
@@ -249,7 +252,10 @@ def test_simulation_is_refused_outside_debug(offer, client, settings):
     client.force_login(offer.admin)
     assert "Simulate purchase" not in client.get(f"/o/{offer.org.slug}/billing/").content.decode()
     assert (
-        client.post(f"/o/{offer.org.slug}/billing/simulate/", {"snapshot": offer.old.name}).status_code == 409
+        client.post(
+            f"/o/{offer.org.slug}/billing/simulate/", {"snapshot": offer.old.name, "confirm": "yes"}
+        ).status_code
+        == 409
     )
     assert ExtendedSupport.objects.count() == 0
 
@@ -259,16 +265,18 @@ def test_page_shows_tier_grants_and_buy_button_only_to_admins(offer, client, str
     client.force_login(offer.admin)
     html = client.get(f"/o/{offer.org.slug}/billing/").content.decode()
     assert "enterprise" in html
-    assert "/billing/checkout/" in html and "Invoices and payment methods" in html
+    assert f"/billing/extended-support/{offer.old.name}/" in html and "Invoices and payment methods" in html
     assert "billing.stripe.com" in client.get(f"/o/{offer.org.slug}/billing/")["Content-Security-Policy"]
     client.force_login(offer.member)
     html = client.get(f"/o/{offer.org.slug}/billing/").content.decode()
-    assert "/billing/checkout/" not in html and "An admin can buy it." in html
+    assert "/billing/extended-support/" not in html and "An admin can buy it." in html
 
 
 def test_page_buy_and_portal_redirect_to_stripe(offer, client, stripe_api):
     client.force_login(offer.admin)
-    response = client.post(f"/o/{offer.org.slug}/billing/checkout/", {"snapshot": offer.old.name})
+    response = client.post(
+        f"/o/{offer.org.slug}/billing/checkout/", {"snapshot": offer.old.name, "confirm": "yes"}
+    )
     assert response.status_code == 303
     assert response["Location"].startswith(stripe_api.url + "/pay/cs_test_")
     response = client.post(f"/o/{offer.org.slug}/billing/portal/")
@@ -328,8 +336,15 @@ def test_snapshot_and_migration_pages_lead_an_admin_to_the_extended_support_purc
     world.old.retires_at = f.days(60)
     world.old.extended_support_offered = True
     world.old.extended_support_until = f.days(200)
+    world.old.extended_support_price_id = "price_demo_extended_support_chat_2025_06_01"
     world.old.save(
-        update_fields=["deprecated_at", "retires_at", "extended_support_offered", "extended_support_until"]
+        update_fields=[
+            "deprecated_at",
+            "retires_at",
+            "extended_support_offered",
+            "extended_support_until",
+            "extended_support_price_id",
+        ]
     )
     migration = Migration.objects.create(
         organization=world.org,
@@ -341,7 +356,15 @@ def test_snapshot_and_migration_pages_lead_an_admin_to_the_extended_support_purc
     client.force_login(world.admin)
     for url in (f"/o/acme/snapshots/{world.old.name}/", f"/o/acme/migrations/{migration.pk}/"):
         page = client.get(url).content.decode()
-        assert "Extended support is offered" in page and "/o/acme/billing/#buy-h" in page
+        assert "Extended support is offered" in page and "EUR 400.00 per month (demo price)" in page
+        assert f"/o/acme/billing/extended-support/{world.old.name}/" in page
     client.force_login(world.member)
     page = client.get(f"/o/acme/snapshots/{world.old.name}/").content.decode()
-    assert "Extended support is offered" in page and "/o/acme/billing/#buy-h" not in page
+    assert "Extended support is offered" in page and "/o/acme/billing/extended-support/" not in page
+    # Once bought, it is not offered again, and the pages give the new date.
+    billing.extended_support_grant(org=world.org, snapshot=world.old)
+    client.force_login(world.admin)
+    for url in (f"/o/acme/snapshots/{world.old.name}/", f"/o/acme/migrations/{migration.pk}/"):
+        page = client.get(url).content.decode()
+        assert "Extended support is offered" not in page
+        assert instant(world.old.extended_support_until) in page

@@ -78,7 +78,10 @@ def test_defer_past_the_limit_is_400_naming_the_limit_and_writes_nothing(world, 
     response = api.post(url(migration, "defer"), {"until": until}, key=world.key)
     assert response.status_code == 400
     error = response.json()["error"]
-    assert "max_deferral_days=30" in error["fields"]["until"]
+    # Written for people: the limit in words, no setting name, no ISO instant.
+    assert "allow 30 days after the proposal" in error["fields"]["until"]
+    assert "max_deferral_days" not in error["message"] and "max_deferral_days" not in error["fields"]["until"]
+    assert "T" not in error["fields"]["until"].split("Latest allowed: ")[1][:12]
     assert counts(world.org) == before
 
 

@@ -141,8 +141,8 @@ def test_long_poll_answers_as_soon_as_a_change_commits(transactional_db, client,
     settings.PIN_MAP_POLL_SECONDS = 30  # the wake-up, not the polling, must answer
     world_org = f.OrganizationFactory(slug="acme")
     family = f.FamilyFactory(slug="chat")
-    old = f.SnapshotFactory(family=family, name="chat-a")
-    new = f.SnapshotFactory(family=family, name="chat-b")
+    old = f.SnapshotFactory(family=family, name="chat-a", released_at=f.days(-200))
+    new = f.SnapshotFactory(family=family, name="chat-b", released_at=f.days(-200))
     alias = f.make_alias(name="v1-chat", target=old)
     f.make_pin(org=world_org, alias=alias, snapshot=old)
     _gateway, key = f.make_gateway()

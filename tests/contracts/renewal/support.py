@@ -48,7 +48,9 @@ def make_renewal(world) -> Renewal:
         suite=suite.slug, snapshot=world.old.name, scores=BASELINE_SCORES
     )
     evals.baseline_mark(org=world.org, result=baseline_result, acting_user=world.admin)
-    newest = f.SnapshotFactory(family=world.family, name="chat-2025-09-01", released_at=f.days(-40))
+    newest = f.SnapshotFactory(
+        family=world.family, name="chat-2025-09-01", released_at=f.days(-55)
+    )  # released before it is proposed (#13)
     consented = consent.migration_propose(pin=world.pin, to_snapshot=world.current, at=f.days(-70))
     consent.migration_consent(migration=consented, decider=decider(world.admin), at=f.days(-60))
     Snapshot.objects.filter(pk=world.current.pk).update(deprecated_at=f.days(-100), retires_at=f.days(-10))
