@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from contracts.canonical import canonical_json
@@ -225,19 +226,29 @@ def way_forward(*, org: Organization, pin: Pin, at: dt.datetime | None = None) -
     )
 
 
-def ways_forward(*, org: Organization, at: dt.datetime | None = None) -> list[WayForward]:
-    """Every pin of the organisation that needs a way forward."""
+def ways_forward_pins(*, org: Organization, at: dt.datetime | None = None) -> QuerySet[Pin]:
+    """The pins of the organisation that need a way forward, in SQL (pageable): on a deprecated or
+    retired snapshot (published, deprecated by `at`, not yet past retention) with no open migration."""
     at = at or timezone.now()
-    # The same answers as way_forward, pin by pin, in a fixed number of queries for the whole
-    # organisation (the migrations list shows them on every page, for 5 pins or 5,000).
-    pins = [
-        pin
-        for pin in Pin.objects.filter(organization=org, snapshot__deprecated_at__lte=at)
+    return (
+        Pin.objects.filter(
+            organization=org, snapshot__published_at__isnull=False, snapshot__deprecated_at__lte=at
+        )
+        .filter(Q(snapshot__retention_until__isnull=True) | Q(snapshot__retention_until__gt=at))
         .exclude(Exists(Migration.objects.filter(pin=OuterRef("pk"), state__in=OPEN_MIGRATION_STATES)))
         .select_related("alias", "snapshot", "snapshot__replacement", "snapshot__family")
         .order_by("pk")
-        if pin.snapshot.status_at(at) in (SnapshotStatus.DEPRECATED, SnapshotStatus.RETIRED)
-    ]
+    )
+
+
+def ways_forward(
+    *, org: Organization, at: dt.datetime | None = None, pins: Iterable[Pin] | None = None
+) -> list[WayForward]:
+    """The way forward of each of `pins` (default: every pin that needs one; pass a page of
+    ways_forward_pins() to bound the work). The same answers as way_forward, pin by pin, in a fixed
+    number of queries however many pins."""
+    at = at or timezone.now()
+    pins = list(ways_forward_pins(org=org, at=at) if pins is None else pins)
     if not pins:
         return []
     by_family: dict[int, list[Snapshot]] = {}

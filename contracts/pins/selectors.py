@@ -8,7 +8,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from contracts.catalog.selectors import alias_get, snapshot_status_q, snapshot_summary
@@ -19,6 +20,7 @@ from contracts.models import (
     AliasMove,
     ExtendedSupport,
     Migration,
+    ModelFamily,
     Organization,
     Pin,
     PinChange,
@@ -41,7 +43,20 @@ def pin_list(
     qs = (
         Pin.objects.filter(organization=org)
         .select_related("alias", "alias__family", "snapshot", "snapshot__family", "snapshot__replacement")
-        .annotate(open_migrations=Count("migrations", filter=Q(migrations__state__in=OPEN_MIGRATION_STATES)))
+        # A correlated count, not a GROUP BY over every pin's migrations: the database sorts and cuts
+        # the page first and counts for the rows it returns (25 of 5,000), not for all of them.
+        .annotate(
+            open_migrations=Coalesce(
+                Subquery(
+                    Migration.objects.filter(pin=OuterRef("pk"), state__in=OPEN_MIGRATION_STATES)
+                    .order_by()
+                    .values("pin")
+                    .annotate(n=Count("pk"))
+                    .values("n")
+                ),
+                0,
+            )
+        )
         .order_by("alias__name", "id")
     )
     if status:
@@ -75,10 +90,9 @@ def pin_summary(*, org: Organization, at: dt.datetime, soon: dt.timedelta) -> di
 def pin_families(*, org: Organization) -> list[tuple[str, str]]:
     """(slug, name) of the families of the organisation's pinned aliases, by slug."""
     return list(
-        Pin.objects.filter(organization=org)
-        .values_list("alias__family__slug", "alias__family__name")
-        .distinct()
-        .order_by("alias__family__slug")
+        ModelFamily.objects.filter(Exists(Pin.objects.filter(organization=org, alias__family=OuterRef("pk"))))
+        .values_list("slug", "name")
+        .order_by("slug")
     )
 
 

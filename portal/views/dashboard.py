@@ -6,7 +6,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,6 +17,7 @@ from contracts.models import Membership, Pin, SnapshotStatus, UpgradePolicy
 from contracts.pins import selectors
 from contracts.tenancy.roles import Permission
 from portal.access import may, org_view
+from portal.paging import key_page
 
 STATUS_CHOICES = [(value, label) for value, label in SnapshotStatus.choices if value != SnapshotStatus.DRAFT]
 SOON_DAYS = 90
@@ -89,7 +89,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         q=filters.q or None,
         at=now,
     )
-    page = Paginator(shown, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = key_page(shown, PAGE_SIZE, request.GET.get("page"))
     summary = selectors.pin_summary(org=request.org, at=now, soon=dt.timedelta(days=SOON_DAYS))
     # Pins on extended support: only snapshots with a grant can be (one query over those few). The
     # SQL counts use the snapshot's own retirement: a grant that carries a pin past the "soon"

@@ -32,9 +32,12 @@ from contracts.renewal import selectors as renewal_selectors
 from contracts.tenancy.auth import client_ip
 from contracts.tenancy.roles import Permission
 from portal.access import may, org_view
+from portal.paging import key_page
 from portal.views.billing import offer_for
 
 PAGE_SIZE = 25
+# Pins needing a way forward are shown a few at a time above the list (their own pager).
+WAYS_FORWARD_PAGE_SIZE = 5
 
 ACTIONS = {
     "consent": ("Consent", "The pin moves now, or on the date you choose (before the deadline)."),
@@ -106,7 +109,7 @@ def _list_context(request: HttpRequest) -> dict:
     ordered = selectors.migration_list(org=request.org, state=state or None).order_by(
         Case(When(state__in=OPEN_MIGRATION_STATES, then=0), default=1), "-proposed_at", "-id"
     )
-    page = Paginator(ordered, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = key_page(ordered, PAGE_SIZE, request.GET.get("page"))
     migrations = list(page.object_list)
     open_migrations = [m for m in migrations if m.is_open]
     closed = [m for m in migrations if not m.is_open]
@@ -129,7 +132,20 @@ def _list_context(request: HttpRequest) -> dict:
         "terms": terms,
         "now": now,
         "can_decide": may(request, Permission.DECIDE_MIGRATIONS),
-        "ways_forward": selectors.ways_forward(org=request.org, at=now),
+        **_ways_forward_page(request, now),
+    }
+
+
+def _ways_forward_page(request: HttpRequest, now: dt.datetime) -> dict:
+    """One page of the pins that need a way forward (`wf_page`), with their exact count."""
+    page = key_page(
+        selectors.ways_forward_pins(org=request.org, at=now),
+        WAYS_FORWARD_PAGE_SIZE,
+        request.GET.get("wf_page"),
+    )
+    return {
+        "ways_forward": selectors.ways_forward(org=request.org, at=now, pins=page.object_list),
+        "ways_forward_page": page,
     }
 
 
@@ -148,6 +164,11 @@ def pin_propose(request: HttpRequest, pin_id: int) -> HttpResponse:
     except ApplicationError as error:
         context = _list_context(request)
         context["forward_error"] = {"pin_id": pin.pk, "message": error.message, "selected": name}
+        # The refused pin is shown with its error, whichever page of ways forward it is on.
+        forward = selectors.way_forward(org=request.org, pin=pin)
+        if forward is not None:
+            context["ways_forward"] = [forward]
+            context["ways_forward_page"] = None
         return render(request, "contracts/migrations/list.html", context, status=error.status_code)
     return redirect(
         reverse("portal:migration_consent", kwargs={"org": request.org.slug, "migration_id": migration.pk})

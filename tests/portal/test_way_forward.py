@@ -5,6 +5,8 @@ in the ledger under the terms."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from contracts.consent import selectors, services
 from contracts.errors import Conflict, Forbidden
@@ -143,3 +145,51 @@ def test_members_and_other_organisations_cannot_propose(rolled_back, client):
     client.force_login(rolled_back.admin)
     assert client.post(f"/o/acme/pins/{other_pin.pk}/propose/", {"to_snapshot": "x"}).status_code == 404
     assert not Migration.objects.filter(state="proposed").exists()
+
+
+def _pins_needing_a_way_forward(world, n: int) -> None:
+    """n more aliases of the family pinned to `old` (deprecated), plus pins that need none."""
+    Snapshot.objects.filter(pk=world.old.pk).update(deprecated_at=f.days(-5), replacement=world.current)
+    for _ in range(n):
+        alias = f.make_alias(name=f"v1-chat-{world.org.pins.count():03d}", target=world.old)
+        f.make_pin(org=world.org, alias=alias, snapshot=world.old)
+    if not Snapshot.objects.filter(name="chat-2024-01-01").exists():
+        # Pinned while it served; then retired (still needs a way forward) or purged (needs none).
+        for name, retention in (("chat-2024-01-01", f.days(-1)), ("chat-2024-02-01", f.days(30))):
+            gone = f.SnapshotFactory(family=world.family, name=name, released_at=f.days(-400))
+            f.make_pin(org=world.org, alias=f.make_alias(name=f"v1-{name}", target=gone), snapshot=gone)
+            Snapshot.objects.filter(pk=gone.pk).update(
+                deprecated_at=f.days(-300), retires_at=f.days(-200), retention_until=retention
+            )
+        f.make_pin(
+            org=world.org, alias=f.make_alias(name="v1-active", target=world.current), snapshot=world.current
+        )
+
+
+def test_the_pins_needing_a_way_forward_are_chosen_in_sql_as_way_forward_chooses_them(world):
+    _pins_needing_a_way_forward(world, 3)
+    in_sql = set(selectors.ways_forward_pins(org=world.org).values_list("pk", flat=True))
+    one_by_one = {
+        pin.pk
+        for pin in world.org.pins.select_related("snapshot")
+        if selectors.way_forward(org=world.org, pin=pin) is not None
+    }
+    assert in_sql == one_by_one and len(in_sql) == 5  # world's, the three new ones, the retired one
+
+
+def test_the_migrations_page_shows_ways_forward_a_page_at_a_time_in_the_same_queries(
+    world, client, django_assert_max_num_queries
+):
+    _pins_needing_a_way_forward(world, 1)
+    client.force_login(world.admin)
+    with CaptureQueriesContext(connection) as few:
+        client.get("/o/acme/migrations/")
+    _pins_needing_a_way_forward(world, 10)  # 3 + 10 = 13 pins: three pages of five
+    with django_assert_max_num_queries(len(few)):
+        html = client.get("/o/acme/migrations/").content.decode()
+    assert html.count("A way forward for ") == 5
+    assert "13 pins need a way forward; showing 1\u20135." in html
+    last = client.get("/o/acme/migrations/?wf_page=3").content.decode()
+    assert last.count("A way forward for ") == 3 and "showing 11\u201313" in last
+    assert "← Previous pins" in last and "Next pins →" not in last
+    assert client.get("/o/acme/migrations/?wf_page=x").status_code == 200  # a bad page: the first
