@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DURATION = os.environ.get("BENCH_SECONDS", "10")
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "32")
 WORKERS = os.environ.get("BENCH_WORKERS", "2")
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 KEY = "vcp_demoacme0000000000000000000000000000"
 
 
@@ -91,26 +93,42 @@ def test_resolve_throughput_beside_do_nothing_endpoint():
                 break
             except OSError:
                 time.sleep(0.2)
-        results = {}
-        for label, path, headers in (
+        endpoints = (
             ("do-nothing /healthz", "/healthz", []),
             (
                 "resolve /api/v1/resolve/v1-chat/",
                 "/api/v1/resolve/v1-chat/",
                 ["-H", f"Authorization: Bearer {KEY}"],
             ),
-        ):
-            url = f"http://127.0.0.1:{port}{path}"
+        )
+        for _label, path, headers in endpoints:
             subprocess.run(
-                ["wrk", "-t2", "-c8", "-d2s", *headers, url], check=True, capture_output=True
-            )  # warm
-            out = subprocess.run(
-                ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "--latency", *headers, url],
+                ["wrk", "-t2", "-c8", "-d2s", *headers, f"http://127.0.0.1:{port}{path}"],
                 check=True,
                 capture_output=True,
-                text=True,
-            ).stdout
-            results[label] = parse_wrk(out)
+            )  # warm
+        # Interleaved rounds (anchor, resolve, anchor, resolve…): the machine's load drifts, so each
+        # round's ratio compares two runs a few seconds apart, and the median ratio is reported.
+        rounds: list[dict[str, dict[str, float]]] = []
+        for _ in range(ROUNDS):
+            results = {}
+            for label, path, headers in endpoints:
+                out = subprocess.run(
+                    [
+                        "wrk",
+                        "-t2",
+                        f"-c{CONNECTIONS}",
+                        f"-d{DURATION}s",
+                        "--latency",
+                        *headers,
+                        f"http://127.0.0.1:{port}{path}",
+                    ],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                results[label] = parse_wrk(out)
+            rounds.append(results)
     finally:
         server.terminate()
         try:
@@ -121,13 +139,18 @@ def test_resolve_throughput_beside_do_nothing_endpoint():
         shutil.rmtree(var, ignore_errors=True)
 
     print(
-        f"\ngunicorn {WORKERS} sync workers, wrk {CONNECTIONS} connections, {DURATION}s each, cache: "
-        f"{'redis' if os.environ.get('REDIS_URL') else 'file (embedded default)'}"
+        f"\ngunicorn {WORKERS} sync workers, wrk {CONNECTIONS} connections, {DURATION}s each, {ROUNDS} "
+        f"interleaved rounds, cache: {'redis' if os.environ.get('REDIS_URL') else 'file (embedded default)'}"
     )
-    for label, r in results.items():
-        print(
-            f"  {label:38s} {r['rps']:8.0f} req/s   p50 {r['p50']:6.2f} ms   p99 {r['p99']:6.2f} ms   non-2xx {r['errors']}"
-        )
-    base, resolve = results["do-nothing /healthz"], results["resolve /api/v1/resolve/v1-chat/"]
-    print(f"  ratio resolve / do-nothing: {resolve['rps'] / base['rps']:.2f} (target >= 0.80)")
-    assert resolve["errors"] == 0 and base["errors"] == 0
+    ratios = []
+    for number, results in enumerate(rounds, 1):
+        for label, r in results.items():
+            print(
+                f"  round {number} {label:38s} {r['rps']:8.0f} req/s   p50 {r['p50']:6.2f} ms   "
+                f"p99 {r['p99']:6.2f} ms   non-2xx {r['errors']}"
+            )
+            assert r["errors"] == 0
+        base, resolve = results["do-nothing /healthz"], results["resolve /api/v1/resolve/v1-chat/"]
+        ratios.append(resolve["rps"] / base["rps"])
+    print(f"  ratio resolve / do-nothing per round: {', '.join(f'{r:.2f}' for r in ratios)}")
+    print(f"  median ratio: {statistics.median(ratios):.2f} (target >= 0.80)")
