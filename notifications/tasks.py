@@ -135,7 +135,9 @@ def send_notice(self, notice_id: int) -> str:
     soft_time_limit=SEND_TIME_LIMIT - 20,
 )
 def deliver_webhook(self, delivery_id: int) -> str:
-    """One attempt; on failure a retry after an exponential backoff, until WEBHOOK_MAX_ATTEMPTS."""
+    """One attempt; on failure a retry after an exponential backoff, until WEBHOOK_MAX_ATTEMPTS.
+    One task per delivery: the connection is kept alive from one task to the next by the pool of this
+    worker process (notifications/webhooks.py), not by batching deliveries into one task."""
     while True:
         delivery = _services().webhook_attempt(delivery_id=delivery_id)
         if delivery is None:

@@ -1,5 +1,6 @@
 """Standard Webhooks (https://www.standardwebhooks.com): signing with the `standardwebhooks` library,
-address policy for endpoints, and the one HTTP seam deliveries go through."""
+address policy for endpoints, and the one HTTP seam deliveries go through, which keeps connections
+alive between deliveries (a per-process pool keyed by the checked address, see `post()`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import datetime as dt
 import http.client
 import ipaddress
 import json
+import os
 import secrets
+import select
 import socket
 import ssl
+import threading
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -71,13 +76,20 @@ class Refused(ApplicationError):
 
 @dataclass(frozen=True)
 class Target:
-    """A checked URL: where to connect (`address`, resolved once) and what to ask for (`host`, `path`)."""
+    """A checked URL: where to connect (`address`, resolved once) and what to ask for (`host`, `path`).
+    `addresses` is the whole answer of that lookup, every one of them checked: a kept-alive connection
+    to any of them may carry the request (a round-robin answer changes its order, not its safety)."""
 
     scheme: str
     host: str
     port: int
     address: str
     path: str
+    addresses: tuple[str, ...] = ()
+
+    def keys(self) -> set[tuple[str, str, int, str]]:
+        """The pool keys a connection for this target may be taken under."""
+        return {(self.scheme, self.host, self.port, address) for address in self.addresses or (self.address,)}
 
 
 def _demo_receiver(address: str, port: int) -> bool:
@@ -137,7 +149,7 @@ def resolve(url: str) -> Target:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return Target(parts.scheme, parts.hostname, port, addresses[0], path)
+    return Target(parts.scheme, parts.hostname, port, addresses[0], path, tuple(dict.fromkeys(addresses)))
 
 
 def validate_url(url: str) -> None:
@@ -155,27 +167,139 @@ def _connect(address: str, port: int, timeout: float) -> socket.socket:
     return socket.create_connection((address, port), timeout=timeout)
 
 
+def _no_delay(sock: socket.socket) -> socket.socket:
+    """http.client writes the headers and the body separately: without TCP_NODELAY (which its own
+    connect() sets) the body waits for the receiver's delayed ACK, 40 ms on every reused connection."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """HTTP to the checked address; Host names the URL's host. No second DNS lookup."""
+    """HTTP to the checked address; Host names the URL's host. No second DNS lookup. It never opens
+    itself again (`auto_open` off): once closed it stays closed, and only `post()` connects."""
+
+    auto_open = 0
 
     def __init__(self, target: Target, *, timeout: float) -> None:
         super().__init__(target.host, target.port, timeout=timeout)
         self._address = target.address
+        self.key = (target.scheme, target.host, target.port, target.address)
 
     def connect(self) -> None:
-        self.sock = _connect(self._address, self.port, self.timeout)
+        self.sock = _no_delay(_connect(self._address, self.port, self.timeout))
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """HTTPS to the checked address; SNI, certificate check and Host name the URL's host."""
 
+    auto_open = 0
+
     def __init__(self, target: Target, *, timeout: float) -> None:
         super().__init__(target.host, target.port, timeout=timeout, context=ssl.create_default_context())
         self._address = target.address
+        self.key = (target.scheme, target.host, target.port, target.address)
 
     def connect(self) -> None:
-        sock = _connect(self._address, self.port, self.timeout)
+        sock = _no_delay(_connect(self._address, self.port, self.timeout))
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+Connection = _PinnedHTTPConnection | _PinnedHTTPSConnection
+
+
+class _Pool:
+    """This process's idle keep-alive connections, keyed by (scheme, host, port, checked address),
+    oldest first. A connection is in the pool only while idle: `take()` hands it to one caller alone,
+    so threads never share a socket. Bounded (WEBHOOK_POOL_MAX_IDLE, the least recently used closed
+    first) and aged (WEBHOOK_POOL_IDLE_SECONDS); a forked child closes its copies and starts empty."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[tuple[float, Connection]] = []
+
+    def take(self, target: Target, *, idle_seconds: float) -> Connection | None:
+        """The most recently used idle connection to one of `target`'s checked addresses, if any."""
+        keys, now, found, expired = target.keys(), time.monotonic(), None, []
+        with self._lock:
+            while self._idle and now - self._idle[0][0] >= idle_seconds:
+                expired.append(self._idle.pop(0)[1])
+            for index in range(len(self._idle) - 1, -1, -1):
+                if self._idle[index][1].key in keys:
+                    found = self._idle.pop(index)[1]
+                    break
+        for connection in expired:
+            connection.close()
+        return found
+
+    def give(self, connection: Connection, *, max_idle: int) -> None:
+        evicted = []
+        with self._lock:
+            self._idle.append((time.monotonic(), connection))
+            while len(self._idle) > max(max_idle, 0):
+                evicted.append(self._idle.pop(0)[1])
+        for stale in evicted:
+            stale.close()
+
+    def __len__(self) -> int:
+        return len(self._idle)
+
+    def clear(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _, connection in idle:
+            connection.close()
+
+    def _after_fork(self) -> None:
+        # The parent keeps using these sockets: the child only drops its descriptors (close() sends
+        # nothing, and TLS state is not touched), with a lock no other thread of the parent holds.
+        self._lock = threading.Lock()
+        idle, self._idle = self._idle, []
+        for _, connection in idle:
+            connection.close()
+
+
+_POOL = _Pool()
+os.register_at_fork(after_in_child=_POOL._after_fork)
+
+
+def pool_clear() -> None:
+    """Close every idle connection of this process (tests; a worker that wants a clean slate)."""
+    _POOL.clear()
+
+
+def _dropped(connection: Connection) -> bool:
+    """An idle connection is usable only if nothing is waiting to be read on it: a readable socket
+    means the server closed it (FIN or TLS close_notify) or sent something no request asked for."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True
+
+
+RESPONSE_LIMIT = 65536
+# The header a receiver deduplicates on (Standard Webhooks' `webhook-id`, the same on every attempt of
+# a delivery). Only a request carrying it is ever sent twice by one attempt; see `post()`.
+IDEMPOTENCY_HEADER = "webhook-id"
+# A reused connection failing this way, before any byte of a response arrived, is a connection the
+# server closed while it was idle (keep-alive expiry): the request goes again on a new connection.
+_CLOSED_WHILE_IDLE = (
+    BrokenPipeError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
+
+
+class _ServerClosed(Exception):
+    """A reused connection turned out to be closed by the server before it answered."""
 
 
 @dataclass
@@ -185,26 +309,35 @@ class HttpResult:
     refused: bool = False
 
 
-def post(*, url: str, body: str, headers: dict[str, str]) -> HttpResult:
-    """POST once to the address checked now (DNS may have changed since the endpoint was saved); a
-    2xx is success. Redirects are not followed: they could point inside the network. A refused
-    address is never connected to, and its result says only `refused`."""
+def _exchange(
+    connection: Connection,
+    target: Target,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    reused: bool,
+    max_idle: int,
+) -> HttpResult:
+    """One request on one connection; the connection goes back to the pool only after a complete
+    exchange whose response was read to its end (at most RESPONSE_LIMIT bytes) and did not ask to close."""
+    keep = False
     try:
-        target = resolve(url)
-    except Refused:
-        return HttpResult(None, REFUSED, refused=True)
-    except ApplicationError as exc:
-        return HttpResult(None, exc.message)
-    timeout = getattr(settings, "WEBHOOK_TIMEOUT_SECONDS", 10)
-    connection_class = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
-    connection = connection_class(target, timeout=timeout)
-    try:
-        connection.request(
-            "POST", target.path, body=body.encode(), headers={"Content-Type": "application/json", **headers}
-        )
-        response = connection.getresponse()
-        response.read(65536)
+        try:
+            if connection.sock is None:
+                connection.connect()
+            connection.request("POST", target.path, body=body, headers=headers)
+            response = connection.getresponse()
+        except _CLOSED_WHILE_IDLE as exc:
+            if reused:
+                raise _ServerClosed from exc
+            raise
         status = response.status
+        try:
+            response.read(RESPONSE_LIMIT)
+            # http.client closes the connection itself when the response says `Connection: close`.
+            keep = response.isclosed() and not response.will_close and connection.sock is not None
+        except (OSError, http.client.HTTPException):
+            pass  # the status arrived: the request was taken; only the connection is lost
     except ssl.SSLError:
         return HttpResult(None, "TLS handshake failed")
     except TimeoutError:
@@ -212,8 +345,58 @@ def post(*, url: str, body: str, headers: dict[str, str]) -> HttpResult:
     except (OSError, http.client.HTTPException):
         return HttpResult(None, "could not connect")
     finally:
-        connection.close()
+        if keep and max_idle > 0:
+            _POOL.give(connection, max_idle=max_idle)
+        else:
+            connection.close()
     return HttpResult(status, "" if 200 <= status < 300 else f"HTTP {status}")
+
+
+def post(*, url: str, body: str, headers: dict[str, str]) -> HttpResult:
+    """POST once to the address checked now (DNS may have changed since the endpoint was saved); a
+    2xx is success. Redirects are not followed: they could point inside the network. A refused
+    address is never connected to, and its result says only `refused`.
+
+    Connections are kept alive: after the check, an idle pooled connection is reused only if it goes
+    to an address this very lookup returned and checked (same scheme, host and port); otherwise a new
+    one opens to the checked address. A reused connection that the server had closed while idle
+    (nothing came back, not even a status line) is replaced once by a new connection, and the same
+    request, byte for byte with its `webhook-id`, goes again: the receiver either never read the first
+    copy or can drop it as a duplicate. A request without that header is not sent twice. A timeout or
+    a response of any kind is never followed by a second copy."""
+    try:
+        target = resolve(url)
+    except Refused:
+        return HttpResult(None, REFUSED, refused=True)
+    except ApplicationError as exc:
+        return HttpResult(None, exc.message)
+    timeout = getattr(settings, "WEBHOOK_TIMEOUT_SECONDS", 10)
+    max_idle = int(getattr(settings, "WEBHOOK_POOL_MAX_IDLE", 32))
+    idle_seconds = float(getattr(settings, "WEBHOOK_POOL_IDLE_SECONDS", 30))
+    payload = body.encode()
+    all_headers = {"Content-Type": "application/json", **headers}
+    replayable = any(name.lower() == IDEMPOTENCY_HEADER for name in headers)
+    while (connection := _POOL.take(target, idle_seconds=idle_seconds)) is not None:
+        if _dropped(connection):
+            connection.close()
+            continue
+        connection.timeout = timeout
+        connection.sock.settimeout(timeout)
+        try:
+            return _exchange(connection, target, payload, all_headers, reused=True, max_idle=max_idle)
+        except _ServerClosed:
+            if not replayable:
+                return HttpResult(None, "could not connect")
+            break
+    connection_class = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
+    return _exchange(
+        connection_class(target, timeout=timeout),
+        target,
+        payload,
+        all_headers,
+        reused=False,
+        max_idle=max_idle,
+    )
 
 
 def payload_json(payload: dict) -> str:
