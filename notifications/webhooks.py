@@ -371,8 +371,8 @@ def post(*, url: str, body: str, headers: dict[str, str]) -> HttpResult:
     except ApplicationError as exc:
         return HttpResult(None, exc.message)
     timeout = getattr(settings, "WEBHOOK_TIMEOUT_SECONDS", 10)
-    max_idle = int(getattr(settings, "WEBHOOK_POOL_MAX_IDLE", 32))
-    idle_seconds = float(getattr(settings, "WEBHOOK_POOL_IDLE_SECONDS", 30))
+    max_idle = settings.WEBHOOK_POOL_MAX_IDLE
+    idle_seconds = settings.WEBHOOK_POOL_IDLE_SECONDS
     payload = body.encode()
     all_headers = {"Content-Type": "application/json", **headers}
     replayable = any(name.lower() == IDEMPOTENCY_HEADER for name in headers)

@@ -421,6 +421,9 @@ NOTICE_RETRY_MAX_SECONDS = env.int("NOTICE_RETRY_MAX_SECONDS", default=1800)
 NOTICE_TEST_BLOCK_AFTER_CLAIM_SECONDS = env.float("NOTICE_TEST_BLOCK_AFTER_CLAIM_SECONDS", default=0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
 WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
+# Kept-alive webhook connections per worker process (0 turns reuse off) and their idle lifetime.
+WEBHOOK_POOL_MAX_IDLE = env.int("WEBHOOK_POOL_MAX_IDLE", default=32)
+WEBHOOK_POOL_IDLE_SECONDS = env.float("WEBHOOK_POOL_IDLE_SECONDS", default=30.0)
 # The one switch that lets webhooks reach non-public addresses (a receiver on loopback in the demo and
 # in tests). Off: only globally routable addresses are delivered to (notifications/webhooks.py).
 WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
