@@ -57,7 +57,10 @@ chromium:
 test: $(STAMP) chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The resolve benchmark drives gunicorn with wrk (Debian's package); installed when missing and we are root.
 bench: $(STAMP)
+	@if ! command -v wrk >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; fi
 	$(PY) -m pytest tests/bench -s -p no:cacheprovider $(PYTEST_ARGS)
 
 # Lint is a gate (CI runs it first): ruff's rules and format, and the layer contract.

@@ -8,9 +8,9 @@ from email import message_from_bytes, policy
 
 import pytest
 from aiosmtpd.controller import Controller
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 
-from notifications.mail import SmtpEmailBackend
+from notifications.mail import SmtpEmailBackend, with_boundaries
 from tests.notifications.conftest import free_port
 
 
@@ -79,3 +79,17 @@ def test_messages_arrive_whole_over_one_connection_and_a_refusal_spares_the_next
         ("portal@example.com", ["c@example.com"], "Notice 4"),
     ]
     assert handler.messages[0][2].get_content().replace("\r\n", "\n") == "line\n.leading dot 1\n"  # dots kept
+
+
+def test_every_multipart_part_gets_its_own_unguessable_boundary_and_the_message_reads_the_same():
+    mail = EmailMultiAlternatives("Subject", "Plain text", "from@example.com", ["to@example.com"])
+    mail.attach_alternative("<p>HTML</p>", "text/html")
+    mail.attach("notice.ics", "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", "text/calendar")
+    message = with_boundaries(mail.message())
+    boundaries = [p.get_boundary() for p in message.walk() if p.is_multipart()]
+    assert len(boundaries) == 2 and len(set(boundaries)) == 2
+    assert all(b.startswith("==vcp-") and len(b) == 6 + 32 + 2 for b in boundaries)
+    parsed = message_from_bytes(message.as_bytes(linesep="\r\n"), policy=policy.default)
+    assert parsed.get_body(("plain",)).get_content().strip() == "Plain text"
+    assert parsed.get_body(("html",)).get_content().strip() == "<p>HTML</p>"
+    assert [a.get_filename() for a in parsed.iter_attachments()] == ["notice.ics"]
