@@ -136,13 +136,16 @@ def paged_response(
     serializer_class: type[serializers.Serializer],
     body=None,
     context: dict[str, Any] | None = None,
+    prepare=None,
 ):
     """The page of `queryset` that `params` asks for, serialized, with the next page's `Link`.
-    `body(rows_data, next_url)` shapes the body (default: the list itself)."""
+    `prepare(rows)` turns the page's rows into what `serializer_class` reads, in bulk (default: the
+    rows themselves); `body(rows_data, next_url)` shapes the body (default: the list itself)."""
     filters = {k: v for k, v in sorted(params.items()) if k not in ("cursor", "limit")}
     scope = f"{name}:{org_id or ''}:{urlencode({k: str(v) for k, v in filters.items()})}"
     page = paginate(queryset, order=order, scope=scope, cursor=params.get("cursor"), limit=params["limit"])
-    data = serializer_class(page.rows, many=True, context=context or {}).data
+    rows = page.rows if prepare is None else prepare(page.rows)
+    data = serializer_class(rows, many=True, context=context or {}).data
     next_url = page.next_url(request)
     headers = {"Link": f'<{next_url}>; rel="next"'} if next_url else {}
     return Response(data if body is None else body(data, next_url), headers=headers)

@@ -71,7 +71,7 @@ urlpatterns = [
         export_api.ConsentExportDownloadApi.as_view(),
         name="consent-export-download",
     ),
-    path("bug-reports/", bug_api.BugReportFileApi.as_view(), name="bug-report-file"),
+    path("bug-reports/", bug_api.BugReportListApi.as_view(), name="bug-report-list"),
     path("bug-reports/<int:report_id>/", bug_api.BugReportDetailApi.as_view(), name="bug-report-detail"),
     path("receipts/verify/", bug_api.ReceiptVerifyApi.as_view(), name="receipt-verify"),
     path("stripe/webhook/", billing_api.StripeWebhookApi.as_view(), name="stripe-webhook"),

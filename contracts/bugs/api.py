@@ -15,9 +15,10 @@ from contracts.bugs import receipts, selectors, services
 from contracts.bugs.selectors import BugReportView
 from contracts.catalog.selectors import snapshot_summary
 from contracts.errors import ApplicationError, Forbidden
-from contracts.http import errors
+from contracts.http import CONDITIONAL, NOT_MODIFIED, errors
 from contracts.instants import parse_instant
 from contracts.models import BugStatus, Snapshot
+from contracts.pagination import LINK_HEADER, PageSerializer, page_params, paged_response
 from contracts.tenancy.auth import request_organization, request_role
 from contracts.tenancy.roles import Permission, role_may
 
@@ -143,7 +144,25 @@ def bug_report_payload(view: BugReportView) -> dict[str, Any]:
     }
 
 
-class BugReportFileApi(APIView):
+class BugReportListApi(APIView):
+    # GET: the organisation's reports, newest first, in cursor pages (every role reads, like a
+    # report's own page); POST: file one (admin and member).
+
+    class FilterSerializer(PageSerializer):
+        """The filters of the bug reports page, and the report's alias and snapshot by name."""
+
+        class Meta:
+            ref_name = "BugReportFilter"
+
+        status = serializers.ChoiceField(choices=BugStatus.choices, required=False)
+        alias = serializers.SlugField(required=False, max_length=100, help_text="The alias, by name.")
+        snapshot = serializers.SlugField(
+            required=False, max_length=100, help_text="The snapshot the report landed on, by name."
+        )
+        q = serializers.CharField(
+            required=False, max_length=100, help_text="In alias name, snapshot name or response id."
+        )
+
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "BugReportFileInput"
@@ -172,6 +191,28 @@ class BugReportFileApi(APIView):
         prompt = serializers.CharField(max_length=services.MAX_TEXT_CHARS, required=False, allow_blank=True)
         output = serializers.CharField(max_length=services.MAX_TEXT_CHARS, required=False, allow_blank=True)
         expected = serializers.CharField(max_length=services.MAX_TEXT_CHARS, required=False, allow_blank=True)
+
+    @extend_schema(
+        operation_id="bug_reports_list",
+        parameters=[FilterSerializer, *CONDITIONAL, LINK_HEADER],
+        responses={200: BugReportOutputSerializer(many=True), **NOT_MODIFIED, **errors(400, 401, 404)},
+    )
+    def get(self, request: Request) -> Response:
+        params = page_params(self.FilterSerializer, request)
+        org = request_organization(request)
+        filters = {k: params.get(k) for k in ("status", "alias", "snapshot", "q")}
+        return paged_response(
+            request,
+            selectors.bug_report_list(org=org, **filters),
+            name="bug-reports",
+            org_id=org.pk,
+            params=params,
+            order=("-created_at", "-id"),
+            serializer_class=BugReportOutputSerializer,
+            prepare=lambda reports: [
+                bug_report_payload(view) for view in selectors.bug_report_views(reports=reports)
+            ],
+        )
 
     @extend_schema(
         operation_id="bug_reports_create",

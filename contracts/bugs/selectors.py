@@ -5,15 +5,26 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from contracts.errors import NotFound
-from contracts.models import BugReport, BugReportEvent, ContractTerms, Organization, Snapshot, SnapshotStatus
+from contracts.models import (
+    Alias,
+    BugReport,
+    BugReportEvent,
+    ContractTerms,
+    Organization,
+    Pin,
+    Snapshot,
+    SnapshotStatus,
+)
 
 REPRODUCIBLE_NOW = "now"
 REPRODUCIBLE_ON_REQUEST = "on-request"
 GONE = "gone"
+# How many alias names the filing form offers (the catalogue may hold thousands).
+ALIAS_SUGGESTIONS = 100
 
 REPRODUCIBILITY_LABELS = {
     REPRODUCIBLE_NOW: "Reproducible now",
@@ -67,8 +78,55 @@ def _reports() -> QuerySet[BugReport]:
     )
 
 
-def bug_report_list(*, org: Organization) -> QuerySet[BugReport]:
-    return _reports().filter(organization=org).order_by("-created_at", "-id")
+def _report_rows() -> QuerySet[BugReport]:
+    """Reports for a list: the page's rows are read from their own table alone, and each relation
+    a row shows comes in one more query for the whole page. Joining first would join every report
+    of the organisation before the sort could keep a page of them (what made the list grow)."""
+    return BugReport.objects.prefetch_related(
+        "organization",
+        "alias",
+        Prefetch("snapshot", queryset=Snapshot.objects.select_related("family", "replacement")),
+        "fixed_in",
+    )
+
+
+def bug_report_list(
+    *,
+    org: Organization,
+    status: str | None = None,
+    alias: str | None = None,
+    snapshot: str | None = None,
+    q: str | None = None,
+) -> QuerySet[BugReport]:
+    """The organisation's reports, newest first; the filters of its bug reports page and API.
+    `q` looks in the alias name, the snapshot name and the response id."""
+    qs = _report_rows().filter(organization=org)
+    if status:
+        qs = qs.filter(status=status)
+    if alias:
+        qs = qs.filter(alias__name=alias)
+    if snapshot:
+        qs = qs.filter(snapshot__name=snapshot)
+    if q:
+        qs = qs.filter(
+            Q(alias__name__icontains=q) | Q(snapshot__name__icontains=q) | Q(response_id__icontains=q)
+        )
+    return qs.order_by("-created_at", "-id")
+
+
+def bug_alias_suggestions(*, org: Organization, limit: int = ALIAS_SUGGESTIONS) -> list[str]:
+    """At most `limit` alias names to offer when filing: the organisation's pinned aliases first,
+    then the catalogue's, each by name. Two short index reads whatever the size of either (an
+    organisation with more pins gets `limit` of them); any other alias may still be typed, and
+    filing checks it."""
+    pinned = sorted(
+        Pin.objects.filter(organization=org)
+        .order_by("alias_id")
+        .values_list("alias__name", flat=True)[:limit]
+    )
+    catalogue = Alias.objects.order_by("name").values_list("name", flat=True)[:limit]
+    seen = set(pinned)
+    return (pinned + [name for name in catalogue if name not in seen])[:limit]
 
 
 def bug_report_get(*, org: Organization, report_id: int) -> BugReport:
@@ -110,6 +168,29 @@ class BugReportView:
 def bug_report_view(*, org: Organization, report_id: int, at: dt.datetime | None = None) -> BugReportView:
     report = bug_report_get(org=org, report_id=report_id)
     return bug_report_view_of(report=report, at=at)
+
+
+def bug_report_views(*, reports: list[BugReport], at: dt.datetime | None = None) -> list[BugReportView]:
+    """The views of several reports in two queries however many there are: every event of the
+    reports at once, and the accepted terms of their organisation (a page holds one)."""
+    if not reports:
+        return []
+    at = at or timezone.now()
+    events: dict[int, list[BugReportEvent]] = {report.pk: [] for report in reports}
+    for event in BugReportEvent.objects.filter(report__in=reports).order_by("created_at", "id"):
+        events[event.report_id].append(event)
+    organizations = {report.organization_id: report.organization for report in reports}
+    terms = {org_id: bug_policy_terms(org=org) for org_id, org in organizations.items()}
+    return [
+        BugReportView(
+            report=report,
+            events=events[report.pk],
+            reproducibility=reproducibility(report.snapshot, at=at),
+            snapshot_status=report.snapshot.status_at(at),
+            terms=terms[report.organization_id],
+        )
+        for report in reports
+    ]
 
 
 def bug_report_view_of(*, report: BugReport, at: dt.datetime | None = None) -> BugReportView:

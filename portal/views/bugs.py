@@ -7,6 +7,7 @@ import functools
 import json
 import zoneinfo
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -20,8 +21,9 @@ from django.views.decorators.http import require_GET, require_POST
 from contracts.bugs import selectors, services
 from contracts.errors import ApplicationError
 from contracts.instants import parse_instant
-from contracts.models import Alias, BugStatus, ModelFamily, Snapshot, SnapshotStatus
+from contracts.models import BugStatus, ModelFamily, Snapshot, SnapshotStatus
 from contracts.tenancy.roles import Permission
+from contracts.text import CONTROL_CHARACTERS_MESSAGE, has_control_characters
 from portal.access import may, org_view
 
 COMMON_ZONES = (
@@ -46,10 +48,37 @@ def _zones() -> tuple[str, ...]:
     return COMMON_ZONES if own in COMMON_ZONES else (own, *COMMON_ZONES)
 
 
+@dataclass(frozen=True)
+class BugFilters:
+    """The list's filters from the query string; a value that is not one is ignored, as on the dashboard."""
+
+    status: str = ""
+    q: str = ""
+
+    @classmethod
+    def from_query(cls, query) -> BugFilters:
+        status = query.get("status", "")
+        q = query.get("q", "").strip()[:100]
+        if has_control_characters(q):  # PostgreSQL text cannot even be compared with a NUL
+            raise ApplicationError(
+                f"The search {CONTROL_CHARACTERS_MESSAGE}.", fields={"q": CONTROL_CHARACTERS_MESSAGE}
+            )
+        return cls(status=status if status in BugStatus.values else "", q=q)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.status or self.q)
+
+
 def _list_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    filters = BugFilters.from_query(request.GET)
+    reports = selectors.bug_report_list(org=request.org, status=filters.status or None, q=filters.q or None)
     return {
-        "page": Paginator(selectors.bug_report_list(org=request.org), 25).get_page(request.GET.get("page")),
-        "aliases": Alias.objects.order_by("name").values_list("name", flat=True),
+        "page": Paginator(reports, 25).get_page(request.GET.get("page")),
+        "filters": filters,
+        "status_choices": BugStatus.choices,
+        # A bounded list to pick from (the catalogue may hold thousands); any alias may be typed.
+        "aliases": selectors.bug_alias_suggestions(org=request.org),
         "zones": _zones(),
         "can_file": may(request, Permission.FILE_BUG_REPORTS),
         "form": {"tz": timezone.get_current_timezone_name()},

@@ -53,7 +53,7 @@ def test_customer_files_six_weeks_later_and_sees_the_retired_original_and_the_po
 
     login(page, "acme-admin")
     page.goto("/o/acme/bugs/")
-    page.select_option("#id_alias", "v1-chat")
+    page.fill("#id_alias", "v1-chat")
     page.fill("#id_observed_at", T.strftime("%Y-%m-%dT%H:%M"))
     page.select_option("#id_tz", "UTC")
     page.fill("#id_prompt", "Dose for a 20 kg child?")

@@ -22,6 +22,7 @@ LISTS = [
     "/api/v1/consents/",
     "/api/v1/notices/",
     "/api/v1/webhooks/",
+    "/api/v1/bug-reports/",
     "/api/v1/snapshots/chat-2025-01-01/changelog/",
     "/api/v1/aliases/v1-chat/history/",
 ]
@@ -116,7 +117,7 @@ def test_notices_and_consents_page_with_next(world, api):
 
 
 CONDITIONAL_URLS = ["/api/v1/resolve/v1-chat/", "/api/v1/snapshots/", "/api/v1/snapshots/chat-2025-01-01/"]
-CONDITIONAL_URLS += ["/api/v1/pins/", "/api/v1/migrations/"]
+CONDITIONAL_URLS += ["/api/v1/pins/", "/api/v1/migrations/", "/api/v1/bug-reports/"]
 
 
 @pytest.mark.parametrize("url", CONDITIONAL_URLS)

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from contracts.bugs.receipts import receipt_issue
+from contracts.bugs.selectors import ALIAS_SUGGESTIONS
 from contracts.bugs.services import bug_report_file, bug_report_transition
-from contracts.models import BugReport, BugStatus
+from contracts.models import Alias, BugReport, BugStatus
 from tests import factories as f
 from tests.contracts.bug_support import POLICY, accept_terms
 
@@ -159,6 +162,61 @@ def test_page_form_errors_are_shown_and_nothing_is_stored(world, client):
     assert response.status_code == 400
     assert "in the future" in response.content.decode()
     assert not BugReport.objects.exists()
+
+
+def test_the_filing_form_suggests_a_bounded_list_of_aliases_pinned_first_and_any_may_be_typed(world, client):
+    Alias.objects.bulk_create(
+        Alias(name=f"aa-{i:03d}", family=world.family, target=world.old)
+        for i in range(ALIAS_SUGGESTIONS + 50)
+    )
+    f.make_alias(name="zz-unpinned", target=world.current, at=f.days(-60))
+    client.force_login(world.member)
+    page = client.get(f"/o/{world.org.slug}/bugs/").content.decode()
+    offered = re.findall(r'<option value="([^"]+)"></option>', page.split('id="alias-suggestions"')[1])
+    assert len(offered) == ALIAS_SUGGESTIONS
+    assert offered[:3] == ["v1-chat", "aa-000", "aa-001"] and "zz-unpinned" not in offered
+    response = client.post(
+        f"/o/{world.org.slug}/bugs/new/",
+        {"alias": "zz-unpinned", "observed_at": f.days(-10).strftime("%Y-%m-%dT%H:%M"), "tz": "UTC"},
+    )
+    assert response.status_code == 302 and BugReport.objects.get().alias.name == "zz-unpinned"
+
+
+def test_an_unknown_alias_typed_in_the_form_is_an_error_on_the_page_keeping_what_was_typed(world, client):
+    client.force_login(world.member)
+    response = client.post(
+        f"/o/{world.org.slug}/bugs/new/",
+        {"alias": "v1-chta", "observed_at": "2026-01-02T03:04", "tz": "Europe/Paris", "prompt": "Why?"},
+    )
+    page = response.content.decode()
+    assert (
+        response.status_code == 400 and 'role="alert"' in page and "Unknown alias &#x27;v1-chta&#x27;" in page
+    )
+    assert 'id="id_alias" name="alias"' in page and 'value="v1-chta"' in page
+    assert 'value="2026-01-02T03:04"' in page and ">Why?</textarea>" in page
+    assert '<option value="Europe/Paris" selected>' in page
+    assert not BugReport.objects.exists()
+
+
+def test_the_page_filters_by_status_and_search(world, client):
+    kept = bug_report_file(org=world.org, alias="v1-chat", observed_at=f.days(-5), response_id="resp-kept")
+    closed = bug_report_file(org=world.org, alias="v1-chat", observed_at=f.days(-5), response_id="resp-gone")
+    BugReport.objects.filter(pk=closed.pk).update(status=BugStatus.CLOSED)
+    client.force_login(world.legal)
+
+    def shown(query: str) -> set[int]:
+        page = client.get(f"/o/{world.org.slug}/bugs/?{query}").content.decode()
+        return {int(n) for n in re.findall(r'/bugs/(\d+)/">#', page)}
+
+    assert shown("") == {kept.pk, closed.pk}
+    assert shown("status=closed") == {closed.pk}
+    assert shown("q=RESP-KEPT") == {kept.pk}
+    assert shown("q=chat-2025-01") == {kept.pk, closed.pk}  # the snapshot's name
+    assert shown("status=nonsense") == {kept.pk, closed.pk}  # ignored, as on the dashboard
+    page = client.get(f"/o/{world.org.slug}/bugs/?status=fixed").content.decode()
+    assert "No bug reports match these filters." in page
+    refused = client.get(f"/o/{world.org.slug}/bugs/?q=a%00b")
+    assert refused.status_code == 400 and "control characters" in refused.content.decode()
 
 
 def test_staff_pages_are_404_to_customers(world, client):
