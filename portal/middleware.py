@@ -192,9 +192,10 @@ class ApiBodyMiddleware:
 
 
 class ControlCharacterMiddleware:
-    """Portal forms (every POST outside the API) with a control character in any field are refused
-    before the view runs: a 400 naming each field, nothing written. The API refuses them in its
-    parser (contracts.http.BoundedJSONParser); contracts.text holds the one rule for both."""
+    """Portal forms (every POST outside the API) and portal page queries (`?q=` searches, filters)
+    with a control character in any field are refused before the view runs: a 400 naming each
+    field, nothing written (PostgreSQL cannot even compare a text holding NUL). The API refuses them
+    in its parser and filters (contracts.http.BoundedJSONParser); contracts.text holds the one rule."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -203,9 +204,14 @@ class ControlCharacterMiddleware:
         return self.get_response(request)
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:
-        if request.method != "POST" or is_api(request):
+        if is_api(request):
             return None
-        bad = control_character_fields(request.POST)
+        if request.method == "POST":
+            bad = control_character_fields(request.POST)
+        elif request.method in ("GET", "HEAD"):
+            bad = control_character_fields(request.GET)
+        else:
+            return None
         if not bad:
             return None
         names = ", ".join(sorted(bad))
