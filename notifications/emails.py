@@ -57,6 +57,25 @@ HEADLINES = {
 }
 COUNTDOWN = (Milestone.T_90, Milestone.T_30, Milestone.T_7, Milestone.T_1)
 
+
+def deferral_text(
+    *, seq: int, deferred_until: dt.datetime | None, limit: dt.datetime | None, from_name: str, to_name: str
+) -> tuple[str, str]:
+    """Subject and body of the notice of one deferral (one ledger record): the end date that this
+    deferral set, not the migration's latest, so a second deferral's notice names its own."""
+    until = instant_words(deferred_until, with_time=False) if deferred_until else "a later date"
+    subject = HEADLINES[Milestone.MIGRATION_DEFERRED].format(
+        deferred=until, snapshot=from_name, target=to_name
+    )
+    allowed = f" (your terms allow at most {instant_words(limit)})" if limit else ""
+    body = (
+        f"The migration from {from_name} to {to_name} is deferred until "
+        f"{instant_words(deferred_until) if deferred_until else until}{allowed}. "
+        f"This deferral is record #{seq} of your consent ledger."
+    )
+    return subject[:300], body
+
+
 # Notices about a snapshot's retirement tell the organisation how much it still calls it.
 USAGE_MILESTONES = frozenset(
     {
@@ -187,6 +206,8 @@ def notice_context(
     late = bool(truth is not None and truth.late)
     now = timezone.now()
     headline = notice.subject
+    if headline and late:  # a subject written when the notice was planned (a deferral's)
+        headline = f"Late notice: {headline}"
     if not headline and notice.milestone != Milestone.ESCALATION:
         headline = headline_for(
             notice, snapshot=snapshot, target=target, migration=migration, retires=retires, now=now, late=late

@@ -2,8 +2,9 @@
 
 A snapshot on which an organisation is pinned yields: deprecation announced, the contractual notice
 date (retirement minus the terms' minimum notice), reminders T-90/T-30/T-7/T-1 that fall inside the notice
-period, and retirement day. A migration yields: proposed, deadline approaching, and applied (forced or
-consented). The planner asks `due(...)` which of them to send now.
+period, and retirement day. A migration yields: proposed, deadline approaching, and its outcome
+(applied, forced, rolled back, declined; each deferral is planned from its ledger record instead).
+The planner asks `due(...)` which of them to send now.
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ def migration_milestones(
     rolled_back_at: dt.datetime | None = None,
 ) -> list[MilestoneDate]:
     """Milestones of one migration: proposed, deadline approaching (while open), and the notice of
-    its current outcome (applied, forced, rolled back, declined, deferred).
+    its current outcome (applied, forced, rolled back, declined). A deferral is not among them: a
+    migration may be deferred more than once, and each deferral is told by its own notice, planned
+    from its ledger record (`notifications.services.notices_plan`).
 
     An applied migration that was rolled back since yields the rollback, not "applied": a notice
     says what is true when it is planned (and the sender checks again when it sends)."""
@@ -95,8 +98,6 @@ def migration_milestones(
         result.append(MilestoneDate(rolled_back_at, MIGRATION_ROLLED_BACK))
     elif decided_at is not None and state == "declined":
         result.append(MilestoneDate(decided_at, MIGRATION_DECLINED))
-    elif decided_at is not None and state == "deferred":
-        result.append(MilestoneDate(decided_at, MIGRATION_DEFERRED))
     return sorted(result)
 
 

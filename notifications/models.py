@@ -1,8 +1,10 @@
 """The notice outbox, webhook endpoints and deliveries, named contacts, calendar tokens.
 
 A Notice is one notification for one organisation on one channel. The database holds it unique per
-(organisation, snapshot or migration, milestone, channel), so planning twice inserts nothing new, and
-the row's status is the only truth about whether it was sent.
+(organisation, snapshot or migration, milestone, channel), or per (organisation, dedupe key, channel)
+when it has a key (a deferral's notice is keyed by its ledger record: each deferral of a migration is
+told once), so planning twice inserts nothing new, and the row's status is the only truth about
+whether it was sent.
 """
 
 from __future__ import annotations
@@ -97,7 +99,11 @@ class Notice(models.Model):
     )
     milestone = models.CharField(max_length=32, choices=Milestone.choices)
     channel = models.CharField(max_length=16, choices=Channel.choices)
-    dedupe_key = models.CharField(max_length=200, blank=True, help_text="Identity of an ad-hoc notice.")
+    dedupe_key = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Identity of an ad-hoc notice, or of a deferral's (its ledger record).",
+    )
     kind = models.CharField(max_length=64, blank=True)
     escalated_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="escalations"
@@ -139,7 +145,7 @@ class Notice(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["organization", "migration", "milestone", "channel"],
-                condition=Q(migration__isnull=False),
+                condition=Q(migration__isnull=False, dedupe_key=""),
                 name="one_notice_per_org_migration_milestone_channel",
             ),
             models.UniqueConstraint(

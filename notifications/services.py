@@ -32,9 +32,11 @@ from django.utils import timezone
 from contracts.audit.services import audit_record
 from contracts.errors import ApplicationError, Conflict, NotFound
 from contracts.gateway.selectors import usage_hours_many
-from contracts.instants import instant_words
+from contracts.instants import instant_words, parse_instant
 from contracts.models import (
     AuditAction,
+    ConsentRecord,
+    LedgerAction,
     Membership,
     Migration,
     MigrationState,
@@ -241,7 +243,9 @@ def notices_plan(*, at: dt.datetime | None = None) -> int:
     org_events = _org_events()
     rows: list[Notice] = []
 
-    def add(*, org_id: int, milestone: str, due_at: dt.datetime, snapshot_id=None, migration_id=None) -> None:
+    def add(
+        *, org_id: int, milestone: str, due_at: dt.datetime, snapshot_id=None, migration_id=None, **text: str
+    ) -> None:
         common = {
             "organization_id": org_id,
             "snapshot_id": snapshot_id,
@@ -249,6 +253,7 @@ def notices_plan(*, at: dt.datetime | None = None) -> int:
             "milestone": milestone,
             "legal": milestone in LEGAL_MILESTONES,
             "due_at": due_at,
+            **text,  # dedupe_key, subject, body: a deferral's notice (below)
         }
         rows.append(Notice(channel=Channel.EMAIL, **common))
         event = MILESTONE_EVENTS.get(milestone)
@@ -292,7 +297,10 @@ def notices_plan(*, at: dt.datetime | None = None) -> int:
     ).only(
         "organization_id", "proposed_at", "deadline", "state", "applied_at", "decided_at", "rolled_back_at"
     )
+    deferred: list[int] = []
     for migration in recent.iterator(chunk_size=2000):
+        if migration.state == MigrationState.DEFERRED:
+            deferred.append(migration.pk)
         dates = milestones.migration_milestones(
             proposed_at=migration.proposed_at,
             deadline=migration.deadline,
@@ -308,6 +316,37 @@ def notices_plan(*, at: dt.datetime | None = None) -> int:
                 due_at=m.at,
                 migration_id=migration.pk,
             )
+
+    # Every deferral is told, each once: one notice per ledger record of a deferral (a migration may
+    # be deferred again), keyed by the record and naming the end date that deferral set. Only while
+    # the migration is still deferred: the sender would find any other notice untrue.
+    deferrals = (
+        ConsentRecord.objects.filter(
+            migration_id__in=deferred, action=LedgerAction.DEFER, created_at__gte=cutoff, created_at__lte=at
+        ).values_list(
+            "organization_id", "migration_id", "seq", "created_at", "details", "from_snapshot", "to_snapshot"
+        )
+        if deferred
+        else ()
+    )
+    for org_id, migration_id, seq, decided_at, details, from_name, to_name in deferrals:
+        until, limit = (details or {}).get("deferred_until"), (details or {}).get("limit")
+        subject, body = emails.deferral_text(
+            seq=seq,
+            deferred_until=parse_instant(until, field="deferred_until") if until else None,
+            limit=parse_instant(limit, field="limit") if limit else None,
+            from_name=from_name,
+            to_name=to_name,
+        )
+        add(
+            org_id=org_id,
+            milestone=milestones.MIGRATION_DEFERRED,
+            due_at=decided_at,
+            migration_id=migration_id,
+            dedupe_key=f"{milestones.MIGRATION_DEFERRED}:{seq}",
+            subject=subject,
+            body=body,
+        )
 
     # Still in use: an organisation its gateways served a snapshot within the last week, once that
     # snapshot is a week or less from retirement. Planned from usage, not pins: traffic through an

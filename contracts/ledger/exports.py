@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import textwrap
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from contracts.ledger.chain import HASHED_FIELDS
 from contracts.ledger.checkpoints import checkpoint_as_dict
 from contracts.ledger.verify import ledger_verify
 from contracts.ledger.verify_bundle_standalone import FORMULA_START, cell, load_keys, neutral, verify_bundle
+from contracts.ledger.words import details_words
 from contracts.models import (
     AuditAction,
     ConsentExport,
@@ -62,6 +64,7 @@ CONTENT_TYPES = {
 }
 EXTENSIONS = {"csv": "csv", "ndjson": "ndjson", "pdf": "pdf", "bundle": "zip"}
 CHUNK = 2000
+LEDGER_LABELS = dict(LedgerAction.choices)
 _VALUES = (
     "organization_id", "seq", "action", "actor_email", "migration_id", "from_snapshot", "to_snapshot",
     "terms_version", "terms_sha256", "diff_sha256", "details", "ip", "user_agent", "created_at",
@@ -687,24 +690,103 @@ def _chunked(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
         yield batch
 
 
-# The records table is monospaced text, one record a line: WeasyPrint lays out a <pre> about ten
-# times faster than a <table> of the same rows (tables measure every cell of every row first).
-PDF_COLUMNS = (("seq", 7), ("created_at (UTC)", 27), ("action", 20), ("actor", 28), ("mig", 5),
-               ("from -> to", 37), ("terms", 6), ("terms sha256", 12), ("ip", 15), ("hash", 64))  # fmt: skip
-PDF_HEADER = " ".join(name.ljust(width) for name, width in PDF_COLUMNS)
+# The records are monospaced text in one <pre>: WeasyPrint lays out a <pre> about ten times faster
+# than a <table> of the same rows (tables measure every cell of every row first). Each record is a
+# block of two lines (three when its details are long) at 8pt on a landscape page, wrapped here to
+# PDF_LINE_CHARS columns with a hanging indent, so the next record's number stands out at the margin:
+#   #seq  time (UTC, to the second)  action in words  by actor  ip address  details in words
+#       migration #id: from -> to  terms version (sha256 prefix...)  hash <the record's full sha256>
+# A4 landscape less the 10 mm margins is 785pt; DejaVu Sans Mono advances 0.602 em, 4.82pt at 8pt:
+# 163 columns, of which PDF_LINE_CHARS leaves three spare. What it costs WeasyPrint (measured in
+# tests/bench/test_export_scale.py, figures in docs/benchmarks.md):
+# - the records go in runs of PDF_RUN_RECORDS, each its own <span>: a single text run for the whole
+#   chunk costs time quadratic in its length (WeasyPrint re-encodes the rest of the run at every
+#   line), while an element per record (a bold sequence number, say) costs 10-40% more time;
+# - the lines are wrapped here, not by `overflow-wrap: anywhere` (which costs about 20%); only a
+#   record holding characters past Latin, Greek and Cyrillic (which DejaVu Sans Mono may lack, and a
+#   wider fallback font would draw) gets a span of its own that may break anywhere, so no line runs
+#   off the page.
+PDF_LINE_CHARS = 160
+PDF_INDENT = "    "
+PDF_RUN_RECORDS = 50
+_BLANKS = dict.fromkeys(map(ord, "\t\n\r\v\f"), " ")
+
+
+def _pdf_fields(fields: Iterable[str], *, lead: str = "") -> list[str]:
+    """Fields two spaces apart, wrapped to PDF_LINE_CHARS between fields with a hanging indent; a
+    field is split only when it is longer than a line by itself."""
+    lines: list[str] = []
+    line = lead
+    for field in fields:
+        field = field.translate(_BLANKS)  # a line break inside a value would break the layout
+        if not line.strip():
+            line += field
+        elif len(line) + 2 + len(field) <= PDF_LINE_CHARS:
+            line += "  " + field
+        else:
+            lines.append(line)
+            line = PDF_INDENT + field
+        if len(line) > PDF_LINE_CHARS:
+            *full, line = textwrap.wrap(
+                line, PDF_LINE_CHARS, subsequent_indent=PDF_INDENT, break_on_hyphens=False
+            )
+            lines += full
+    lines.append(line)
+    return lines
+
+
+def pdf_record_lines(row: tuple, *, with_org: bool = False) -> list[str]:
+    """One record (a row of export_records) as the lines the PDF shows."""
+    created, ip = row[13], row[11]
+    head = (f"{row[0]} " if with_org else "") + (
+        f"#{row[1]}  {created[:10]} {created[11:19]} UTC  {LEDGER_LABELS.get(row[2], row[2])}"
+    )
+    if row[5] and row[6]:
+        moved = f"{row[5]} -> {row[6]}"
+    else:
+        moved = f"snapshot {row[5] or row[6]}" if row[5] or row[6] else ""
+    about = ": ".join(part for part in (f"migration #{row[4]}" if row[4] is not None else "", moved) if part)
+    terms = (f"terms {row[7]}" + (f" ({row[8][:12]}...)" if row[8] else "")) if row[7] else ""
+    first = (head, f"by {row[3]}" if row[3] else "", f"ip {ip}" if ip else "", details_words(row[2], row[10]))
+    second = (about, terms, f"hash {row[15]}")
+    return _pdf_fields(filter(None, first)) + _pdf_fields(filter(None, second), lead=PDF_INDENT)
 
 
 def pdf_lines(rows: Iterable[tuple], *, with_org: bool = False) -> str:
-    """Escaped text of the records table for the template (marked safe there)."""
-    lines = []
-    for r in rows:
-        moved = f"{r[5]} -> {r[6]}" if r[5] or r[6] else ""
-        lines.append(
-            (f"{r[0]:<16} " if with_org else "")
-            + f"{r[1]:<7} {r[13]:<27} {r[2]:<20} {r[3]:<28} {'' if r[4] is None else r[4]!s:<5} {moved:<37} "
-            f"{r[7]:<6} {r[8][:12]:<12} {r[11] or '':<15} {r[15]}"
-        )
-    return mark_safe(escape("\n".join(lines)))
+    """Escaped text of the records for the template (marked safe there), in runs (see above)."""
+    runs: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            text = "\n".join(run)
+            runs.append(f"<span>{escape(text)}</span>")
+            run.clear()
+
+    for row in rows:
+        text = "\n".join(pdf_record_lines(row, with_org=with_org))
+        if max(text) < "\u0530":
+            run.append(text)
+            if len(run) >= PDF_RUN_RECORDS:
+                flush()
+        else:
+            flush()
+            runs.append(f'<span class="wide">{escape(text)}</span>')
+    flush()
+    return mark_safe("\n".join(runs))
+
+
+def pdf_records_html(batch: list[tuple], *, context: Mapping[str, Any], first: int) -> str:
+    """The HTML of one chunk of records (one WeasyPrint document)."""
+    return render_to_string(
+        "contracts/exports/pdf_records.html",
+        {
+            **context,
+            "lines": pdf_lines(batch, with_org=context["org"] is None),
+            "first": first,
+            "last": first + len(batch) - 1,
+        },
+    )
 
 
 def pdf_write(
@@ -743,16 +825,7 @@ def pdf_write(
     done = 0
     with transaction.atomic():
         for batch in _chunked(export_records(qs, org=org), chunk_size):
-            html = render_to_string(
-                "contracts/exports/pdf_records.html",
-                {
-                    **context,
-                    "header": ("organization     " if org is None else "") + PDF_HEADER,
-                    "lines": pdf_lines(batch, with_org=org is None),
-                    "first": done + 1,
-                    "last": done + len(batch),
-                },
-            )
+            html = pdf_records_html(batch, context=context, first=done + 1)
             writer.append(PdfReader(io.BytesIO(_html_to_pdf(html))))
             done += len(batch)
             if progress:

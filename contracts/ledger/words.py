@@ -18,20 +18,26 @@ def _when(value: str | None) -> str:
 
 def record_words(record: ConsentRecord) -> str:
     """One sentence on a record's details (the action's name is its label)."""
-    d = record.details or {}
-    action = record.action
+    return details_words(record.action, record.details)
+
+
+def details_words(action: str, details: object) -> str:
+    """`record_words` from the action and details alone (the PDF export reads rows, not records)."""
+    d = details if isinstance(details, dict) else {}
     if action == LedgerAction.CONSENT:
         if d.get("scheduled_for"):
             return f"Scheduled for {_when(d['scheduled_for'])}."
         return "Applied at once." if d.get("applied_at") else ""
-    if action == LedgerAction.DEFER:
-        return f"Deferred until {_when(d.get('deferred_until'))} (latest allowed {_when(d.get('limit'))})."
-    if action == LedgerAction.APPLY:
-        return f"The consent scheduled for {_when(d.get('scheduled_for'))} was applied."
-    if action == LedgerAction.ROLLBACK:
-        return f"Rolled back within the window (it closed {_when(d.get('window_end'))})."
-    if action == LedgerAction.FORCED:
-        return f"Undecided at the deadline, {_when(d.get('deadline'))}."
+    # A sentence whose date is missing (details written by hand, a benchmark's rows) is left out.
+    if action == LedgerAction.DEFER and d.get("deferred_until"):
+        limit = f" (latest allowed {_when(d['limit'])})" if d.get("limit") else ""
+        return f"Deferred until {_when(d['deferred_until'])}{limit}."
+    if action == LedgerAction.APPLY and d.get("scheduled_for"):
+        return f"The consent scheduled for {_when(d['scheduled_for'])} was applied."
+    if action == LedgerAction.ROLLBACK and d.get("window_end"):
+        return f"Rolled back within the window (it closed {_when(d['window_end'])})."
+    if action == LedgerAction.FORCED and d.get("deadline"):
+        return f"Undecided at the deadline, {_when(d['deadline'])}."
     if action == LedgerAction.ACCEPT_TERMS:
         previous = d.get("previous_terms_version")
         return f"Replacing terms {previous}." if previous else "First terms accepted."

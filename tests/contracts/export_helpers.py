@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.utils import timezone
+from pypdf import PdfReader
 
 from contracts.ledger.chain import ledger_append
 from contracts.models import ContractTerms, LedgerAction, Organization
@@ -87,3 +89,40 @@ def bundle_bytes_to(path: Path, org, filters=None) -> dict:
     manifest = exports.bundle_write(out=buffer, org=org, filters=filters or exports.ExportFilters())
     path.write_bytes(buffer.getvalue())
     return manifest
+
+
+@dataclass(frozen=True)
+class PdfRun:
+    """One run of text as a PDF reader draws it: font, size and left edge in points."""
+
+    page: int
+    text: str
+    font: str
+    size: float
+    left: float
+    page_width: float
+
+
+def pdf_runs(pdf: bytes) -> list[PdfRun]:
+    """Every non-blank text run of a PDF (pypdf's text visitor), with its size as printed: the
+    font size times the text and page matrices' scale (WeasyPrint draws in CSS px, 0.75pt)."""
+    runs: list[PdfRun] = []
+    for number, page in enumerate(PdfReader(io.BytesIO(pdf)).pages):
+        width = float(page.mediabox.width)
+
+        def visit(text, cm, tm, font, size, number=number, width=width):
+            if text.strip():
+                scale = abs(cm[0])
+                runs.append(
+                    PdfRun(
+                        page=number,
+                        text=text.rstrip("\n"),
+                        font=str((font or {}).get("/BaseFont", "")),
+                        size=round(size * abs(tm[0]) * scale, 2),  # WeasyPrint writes 8pt as 7.9995
+                        left=tm[4] * scale + cm[4],
+                        page_width=width,
+                    )
+                )
+
+        page.extract_text(visitor_text=visit)
+    return runs

@@ -67,6 +67,15 @@ def test_migration_milestones_follow_its_state():
         proposed_at=T0, deadline=deadline, state="applied", applied_at=T0 + dt.timedelta(days=1)
     )
     assert names(applied) == ["migration-proposed", "migration-applied"]
+    # A deferral is planned from its ledger record (one notice per deferral), not from the state.
+    deferred = ms.migration_milestones(
+        proposed_at=T0,
+        deadline=deadline,
+        state="deferred",
+        applied_at=None,
+        decided_at=T0 + dt.timedelta(days=1),
+    )
+    assert names(deferred) == ["migration-proposed", "deadline-approaching"]
 
 
 def test_due_keeps_only_the_latest_countdown_reminder_and_drops_what_is_older_than_catch_up():

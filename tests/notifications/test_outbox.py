@@ -12,7 +12,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from contracts.models import Migration, MigrationState
+from contracts.ledger.chain import ledger_append
+from contracts.models import LedgerAction, Migration, MigrationState
 from notifications import services, tasks
 from notifications.models import Channel, Milestone, Notice, NoticeStatus
 from tests import factories as f
@@ -100,6 +101,26 @@ def test_planner_queries_do_not_grow_with_the_number_of_organisations(
         f.make_pin(org=org, alias=world.alias, snapshot=world.old)
     with django_assert_max_num_queries(8):
         assert services.notices_plan() == 16
+
+
+def test_planner_queries_do_not_grow_with_the_number_of_deferrals(world, django_assert_max_num_queries):
+    for i in range(10):  # 30 notices: one INSERT even with SQLite's limit of 999 parameters
+        org = f.OrganizationFactory(slug=f"deferring{i}")
+        pin = f.make_pin(org=org, alias=world.alias, snapshot=world.old)
+        migration = Migration.objects.create(
+            organization=org, pin=pin, from_snapshot=world.old, to_snapshot=world.current,
+            state=MigrationState.DEFERRED, proposed_at=f.days(-3), decided_at=f.days(-1),
+            deferred_until=f.days(20),
+        )  # fmt: skip
+        for days in (-2, -1):  # deferred twice: two records, two notices
+            ledger_append(
+                org=org, action=LedgerAction.DEFER, migration=migration, from_snapshot=world.old.name,
+                to_snapshot=world.current.name, details={"deferred_until": f.days(20).isoformat()}, at=f.days(days),
+            )  # fmt: skip
+    # The planner's eight queries and one for the deferrals' ledger records, however many.
+    with django_assert_max_num_queries(9):
+        assert services.notices_plan() == 10 * 3  # migration proposed, and each of the two deferrals
+    assert Notice.objects.filter(milestone=Milestone.MIGRATION_DEFERRED).count() == 20
 
 
 def test_sending_twice_delivers_once(world, deprecated):

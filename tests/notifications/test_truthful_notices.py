@@ -5,13 +5,16 @@ milestone whose date has passed goes out as a late notice that says so, or folds
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 
 import pytest
 import time_machine
+from django.apps import apps as django_apps
 from django.core import mail
 from django.utils import timezone
 
 from contracts.consent import services as consent
+from contracts.instants import instant_words
 from contracts.models import ExtendedSupport
 from notifications import milestones as ms
 from notifications import services, tasks
@@ -79,6 +82,96 @@ def test_a_decline_and_a_deferral_each_have_their_own_notice(world, terms):
     )
     assert tasks.send_notice.apply(args=[declined.pk]).get() == NoticeStatus.SENT
     assert mail.outbox[-1].subject == f"[Acme] Migration declined: your pin stays on {world.old.name}"
+
+
+def deferral_notices(migration, channel=Channel.EMAIL) -> list[Notice]:
+    return list(
+        Notice.objects.filter(
+            migration=migration, milestone=Milestone.MIGRATION_DEFERRED, channel=channel
+        ).order_by("due_at")
+    )
+
+
+def test_each_deferral_of_a_migration_is_told_once_with_its_own_end_date(world, terms, settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE = True  # planned only: no webhook notice is sent here
+    services.webhook_endpoint_create(
+        org=world.org, url="http://127.0.0.1:9/hook", events=["migration.deferred"]
+    )
+    migration = consent.migration_propose(pin=world.pin, to_snapshot=world.current)
+    first_until = timezone.now() + dt.timedelta(days=10)
+    first = consent.migration_defer(migration=migration, decider=decider(world.admin), until=first_until)
+    services.notices_plan()
+    with time_machine.travel(timezone.now() + dt.timedelta(hours=2), tick=False):
+        second_until = timezone.now() + dt.timedelta(days=20)
+        second = consent.migration_defer(
+            migration=migration, decider=decider(world.admin), until=second_until
+        )
+        assert services.notices_plan() == 2  # the second deferral's e-mail and webhook notices
+        notices = deferral_notices(migration)
+        assert [n.dedupe_key for n in notices] == [
+            f"migration-deferred:{first.seq}",
+            f"migration-deferred:{second.seq}",
+        ]
+        assert [n.due_at for n in notices] == [first.created_at, second.created_at]
+        assert len(deferral_notices(migration, Channel.WEBHOOK)) == 2
+        assert [tasks.send_notice.apply(args=[n.pk]).get() for n in notices] == ["sent", "sent"]
+    subjects = [m.subject for m in mail.outbox]
+    route = f"{world.old.name} → {world.current.name}"
+    for until, record in ((first_until, first), (second_until, second)):
+        subject = f"[Acme] Migration deferred until {instant_words(until, with_time=False)}: {route}"
+        assert subjects.count(subject) == 2  # the admin and the legal member, once each
+        body = next(m.body for m in mail.outbox if m.subject == subject)
+        assert f"deferred until {instant_words(until)}" in body and f"record #{record.seq} of your" in body
+
+
+def test_planning_the_same_deferral_again_adds_no_second_notice(world, terms):
+    migration = consent.migration_propose(pin=world.pin, to_snapshot=world.current)
+    consent.migration_defer(
+        migration=migration, decider=decider(world.admin), until=timezone.now() + dt.timedelta(days=10)
+    )
+    assert services.notices_plan() >= 1
+    assert services.notices_plan() == 0
+    (notice,) = deferral_notices(migration)
+    assert tasks.send_notice.apply(args=[notice.pk]).get() == NoticeStatus.SENT
+    assert services.notices_plan() == 0
+    assert len(deferral_notices(migration)) == 1
+    assert tasks.send_notice.apply(args=[notice.pk]).get() == "not-claimed"
+
+
+def test_a_deferral_notice_sent_late_says_so_and_keeps_its_date(world, terms):
+    migration = consent.migration_propose(pin=world.pin, to_snapshot=world.current)
+    until = timezone.now() + dt.timedelta(days=10)
+    consent.migration_defer(migration=migration, decider=decider(world.admin), until=until)
+    services.notices_plan()
+    (notice,) = deferral_notices(migration)
+    with time_machine.travel(timezone.now() + dt.timedelta(days=3), tick=False):
+        assert tasks.send_notice.apply(args=[notice.pk]).get() == NoticeStatus.SENT
+    assert mail.outbox[-1].subject == (
+        f"[Acme] Late notice: Migration deferred until {instant_words(until, with_time=False)}: "
+        f"{world.old.name} → {world.current.name}"
+    )
+
+
+def test_deferral_notices_planned_before_each_had_its_own_get_their_deferral_s_key(world, terms):
+    """The data migration keys a notice planned per migration (no key) by the deferral it told."""
+    migration = consent.migration_propose(pin=world.pin, to_snapshot=world.current)
+    record = consent.migration_defer(
+        migration=migration, decider=decider(world.admin), until=timezone.now() + dt.timedelta(days=10)
+    )
+    legacy = Notice.objects.create(
+        organization=world.org,
+        migration=migration,
+        milestone=Milestone.MIGRATION_DEFERRED,
+        channel=Channel.EMAIL,
+        due_at=record.created_at,
+        status=NoticeStatus.SENT,
+    )
+    step = importlib.import_module("notifications.migrations.0011_one_notice_per_deferral")
+    step.key_planned_deferrals(django_apps, None)
+    legacy.refresh_from_db()
+    assert legacy.dedupe_key == f"migration-deferred:{record.seq}"
+    services.notices_plan()
+    assert deferral_notices(migration) == [legacy]
 
 
 def test_a_proposal_notice_decided_before_it_was_sent_is_not_sent(world, terms):

@@ -20,7 +20,7 @@ from contracts.ledger import exports
 from contracts.ledger.checkpoints import checkpoint_create
 from contracts.models import AuditPack, ExportStatus
 from contracts.renewal import services
-from tests.contracts.export_helpers import rewrite_zip
+from tests.contracts.export_helpers import pdf_runs, rewrite_zip
 from tests.contracts.renewal.support import good_scores
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("signing_keys")]
@@ -130,6 +130,8 @@ def test_the_pdf_reads_back_and_its_signature_validates(pack_zip, renewal):
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "Audit pack" in text and "Summary" in text
     assert "forced at retirement" in text and "accuracy fell from 0.82 to 0.74" in text
+    smallest = min(pdf_runs(pdf), key=lambda run: run.size)
+    assert smallest.size >= 8, smallest  # readable on paper: hashes and footers too (issue #13)
     status = pdfsign.pdf_signature_check(pdf)
     assert status.ok, status
     assert "Version Contract Portal" in status.signer
