@@ -275,16 +275,6 @@ BEGIN
   RETURN j::text;
 END $f$
 """
-# An object is written inline (keys sorted by code point, each value as the server prints it), with
-# the recursive function only for nested objects and arrays; '{}' costs one comparison. A bare JSON
-# string is written as its text, as cell() writes it.
-DETAILS_SQL = (
-    "CASE WHEN r.details = '{}'::jsonb THEN '{}' WHEN jsonb_typeof(r.details) = 'string' THEN r.details #>> '{}' "
-    "WHEN jsonb_typeof(r.details) = 'object' THEN "
-    "(SELECT '{' || string_agg(to_json(k)::text || ':' || CASE WHEN jsonb_typeof(v) IN ('object', 'array') "
-    "THEN pg_temp.vcp_canonical_json(v) ELSE v::text END, ',' ORDER BY k COLLATE \"C\") || '}' "
-    "FROM jsonb_each(r.details) AS e(k, v)) ELSE pg_temp.vcp_canonical_json(r.details) END"
-)
 RISKY_NUMBER_PATH = 'lax $.** ? (@.type() == "number" && @ != @.floor() && (@.abs() < 0.0001 || @.abs() >= 10000000000000000))'
 # Python's isoformat(): "YYYY-MM-DDTHH:MM:SS", then ".ffffff" (six digits) unless zero. The server's
 # ISO text drops trailing zeros of the fraction, so it is padded back; cheaper than to_char per row.
@@ -311,6 +301,23 @@ def _neutral_sql(expression: str) -> str:
         f"CASE WHEN ascii({expression}) IN ({_FORMULA_START_CODES}) THEN {quote} || {expression} "
         f"ELSE {expression} END{alias}"
     )
+
+
+# The details cell. An object is written inline (keys sorted by code point, each value as the server
+# prints it), with the recursive function only for nested objects and arrays; '{}' costs one
+# comparison. A bare JSON string is written as its text, as cell() writes it. Only a bare string or
+# a bare scalar (a negative number starts with "-") can start like a formula, so neutral() wraps
+# those branches alone: wrapped around the whole CASE it evaluated the details twice per row.
+_DETAILS_STRING = _neutral_sql("(r.details #>> '{}')")
+_DETAILS_SCALAR = _neutral_sql("pg_temp.vcp_canonical_json(r.details)")
+DETAILS_SQL = (
+    "CASE WHEN r.details = '{}'::jsonb THEN '{}' "
+    f"WHEN jsonb_typeof(r.details) = 'string' THEN {_DETAILS_STRING} "
+    "WHEN jsonb_typeof(r.details) = 'object' THEN "
+    "(SELECT '{' || string_agg(to_json(k)::text || ':' || CASE WHEN jsonb_typeof(v) IN ('object', 'array') "
+    "THEN pg_temp.vcp_canonical_json(v) ELSE v::text END, ',' ORDER BY k COLLATE \"C\") || '}' "
+    f"FROM jsonb_each(r.details) AS e(k, v)) ELSE {_DETAILS_SCALAR} END"
+)
 
 
 def _pg_where(org: Organization | None, filters: ExportFilters) -> tuple[str, list[Any]]:
@@ -378,7 +385,7 @@ def pg_csv_chunks(
             slug_sql, "r.seq", _neutral_sql("r.action"), _neutral_sql("r.actor_email"), "r.migration_id",
             _neutral_sql("r.from_snapshot"), _neutral_sql("r.to_snapshot"), _neutral_sql("r.terms_version"),
             _neutral_sql("r.terms_sha256"), _neutral_sql("r.diff_sha256"),
-            f"{_neutral_sql(f'({DETAILS_SQL})')} AS details",
+            f"({DETAILS_SQL}) AS details",
             "r.ip", _neutral_sql("r.user_agent"), f"{CREATED_AT_SQL} AS created_at", "r.prev_hash",
             'r.hash AS "hash"',
         ]

@@ -44,6 +44,7 @@ def plant(world) -> list[ConsentRecord]:
         values[field] = value
         records.append(ledger_append(org=world.org, action="consent", details={"d": "=1"}, **values))
     ledger_append(org=world.org, action="consent", details="=formula", user_agent="plain")
+    ledger_append(org=world.org, action="consent", details=-3, user_agent="plain")  # a bare number
     return records
 
 
@@ -54,7 +55,7 @@ def rows(data: bytes) -> list[dict[str, str]]:
 def assert_neutralised_and_reversible(world, data: bytes) -> None:
     parsed = rows(data)
     records = ConsentRecord.objects.filter(organization=world.org).order_by("seq")
-    assert len(parsed) == records.count() == len(ATTACKS) + 1
+    assert len(parsed) == records.count() == len(ATTACKS) + 2
     for row, record in zip(parsed, records, strict=True):
         for name, value in row.items():
             assert value[:1] not in ("=", "+", "-", "@", "\t", "\r"), (
@@ -86,7 +87,7 @@ def test_the_streamed_export_and_the_api_neutralise_on_either_database(world, ap
     response = api.get("/api/v1/consents/export/?format=csv", key=world.key)
     assert response.status_code == 200
     assert_neutralised_and_reversible(world, b"".join(response.streaming_content))
-    assert ConsentExport.objects.get().record_count == len(ATTACKS) + 1
+    assert ConsentExport.objects.get().record_count == len(ATTACKS) + 2
 
 
 @requires_postgres
