@@ -55,8 +55,10 @@ def _snapshot_entry(snapshot: Snapshot, names: dict[int, str], families: dict[in
     successor = names.get(snapshot.replacement_id) if snapshot.replacement_id else None
     deprecation_url = None
     if snapshot.deprecated_at is not None:
+        # A page a person can read, as resolve's Link header has it (#13): the vendor's notice, else the
+        # public deprecation page (the gateway labels it text/html).
         deprecation_url = snapshot.deprecation_notice_url or settings.SITE_URL + reverse(
-            "api:snapshot-changelog", kwargs={"snapshot_id": snapshot.name}
+            "portal:snapshot_deprecation", kwargs={"snapshot_id": snapshot.name}
         )
     return {
         "family": families[snapshot.family_id],

@@ -8,6 +8,7 @@ import time
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from contracts.catalog import services as catalog_services
@@ -84,8 +85,11 @@ def test_alias_move_and_lifecycle_edit_are_in_the_delta(client, world, gateway):
     assert body["aliases"]["v1-chat"]["default"] == "chat-2025-09-01"
     assert body["snapshots"]["chat-2025-01-01"]["successor"] == "chat-2025-06-01"
     assert body["snapshots"]["chat-2025-01-01"]["deprecation_url"].endswith(
-        "/snapshots/chat-2025-01-01/changelog/"
+        "/snapshots/chat-2025-01-01/deprecation/"
     )
+    # The page a person reads (the gateway labels it text/html), public: no session needed.
+    page = Client().get("/snapshots/chat-2025-01-01/deprecation/")
+    assert page.status_code == 200 and page["Content-Type"].startswith("text/html")
     assert "chat-2025-09-01" in body["snapshots"]
     # globex follows the alias: its pin moved with it, in the same delta.
     assert body["pins"]["globex"]["v1-chat"]["snapshot"] == "chat-2025-09-01"
