@@ -870,7 +870,19 @@ def _notice_payload(notice: Notice, event: str, truth: Truth | None = None) -> d
             "state": m.state,
             "deadline": m.deadline.isoformat() if m.deadline else None,
             "applied_at": m.applied_at.isoformat() if m.applied_at else None,
+            "deferred_until": m.deferred_until.isoformat() if m.deferred_until else None,
         }
+    key = notice.dedupe_key or ""
+    if notice.milestone == Milestone.MIGRATION_DEFERRED and key.rpartition(":")[2].isdigit():
+        # The deferral this notice tells (one notice per ledger record): its own end date, which a
+        # later deferral of the same migration does not change.
+        seq = int(key.rpartition(":")[2])
+        details = (
+            ConsentRecord.objects.filter(organization_id=notice.organization_id, seq=seq)
+            .values_list("details", flat=True)
+            .first()
+        )
+        data["deferral"] = {"record": seq, "deferred_until": (details or {}).get("deferred_until")}
     if snapshot is not None:
         data["snapshot"] = {
             "id": snapshot.name,

@@ -122,6 +122,12 @@ def test_each_deferral_of_a_migration_is_told_once_with_its_own_end_date(world, 
         assert subjects.count(subject) == 2  # the admin and the legal member, once each
         body = next(m.body for m in mail.outbox if m.subject == subject)
         assert f"deferred until {instant_words(until)}" in body and f"record #{record.seq} of your" in body
+    # The webhook payload of each deferral names that deferral's own end date, beside the latest.
+    hooks = sorted(deferral_notices(migration, Channel.WEBHOOK), key=lambda n: n.due_at)
+    for notice, record in zip(hooks, (first, second), strict=True):
+        data = services._notice_payload(notice, "migration.deferred")["data"]
+        assert data["deferral"] == {"record": record.seq, "deferred_until": record.details["deferred_until"]}
+        assert data["migration"]["deferred_until"] is not None
 
 
 def test_planning_the_same_deferral_again_adds_no_second_notice(world, terms):
