@@ -7,11 +7,11 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from contracts.canonical import canonical_json
-from contracts.catalog.selectors import successor_newest_active
+from contracts.catalog.selectors import snapshot_status_q, successor_newest_active
 from contracts.diffs.compute import CHANGE_COUNTS
 from contracts.diffs.selectors import diff_build
 from contracts.errors import ApplicationError, NotFound
@@ -228,13 +228,14 @@ def way_forward(*, org: Organization, pin: Pin, at: dt.datetime | None = None) -
 
 def ways_forward_pins(*, org: Organization, at: dt.datetime | None = None) -> QuerySet[Pin]:
     """The pins of the organisation that need a way forward, in SQL (pageable): on a deprecated or
-    retired snapshot (published, deprecated by `at`, not yet past retention) with no open migration."""
+    retired snapshot (the catalogue's own status rule, read by the database) with no open migration."""
     at = at or timezone.now()
     return (
-        Pin.objects.filter(
-            organization=org, snapshot__published_at__isnull=False, snapshot__deprecated_at__lte=at
+        Pin.objects.filter(organization=org)
+        .filter(
+            snapshot_status_q(SnapshotStatus.DEPRECATED, at=at, prefix="snapshot__")
+            | snapshot_status_q(SnapshotStatus.RETIRED, at=at, prefix="snapshot__")
         )
-        .filter(Q(snapshot__retention_until__isnull=True) | Q(snapshot__retention_until__gt=at))
         .exclude(Exists(Migration.objects.filter(pin=OuterRef("pk"), state__in=OPEN_MIGRATION_STATES)))
         .select_related("alias", "snapshot", "snapshot__replacement", "snapshot__family")
         .order_by("pk")
